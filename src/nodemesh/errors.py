@@ -1,0 +1,90 @@
+"""The exception tree of nodemesh.
+
+Every exception nodemesh raises on purpose derives from :class:`NodemeshError`::
+
+    NodemeshError
+    ├── ConfigError              a setting is missing, of the wrong type or out of range
+    │   └── NodeNameError        a node name is malformed ("name@host" rules)
+    ├── ProtocolError            a wire format was violated
+    │   ├── LocalProtocolError   ... by us: we were asked to send something illegal
+    │   │   └── EncodeError      a Python value has no Erlang term form
+    │   └── RemoteProtocolError  ... by the peer: bytes we received are malformed
+    │       └── DecodeError      bytes are not a valid external term
+    ├── NetworkError             a socket operation failed or timed out
+    │   └── EpmdError            EPMD refused or could not be reached
+    ├── HandshakeError           the distribution handshake did not complete
+    │   ├── CookieMismatchError  the peer and we do not share the cookie
+    │   └── NameInUseError       the peer already has a connection from our name
+    ├── NodeDownError            the target node is not (or no longer) connected
+    ├── ReceiveTimeoutError      a mailbox had nothing within the timeout (also a TimeoutError)
+    └── DiscoveryError           a cluster strategy could not discover its peers
+
+Anything else escaping from nodemesh is a bug. Third-party and OS exceptions are
+translated at the edge (``raise NetworkError(...) from exc``).
+"""
+
+from __future__ import annotations
+
+
+class NodemeshError(Exception):
+    """Root of every exception nodemesh raises on purpose."""
+
+
+class ConfigError(NodemeshError, ValueError):
+    """A configuration value is missing, of the wrong type or out of range."""
+
+
+class NodeNameError(ConfigError):
+    """A node name does not follow Erlang's ``name@host`` rules."""
+
+
+class ProtocolError(NodemeshError):
+    """A wire format (term, frame, EPMD, handshake, gossip) was violated."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to produce something the protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol does not allow."""
+
+
+class EncodeError(LocalProtocolError, TypeError):
+    """A Python value has no external-term-format representation."""
+
+
+class DecodeError(RemoteProtocolError, ValueError):
+    """Bytes are not a valid external term (or exceed a configured limit)."""
+
+
+class NetworkError(NodemeshError, OSError):
+    """A socket operation failed, was refused or timed out."""
+
+
+class EpmdError(NetworkError):
+    """EPMD could not be reached or answered with an error."""
+
+
+class HandshakeError(NodemeshError):
+    """The distribution handshake with a peer did not complete."""
+
+
+class CookieMismatchError(HandshakeError):
+    """The peer's digest shows it does not share our cookie (or vice versa)."""
+
+
+class NameInUseError(HandshakeError):
+    """The peer already holds a connection from a node of our name."""
+
+
+class NodeDownError(NodemeshError):
+    """The target node is not connected and could not be reached."""
+
+
+class ReceiveTimeoutError(NodemeshError, TimeoutError):
+    """A mailbox received nothing within the timeout."""
+
+
+class DiscoveryError(NodemeshError):
+    """A cluster strategy could not discover its peers this round."""

@@ -1,0 +1,1 @@
+"""Shared test support: real Erlang peers, free ports, waiting helpers."""
