@@ -39,9 +39,7 @@ def beam_dir() -> Path:
     if _BEAM_DIR is None:
         require_erlang()
         out = Path(tempfile.mkdtemp(prefix="nm_peer_"))
-        subprocess.run(
-            ["erlc", "-o", str(out), str(HERE / "nm_peer.erl")], check=True, timeout=60
-        )
+        subprocess.run(["erlc", "-o", str(out), str(HERE / "nm_peer.erl")], check=True, timeout=60)
         _BEAM_DIR = out
     return _BEAM_DIR
 
@@ -107,6 +105,7 @@ class ErlPeer:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, **(env or {})},
+            limit=64 * 1024 * 1024,  # answers may print large terms on one line
         )
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), timeout)

@@ -1,0 +1,48 @@
+"""The Erlang external term format: Python values to bytes and back.
+
+See ``docs/terms.md`` for the mapping between Python and Erlang values::
+
+    encode(term) -> bytes                      131, then the term
+    encode_into(term, out)                     the same, appended to a bytearray
+    decode(data, *, limits) -> term            exactly one term filling data
+    decode_from(data, pos, *, limits)          one term at pos -> (term, offset after)
+
+Encoding raises :class:`~nodemesh.errors.EncodeError`; decoding raises only
+:class:`~nodemesh.errors.DecodeError`, whatever the bytes.
+"""
+
+from nodemesh.term.decode import DEFAULT_LIMITS, DecodeLimits, decode, decode_from
+from nodemesh.term.encode import encode, encode_into
+from nodemesh.term.types import (
+    Atom,
+    BitBinary,
+    ExportFun,
+    FrozenList,
+    FrozenMap,
+    ImproperList,
+    OpaqueFun,
+    Pid,
+    Port,
+    Reference,
+    Term,
+)
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Atom",
+    "BitBinary",
+    "DecodeLimits",
+    "ExportFun",
+    "FrozenList",
+    "FrozenMap",
+    "ImproperList",
+    "OpaqueFun",
+    "Pid",
+    "Port",
+    "Reference",
+    "Term",
+    "decode",
+    "decode_from",
+    "encode",
+    "encode_into",
+]

@@ -1,0 +1,54 @@
+"""Node settings: every timing and limit is configuration, validated on construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nodemesh.errors import ConfigError
+from nodemesh.term import DEFAULT_LIMITS, DecodeLimits
+
+__all__ = ["NodeConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """How a :class:`~nodemesh.Node` behaves. All durations are in seconds.
+
+    ``net_ticktime`` must agree across the cluster, as in Erlang: a peer silent for
+    about that long is declared down, and idle connections carry a tick every quarter
+    of it. ``hidden`` (the default, like C and Java nodes) keeps the node out of
+    Erlang's ``nodes()`` and out of ``global``'s full-mesh bookkeeping; it still shows in
+    ``nodes(hidden)`` and ``nodes(connected)``, which libcluster uses.
+    """
+
+    net_ticktime: float = 60.0
+    connect_timeout: float = 7.0  # Erlang's net_setuptime default
+    hidden: bool = True
+    longnames: bool | None = None  # None: inferred from the node name
+    listen_address: str = "::"  # dual-stack: IPv4 and IPv6
+    port: int = 0  # distribution port; 0 picks a free one
+    use_epmd: bool = True  # False: EPMD-less, every node listens on ``port``
+    epmd_port: int | None = None  # None: $ERL_EPMD_PORT, else 4369
+    max_frame_size: int = 64 * 1024 * 1024
+    max_pending_handshakes: int = 64
+    decode_limits: DecodeLimits = field(default=DEFAULT_LIMITS)
+    write_high_water: int = 4 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        _positive("net_ticktime", self.net_ticktime)
+        _positive("connect_timeout", self.connect_timeout)
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be 0..65535, got {self.port}")
+        if not self.use_epmd and self.port == 0:
+            raise ConfigError("EPMD-less mode (use_epmd=False) needs a fixed port")
+        if self.epmd_port is not None and not 1 <= self.epmd_port <= 65535:
+            raise ConfigError(f"epmd_port must be 1..65535, got {self.epmd_port}")
+        for name in ("max_frame_size", "max_pending_handshakes", "write_high_water"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _positive(name: str, value: object) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")

@@ -1,0 +1,165 @@
+"""The node's sockets: the listening socket, EPMD registration, and dialing peers.
+
+OS and third-party exceptions are translated here, at the edge, into
+:class:`~nodemesh.errors.NetworkError` and :class:`~nodemesh.errors.NodeDownError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+from typing import TYPE_CHECKING
+
+from nodemesh.dist.names import parse_node_name
+from nodemesh.epmd.client import default_epmd_port, port_please
+from nodemesh.epmd.keeper import EpmdKeeper
+from nodemesh.errors import NetworkError, NodeDownError, NodemeshError
+from nodemesh.runtime.connection import Connection, SupersededError
+
+if TYPE_CHECKING:
+    from nodemesh.runtime.node import Node
+
+__all__ = ["NodeTransport"]
+
+log = logging.getLogger("nodemesh.node")
+
+
+class NodeTransport:
+    """Listening, EPMD and outgoing connections for one node."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._server: asyncio.Server | None = None
+        self._keeper: EpmdKeeper | None = None
+        self._dials: set[asyncio.Task[None]] = set()
+        config = node.config
+        self.epmd_port = config.epmd_port or default_epmd_port()
+
+    async def start(self) -> tuple[int, int]:
+        """Listen and register; return ``(port, creation)``."""
+        config = self._node.config
+        sock = _listen_socket(config.listen_address, config.port)
+        self._server = await asyncio.get_running_loop().create_server(self._accept, sock=sock)
+        port: int = sock.getsockname()[1]
+        if not config.use_epmd:
+            return port, secrets.randbelow(0xFFFF_FFFE) + 1
+        alive = self._node.name.split("@", 1)[0]
+        self._keeper = EpmdKeeper(
+            alive,
+            port,
+            hidden=config.hidden,
+            epmd_port=self.epmd_port,
+        )
+        try:
+            creation = await self._keeper.start()
+        except BaseException:
+            self._server.close()
+            raise
+        return port, creation
+
+    async def aclose(self) -> None:
+        for task in list(self._dials):
+            task.cancel()
+        if self._keeper is not None:
+            await self._keeper.aclose()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+
+    def _accept(self) -> Connection | _Refuse:
+        node = self._node
+        if len(node._handshaking) >= node.config.max_pending_handshakes:
+            log.warning("too many handshakes in progress; refusing a connection")
+            return _Refuse()
+        return Connection(node, None)
+
+    def dial(self, peer: str, future: asyncio.Future[Connection]) -> None:
+        """Start connecting to ``peer``; ``future`` receives the connection or error."""
+        task = asyncio.create_task(self._dial(peer, future))
+        self._dials.add(task)
+        task.add_done_callback(self._dials.discard)
+
+    async def _dial(self, peer: str, future: asyncio.Future[Connection]) -> None:
+        node = self._node
+        timeout = node.config.connect_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                try:
+                    await self._connect(peer)
+                except SupersededError:
+                    # The peer is dialing us at the same moment and wins the tie-break:
+                    # its incoming connection will resolve the future.
+                    await asyncio.shield(future)
+        except TimeoutError:
+            self._fail(
+                peer,
+                future,
+                NodeDownError(f"cannot connect to {peer}: timed out after {timeout} s"),
+            )
+        except NodemeshError as exc:
+            self._fail(peer, future, NodeDownError(f"cannot connect to {peer}: {exc}"), exc)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            self._fail(peer, future, NodeDownError(f"cannot connect to {peer}: {reason}"), exc)
+
+    def _fail(
+        self,
+        peer: str,
+        future: asyncio.Future[Connection],
+        error: NodeDownError,
+        cause: BaseException | None = None,
+    ) -> None:
+        error.__cause__ = cause
+        if self._node._pending.get(peer) is future:
+            del self._node._pending[peer]
+        if not future.done():
+            future.set_exception(error)
+            future.exception()  # may have no waiter left (a send that timed out)
+
+    async def _connect(self, peer: str) -> None:
+        node = self._node
+        name = parse_node_name(peer)
+        if node.config.use_epmd:
+            info = await port_please(name.host, name.alive, epmd_port=self.epmd_port)
+            if info is None:
+                raise NetworkError(f"EPMD on {name.host} does not know a node named {name.alive!r}")
+            port = info.port
+        else:
+            port = node.config.port
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(lambda: Connection(node, peer), name.host, port)
+        await conn.established
+
+
+class _Refuse(asyncio.Protocol):
+    """Closes a connection at once (too many handshakes in progress)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+def _listen_socket(address: str, port: int) -> socket.socket:
+    """A listening TCP socket; ``::`` is dual-stack (IPv4 too), falling back to IPv4."""
+    try:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError:
+        if address != "::":
+            raise NetworkError(f"cannot open a socket for {address}") from None
+        family, address = socket.AF_INET, "0.0.0.0"
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((address, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise NetworkError(f"cannot listen on {address} port {port}: {exc.strerror}") from exc
+    return sock

@@ -1,0 +1,336 @@
+"""Readers of the terms that contain no other terms (erts User's Guide, ``erl_ext_dist``).
+
+Atoms, numbers, binaries, pids, ports, references and ``fun M:F/A``. Each reader is
+``(data, pos, budget) -> (value, end)``: ``pos`` is the offset just after the tag byte,
+``end`` the offset after the term; ``budget`` (nesting left) is unused by leaves.
+Section numbers in comments are those of ``erl_ext_dist``.
+
+Readers raise :class:`DecodeError` for what they check and let ``IndexError`` /
+``struct.error`` escape when a fixed-width field runs past the input (``decode_from``
+translates those). Variable lengths are checked against the input before slicing.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+from nodemesh.errors import DecodeError
+from nodemesh.term.types import Atom, BitBinary, ExportFun, Pid, Port, Reference, Term
+
+Buffer: TypeAlias = bytes | memoryview
+Reader: TypeAlias = Callable[[Buffer, int, int], tuple[Term, int]]
+
+_U16 = struct.Struct(">H")
+_I32 = struct.Struct(">i")
+_F64 = struct.Struct(">d")
+_U32_U8 = struct.Struct(">IB")
+_U32x2 = struct.Struct(">II")
+_U32x3 = struct.Struct(">III")
+_U32x2_U8 = struct.Struct(">IIB")
+_U64_U32 = struct.Struct(">QI")
+_REF_IDS = tuple(struct.Struct(f">{n}I") for n in range(6))  # erts accepts 0..5 words
+_u16 = _U16.unpack_from
+u32 = struct.Struct(">I").unpack_from
+_FLOAT_TEXT = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+# Small caches of decoded atoms and pids keyed by their encoded bytes (always bytes:
+# a memoryview of a bytearray is unhashable), cleared when full. They spare decoding
+# the same few names again and again, and never grow past the bound.
+_CACHE_SIZE = 1024
+UTF8_ATOMS: dict[bytes, Any] = {}
+_LATIN1_ATOMS: dict[bytes, Any] = {}
+_PIDS: dict[bytes, Pid] = {}
+
+
+def view_lookup(key: Buffer) -> Any:
+    """``UTF8_ATOMS.get`` for a key sliced from a memoryview."""
+    return UTF8_ATOMS.get(bytes(key))
+
+
+def _remember(cache: dict[bytes, Any], key: Buffer, value: Any) -> None:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[bytes(key)] = value
+
+
+def check_end(data: Buffer, end: int, tagpos: int) -> None:
+    if end > len(data):
+        raise DecodeError(
+            f"tag {data[tagpos]} at offset {tagpos} needs {end - tagpos} bytes, "
+            f"only {len(data) - tagpos} remain"
+        )
+
+
+# --- Atoms (12.2, 12.30-12.33) ----------------------------------------------------------
+
+
+def read_atom(data: Buffer, start: int, end: int, utf8: bool, tagpos: int) -> Term:
+    """An atom's text: UTF-8 or Latin-1, at most 255 characters; true/false are bools."""
+    check_end(data, end, tagpos)
+    cache = UTF8_ATOMS if utf8 else _LATIN1_ATOMS
+    raw = bytes(data[start:end])
+    value = cache.get(raw)
+    if value is None:
+        try:
+            text = str(raw, "utf-8" if utf8 else "latin-1")
+        except UnicodeDecodeError:
+            raise DecodeError(f"atom at offset {tagpos} is not valid UTF-8") from None
+        if len(text) > 255:
+            raise DecodeError(f"atom at offset {tagpos} is longer than 255 characters")
+        value = True if text == "true" else False if text == "false" else Atom(text)
+        _remember(cache, raw, value)
+    return value
+
+
+def _small_atom_utf8(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    end = pos + 1 + data[pos]  # 12.31 SMALL_ATOM_UTF8_EXT: Len (1 byte), AtomName
+    key = data[pos + 1 : end]
+    value = UTF8_ATOMS.get(key if type(key) is bytes else bytes(key))
+    if value is None or end > len(data):
+        value = read_atom(data, pos + 1, end, True, pos - 1)
+    return value, end
+
+
+def _atom_utf8(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    end = pos + 2 + _u16(data, pos)[0]  # 12.30 ATOM_UTF8_EXT: Len (2 bytes)
+    return read_atom(data, pos + 2, end, True, pos - 1), end
+
+
+def _small_atom(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    end = pos + 1 + data[pos]  # 12.33 SMALL_ATOM_EXT: Latin-1
+    return read_atom(data, pos + 1, end, False, pos - 1), end
+
+
+def _atom_latin1(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    end = pos + 2 + _u16(data, pos)[0]  # 12.32 ATOM_EXT: Latin-1
+    return read_atom(data, pos + 2, end, False, pos - 1), end
+
+
+_ATOM_READERS: dict[int, Reader] = {
+    100: _atom_latin1,
+    115: _small_atom,
+    118: _atom_utf8,
+    119: _small_atom_utf8,
+}
+
+
+def atom_at(data: Buffer, pos: int) -> tuple[Atom, int]:
+    """Node, module and function names: an atom tag is required; always an Atom."""
+    tag = data[pos]
+    if tag not in _ATOM_READERS:
+        raise DecodeError(f"expected an atom at offset {pos}, got tag {tag}")
+    value, end = _ATOM_READERS[tag](data, pos + 1, 0)
+    if type(value) is bool:
+        value = Atom("true" if value else "false")
+    return value, end
+
+
+# --- Numbers (12.5-12.7, 12.20, 12.21, 12.29) -------------------------------------------
+
+
+def _small_int(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    return data[pos], pos + 1  # 12.5 SMALL_INTEGER_EXT: unsigned 8 bits
+
+
+def _int(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    return _I32.unpack_from(data, pos)[0], pos + 4  # 12.6 INTEGER_EXT: signed 32 bits
+
+
+def int_at(data: Buffer, pos: int) -> tuple[int, int]:
+    """Integer fields inside funs (12.25-12.27): SMALL_INTEGER_EXT or INTEGER_EXT."""
+    tag = data[pos]
+    if tag == 97:
+        return data[pos + 1], pos + 2
+    if tag == 98:
+        return _I32.unpack_from(data, pos + 1)[0], pos + 5
+    raise DecodeError(f"expected an integer at offset {pos}, got tag {tag}")
+
+
+def _big(data: Buffer, start: int, size: int, sign: int, tagpos: int) -> tuple[Term, int]:
+    """Sign byte (erts reads any non-zero as negative), then little-endian digits."""
+    end = start + size
+    check_end(data, end, tagpos)
+    value = int.from_bytes(data[start:end], "little")
+    return (-value if sign else value), end
+
+
+def _small_big(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    return _big(data, pos + 2, data[pos], data[pos + 1], pos - 1)  # 12.20 SMALL_BIG_EXT
+
+
+def _large_big(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    size, sign = _U32_U8.unpack_from(data, pos)  # 12.21 LARGE_BIG_EXT
+    return _big(data, pos + 5, size, sign, pos - 1)
+
+
+def _finite(value: float, tagpos: int) -> float:
+    if value - value != 0.0:  # NaN or an infinity: Erlang has neither (12.7, 12.29)
+        raise DecodeError(f"float at offset {tagpos} is not finite")
+    return value
+
+
+def _new_float(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    return _finite(_F64.unpack_from(data, pos)[0], pos - 1), pos + 8  # 12.29 NEW_FLOAT_EXT
+
+
+def _float_text(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    """12.7 FLOAT_EXT: "%.20e" text NUL-padded to 31 bytes; erts refuses anything else."""
+    check_end(data, pos + 31, pos - 1)
+    text = bytes(data[pos : pos + 31]).split(b"\0", 1)[0]
+    if _FLOAT_TEXT.fullmatch(text) is None:
+        raise DecodeError(f"FLOAT_EXT at offset {pos - 1} is not a float: {text!r}")
+    return _finite(float(text), pos - 1), pos + 31
+
+
+# --- Binaries and strings (12.17, 12.19, 12.28) -----------------------------------------
+
+
+def _binary(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    end = pos + 4 + u32(data, pos)[0]  # 12.19 BINARY_EXT: Len, Data
+    if end > len(data):
+        check_end(data, end, pos - 1)
+    value = data[pos + 4 : end]
+    return (value if type(value) is bytes else bytes(value)), end
+
+
+def _bit_binary(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    """12.28 BIT_BINARY_EXT: Len, Bits (1..8 used in the last byte), Data."""
+    size, bits = _U32_U8.unpack_from(data, pos)
+    end = pos + 5 + size
+    check_end(data, end, pos - 1)
+    if size == 0 and bits == 0:
+        return b"", end  # erts decodes this as <<>>
+    if size == 0 or not 1 <= bits <= 8:
+        raise DecodeError(f"BIT_BINARY_EXT at offset {pos - 1}: {bits} bits of {size} bytes")
+    raw = bytes(data[pos + 5 : end])
+    if bits == 8:
+        return raw, end  # whole bytes: a binary, as erts decodes it
+    last = raw[-1] & (0xFF00 >> bits)  # erts zeroes the unused low bits
+    return BitBinary(raw[:-1] + bytes((last & 0xFF,)), bits), end
+
+
+def _nil(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    return [], pos  # 12.16 NIL_EXT
+
+
+def _string(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    end = pos + 2 + _u16(data, pos)[0]  # 12.17 STRING_EXT: a list of bytes
+    check_end(data, end, pos - 1)
+    return list(data[pos + 2 : end]), end
+
+
+# --- Identifiers (12.8-12.12, 12.22-12.24) ---------------------------------------------
+
+
+def _old_creation(creation: int, tagpos: int) -> int:
+    if creation > 3:  # 12.11: "only two bits are significant, the rest are to be 0"
+        raise DecodeError(f"creation {creation} at offset {tagpos} does not fit in 2 bits")
+    return creation
+
+
+def _new_pid(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    """12.12 NEW_PID_EXT: Node, ID, Serial, Creation (32 bits each)."""
+    tag = data[pos]  # the node atom's tag: find the pid's end without decoding the atom
+    end = pos + (14 + data[pos + 1] if tag == 119 or tag == 115 else 15 + _u16(data, pos + 1)[0])
+    key = data[pos:end]
+    pid = _PIDS.get(key if type(key) is bytes else bytes(key))  # a hit skips Pid.__init__
+    if pid is None or end > len(data):
+        node, fields = atom_at(data, pos)
+        pid = Pid(node, *_U32x3.unpack_from(data, fields))
+        _remember(_PIDS, key, pid)
+    return pid, end
+
+
+def _pid(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    node, end = atom_at(data, pos)  # 12.11 PID_EXT: Creation is one byte
+    ident, serial, creation = _U32x2_U8.unpack_from(data, end)
+    return Pid(node, ident, serial, _old_creation(creation, pos - 1)), end + 9
+
+
+def _v4_port(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    node, end = atom_at(data, pos)  # 12.10 V4_PORT_EXT: 64-bit ID, 32-bit Creation
+    return Port(node, *_U64_U32.unpack_from(data, end)), end + 12
+
+
+def _new_port(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    node, end = atom_at(data, pos)  # 12.9 NEW_PORT_EXT: 32-bit ID and Creation
+    return Port(node, *_U32x2.unpack_from(data, end)), end + 8
+
+
+def _port(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    node, end = atom_at(data, pos)  # 12.8 PORT_EXT: Creation is one byte
+    ident, creation = _U32_U8.unpack_from(data, end)
+    return Port(node, ident, _old_creation(creation, pos - 1)), end + 5
+
+
+def _ref_ids(data: Buffer, pos: int, count: int, tagpos: int) -> tuple[int, ...]:
+    if count >= len(_REF_IDS):
+        raise DecodeError(f"reference at offset {tagpos} has {count} ID words (at most 5)")
+    return _REF_IDS[count].unpack_from(data, pos)
+
+
+def _newer_ref(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    """12.24 NEWER_REFERENCE_EXT: Len, Node, Creation (4 bytes), Len ID words."""
+    count = _u16(data, pos)[0]
+    node, end = atom_at(data, pos + 2)
+    creation = u32(data, end)[0]
+    ids = _ref_ids(data, end + 4, count, pos - 1)
+    return Reference(node, creation, ids), end + 4 + 4 * count
+
+
+def _new_ref(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    """12.23 NEW_REFERENCE_EXT: as NEWER_REFERENCE_EXT with a one-byte Creation."""
+    count = _u16(data, pos)[0]
+    node, end = atom_at(data, pos + 2)
+    creation = _old_creation(data[end], pos - 1)
+    ids = _ref_ids(data, end + 1, count, pos - 1)
+    return Reference(node, creation, ids), end + 1 + 4 * count
+
+
+def _ref(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    node, end = atom_at(data, pos)  # 12.22 REFERENCE_EXT: one ID word, one-byte Creation
+    ident, creation = _U32_U8.unpack_from(data, end)
+    return Reference(node, _old_creation(creation, pos - 1), (ident,)), end + 5
+
+
+# --- Exports (12.27) -----------------------------------------------------------------
+
+
+def _export(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
+    """12.27 EXPORT_EXT: Module, Function, Arity (erts takes tag 97 or 98)."""
+    module, pos = atom_at(data, pos)
+    function, pos = atom_at(data, pos)
+    arity, end = int_at(data, pos)
+    if not 0 <= arity <= 255:
+        raise DecodeError(f"fun arity {arity} at offset {pos} is not in 0..255")
+    return ExportFun(module, function, arity), end
+
+
+LEAVES: dict[int, Reader] = {
+    70: _new_float,
+    77: _bit_binary,
+    88: _new_pid,
+    89: _new_port,
+    90: _newer_ref,
+    97: _small_int,
+    98: _int,
+    99: _float_text,
+    100: _atom_latin1,
+    101: _ref,
+    102: _port,
+    103: _pid,
+    106: _nil,
+    107: _string,
+    109: _binary,
+    110: _small_big,
+    111: _large_big,
+    113: _export,
+    114: _new_ref,
+    115: _small_atom,
+    118: _atom_utf8,
+    119: _small_atom_utf8,
+    120: _v4_port,
+}

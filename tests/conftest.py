@@ -1,0 +1,40 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from nodemesh.runtime.config import NodeConfig
+from nodemesh.runtime.node import Node
+from support.net import free_port
+
+COOKIE = "nodemesh-test-cookie"
+
+NodeFactory = Callable[..., Coroutine[Any, Any, Node]]
+
+
+@pytest.fixture
+def epmd_port() -> int:
+    """A private EPMD port for this test: the first node starts an embedded EPMD there."""
+    return free_port()
+
+
+@pytest.fixture
+async def make_node(epmd_port: int) -> AsyncIterator[NodeFactory]:
+    """Start nodes on 127.0.0.1 that share this test's private EPMD; all stopped after."""
+    nodes: list[Node] = []
+
+    async def factory(alive: str, *, cookie: str = COOKIE, **config: Any) -> Node:
+        config.setdefault("epmd_port", epmd_port)
+        config.setdefault("net_ticktime", 60.0)
+        node = Node(f"{alive}@127.0.0.1", cookie, config=NodeConfig(**config))
+        await node.start()
+        nodes.append(node)
+        return node
+
+    yield factory
+    for node in reversed(nodes):
+        await node.aclose()
