@@ -16,6 +16,7 @@ from nodemesh.errors import (
     NodeNameError,
     ProtocolError,
     ReceiveTimeoutError,
+    RemoteCallError,
     RemoteProtocolError,
 )
 from nodemesh.term.types import (
@@ -59,6 +60,7 @@ __all__ = [
     "ProtocolError",
     "ReceiveTimeoutError",
     "Reference",
+    "RemoteCallError",
     "RemoteProtocolError",
     "__version__",
 ]

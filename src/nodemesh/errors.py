@@ -16,6 +16,7 @@ Every exception nodemesh raises on purpose derives from :class:`NodemeshError`::
     │   ├── CookieMismatchError  the peer and we do not share the cookie
     │   └── NameInUseError       the peer already has a connection from our name
     ├── NodeDownError            the target node is not (or no longer) connected
+    ├── RemoteCallError          an rpc into another node raised, threw or exited
     ├── ReceiveTimeoutError      a mailbox had nothing within the timeout (also a TimeoutError)
     └── DiscoveryError           a cluster strategy could not discover its peers
 
@@ -80,6 +81,21 @@ class NameInUseError(HandshakeError):
 
 class NodeDownError(NodemeshError):
     """The target node is not connected and could not be reached."""
+
+
+class RemoteCallError(NodemeshError):
+    """A call made with :meth:`Node.rpc` failed on the remote node.
+
+    ``kind`` is ``"error"``, ``"throw"`` or ``"exit"`` as in Erlang's ``erpc``, or
+    ``"spawn"`` when the peer refused to run the call at all; ``reason`` is the Erlang
+    reason term and ``stack`` the remote stack trace (a list, maybe empty).
+    """
+
+    def __init__(self, kind: str, reason: object, stack: object = None) -> None:
+        super().__init__(f"remote call failed ({kind}): {reason!r:.300}")
+        self.kind = kind
+        self.reason = reason
+        self.stack = stack if stack is not None else []
 
 
 class ReceiveTimeoutError(NodemeshError, TimeoutError):

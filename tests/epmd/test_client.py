@@ -151,6 +151,7 @@ class FakeEpmd:
         for writer in self.held:
             writer.close()
         for server in self.servers:
+            server.close()
             await server.wait_closed()
 
 

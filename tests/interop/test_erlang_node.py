@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from conftest import COOKIE, NodeFactory
-from nodemesh import Atom
+from nodemesh import Atom, NodeDownError, ReceiveTimeoutError, RemoteCallError
 from nodemesh.runtime.events import NodeDown, NodeUp
 from support.erlang import ErlPeer, require_erlang
 from support.net import free_port, wait_for
@@ -213,8 +213,17 @@ async def test_rpc_call_from_erlang_into_python(make_node: NodeFactory, erl: Erl
     async def add(a: int, b: int) -> int:
         return a + b
 
+    def fail(text: bytes) -> None:
+        raise ValueError(text.decode())
+
     py.expose("math", "add", add)
+    py.expose("math", "fail", fail)
     assert await erl.eval(f"rpc:call('{py.name}', math, add, [1, 2])") == "3"
+    failed = await erl.eval(f"rpc:call('{py.name}', math, fail, [<<\"bad\">>])")
+    assert (
+        failed
+        == "{badrpc,{'EXIT',{{python_exception,<<86,97,108,117,101,69,114,114,111,114>>,<<98,97,100>>},[]}}}"
+    )
     assert await erl.eval(f"erpc:call('{py.name}', math, add, [40, 2])") == "42"
     undef = await erl.eval(f"rpc:call('{py.name}', math, nope, [1])")
     assert undef.startswith("{badrpc,{'EXIT',{undef,")
@@ -251,3 +260,33 @@ async def test_erlang_monitors_python_mailbox(make_node: NodeFactory, erl: ErlPe
         "receive {'DOWN', R2, process, _, W} -> W after 5000 -> t end"
     )
     assert missing == "noproc"
+
+
+async def test_rpc_from_python_into_erlang(make_node: NodeFactory, erl: ErlPeer) -> None:
+    """Node.rpc runs an Erlang function and returns its value; failures raise."""
+    py = await make_node("py")
+    assert await py.rpc(erl.name, "lists", "reverse", [[1, 2, 3]]) == [3, 2, 1]
+    assert await py.rpc(erl.name, "erlang", "node") == Atom(erl.name)
+    assert await py.rpc(erl.name, "io", "format", [b"printed by the callee~n"]) == Atom("ok")
+    with pytest.raises(RemoteCallError) as raised:
+        await py.rpc(erl.name, "erlang", "error", [Atom("boom")])
+    assert raised.value.kind == "error" and raised.value.reason == Atom("boom")
+    with pytest.raises(RemoteCallError) as raised:
+        await py.rpc(erl.name, "erlang", "throw", [42])
+    assert raised.value.kind == "throw" and raised.value.reason == 42
+    with pytest.raises(ReceiveTimeoutError):
+        await py.rpc(erl.name, "timer", "sleep", [5000], timeout=0.2)
+
+
+async def test_rpc_when_the_node_dies_mid_call(make_node: NodeFactory, epmd_port: int) -> None:
+    """A call in flight when the peer is killed raises NodeDownError."""
+    py = await make_node("py")
+    peer = await start_erl("dying@127.0.0.1", epmd_port)
+    try:
+        call = asyncio.create_task(py.rpc(peer.name, "timer", "sleep", [10000]))
+        await wait_for(lambda: py.is_connected(peer.name), what="the call to connect")
+        os.kill(peer.proc.pid, signal.SIGKILL)
+        with pytest.raises(NodeDownError):
+            await asyncio.wait_for(call, 5)
+    finally:
+        await peer.stop()

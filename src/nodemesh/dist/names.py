@@ -14,19 +14,19 @@ What ``erl`` accepts, tried on OTP 25.2 (``net_kernel:create_name/3`` and
   illegal"), so we require what a connection needs: a dot or an IP literal. IPv6 literals
   (``a@::1``) are accepted; Erlang can use them with ``-proto_dist inet6_tcp``.
 
-:func:`parse_node_name` is pure; :func:`default_host` asks the OS and the resolver.
+:func:`parse_node_name` is pure; the host a node picks for itself is found by
+:func:`nodemesh.runtime.hostname.default_host`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from dataclasses import dataclass
 
 from nodemesh.errors import NodeNameError
 
-__all__ = ["MAX_NODE_NAME_LENGTH", "NodeName", "default_host", "parse_node_name"]
+__all__ = ["MAX_NODE_NAME_LENGTH", "NodeName", "is_ip_literal", "parse_node_name"]
 
 #: An Erlang atom holds at most 255 characters, and a node name is an atom.
 MAX_NODE_NAME_LENGTH = 255
@@ -96,34 +96,12 @@ def parse_node_name(text: str, *, longnames: bool | None = None) -> NodeName:
 
 
 def _is_long_host(host: str) -> bool:
-    return "." in host or _is_ip_literal(host)
+    return "." in host or is_ip_literal(host)
 
 
-def _is_ip_literal(host: str) -> bool:
+def is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
         return False
     return True
-
-
-def default_host(longnames: bool) -> str:
-    """The host part Erlang would pick for ``erl -sname x`` / ``erl -name x``.
-
-    Short names use the first label of the OS host name (``inet_db:gethostname()``).
-    For long names Erlang appends the resolver's domain (``inet_db:res_option(domain)``,
-    from resolv.conf or the FQDN) and refuses to start without one. We take the FQDN when
-    it has a dot; otherwise, instead of failing, the address the host name resolves to,
-    and as a last resort ``127.0.0.1`` (good for one machine only).
-    """
-    hostname = socket.gethostname()
-    if not longnames:
-        return hostname.split(".", 1)[0] or "localhost"
-    fqdn = socket.getfqdn(hostname)
-    if "." in fqdn and not _is_ip_literal(fqdn):
-        return fqdn
-    try:
-        address = socket.gethostbyname(hostname)
-    except OSError:
-        return "127.0.0.1"
-    return address

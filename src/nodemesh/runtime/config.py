@@ -16,9 +16,9 @@ class NodeConfig:
 
     ``net_ticktime`` must agree across the cluster, as in Erlang: a peer silent for
     about that long is declared down, and idle connections carry a tick every quarter
-    of it. ``hidden`` (the default, like C and Java nodes) keeps the node out of
-    Erlang's ``nodes()`` and out of ``global``'s full-mesh bookkeeping; it still shows in
-    ``nodes(hidden)`` and ``nodes(connected)``, which libcluster uses.
+    of it. Nodes are hidden, like C and Java nodes: out of Erlang's ``nodes()`` and
+    ``global``'s full-mesh bookkeeping, but in ``nodes(hidden)`` and ``nodes(connected)``,
+    which libcluster uses. ``hidden=False`` is refused until nodemesh speaks ``global``.
     """
 
     net_ticktime: float = 60.0
@@ -35,6 +35,16 @@ class NodeConfig:
     write_high_water: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
+        if not self.hidden:
+            # Checked live: a visible peer gets global's init_connect, and until it takes
+            # part in global's lock and name exchange, global:sync() on every Erlang node
+            # of the cluster blocks. nodemesh does not speak that protocol (yet).
+            raise ConfigError(
+                "visible nodes (hidden=False) are not supported: Erlang's global expects "
+                "a visible node to join its name registry protocol, and global:sync() on "
+                "the Erlang peers would block. Hidden nodes appear in nodes(hidden) and "
+                "nodes(connected), which libcluster uses."
+            )
         _positive("net_ticktime", self.net_ticktime)
         _positive("connect_timeout", self.connect_timeout)
         if not 0 <= self.port <= 65535:

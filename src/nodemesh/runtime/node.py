@@ -18,12 +18,13 @@ from typing import Any
 from nodemesh.cookie import resolve_cookie
 from nodemesh.dist import control
 from nodemesh.dist.control import Op
-from nodemesh.dist.names import default_host, parse_node_name
+from nodemesh.dist.names import parse_node_name
 from nodemesh.errors import NodeDownError, NodemeshError
-from nodemesh.runtime import transport
+from nodemesh.runtime import calls, transport
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.connection import Connection
 from nodemesh.runtime.events import EventHub, EventStream, NodeDown, NodeUp
+from nodemesh.runtime.hostname import default_host
 from nodemesh.runtime.mailbox import Mailbox
 from nodemesh.runtime.services import RpcHandler, Services
 from nodemesh.runtime.signals import NOCONNECTION, Monitor, SignalTable
@@ -148,6 +149,21 @@ class Node:
     def expose(self, module: str, function: str, handler: RpcHandler) -> None:
         """Make ``handler`` answer ``rpc:call(ThisNode, module, function, Args)``."""
         self.services.rpc.expose(module, function, handler)
+
+    async def rpc(
+        self,
+        node: str,
+        module: str,
+        function: str,
+        args: list[Any] | tuple[Any, ...] = (),
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call ``module:function(*args)`` on ``node`` (like ``erpc:call``) and return the
+        value. Raises :class:`RemoteCallError` when it raises, throws or exits there,
+        :class:`NodeDownError` when the node is unreachable or the connection drops, and
+        :class:`ReceiveTimeoutError` after ``timeout`` seconds."""
+        return await calls.call(self, node, module, function, list(args), timeout)
 
     def _mailbox_closed(self, mailbox: Mailbox, reason: Any) -> None:
         self._mailboxes.pop(mailbox.pid, None)

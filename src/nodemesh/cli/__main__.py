@@ -1,0 +1,7 @@
+"""``python -m nodemesh.cli``: the same as the ``nodemesh`` command."""
+
+import sys
+
+from nodemesh.cli import main
+
+sys.exit(main())

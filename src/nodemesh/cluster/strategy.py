@@ -1,0 +1,120 @@
+"""The strategy interface: how a topology discovers the nodes it should connect to.
+
+A topology is a named strategy with its options and three hooks (connect, disconnect,
+list-nodes), as in libcluster. Strategies come in two shapes:
+
+- :class:`PollingStrategy` answers "who is there now?" (:meth:`PollingStrategy.discover`).
+  The cluster runner calls it on an interval with jitter, connects what is new, reconnects
+  listed nodes whose connection dropped, optionally disconnects what vanished, backs off on
+  failure and keeps the last good answer when a lookup fails.
+- :class:`Strategy` runs on its own (:meth:`Strategy.run`), like gossip, and reports
+  what it hears through its :class:`StrategyContext`.
+
+Third-party strategies are classes registered under the entry-point group
+``nodemesh.strategies`` (``name = "package.module:Class"``) with a ``name`` class
+attribute and an ``Options`` frozen dataclass whose fields are the TOML option names.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Awaitable, Callable, Set
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+__all__ = [
+    "ClusterNode",
+    "Hooks",
+    "PollingStrategy",
+    "Strategy",
+    "StrategyContext",
+]
+
+
+class ClusterNode(Protocol):
+    """What cluster formation needs from a node (a :class:`nodemesh.Node` fits)."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def connect(self, node: str) -> bool: ...
+
+    async def disconnect(self, node: str) -> bool: ...
+
+    def nodes(self) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """libcluster's connect / disconnect / list_nodes hooks for one topology.
+
+    Defaults (None) are the node's own ``connect``, ``disconnect`` and ``nodes``.
+    """
+
+    connect: Callable[[str], Awaitable[bool]] | None = None
+    disconnect: Callable[[str], Awaitable[bool]] | None = None
+    list_nodes: Callable[[], list[str]] | None = None
+
+
+class StrategyContext(Protocol):
+    """What a running strategy may use; provided by the cluster runner."""
+
+    @property
+    def topology(self) -> str:
+        """The topology's name (for logs and events)."""
+
+    @property
+    def node_name(self) -> str:
+        """This node's full name, ``alive@host``."""
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger whose lines are prefixed with the topology name."""
+
+    async def connect_nodes(self, nodes: Set[str]) -> None:
+        """Connect to each of ``nodes`` not yet connected (self excluded), through the
+        topology's connect hook, recording events and metrics."""
+
+    async def disconnect_nodes(self, nodes: Set[str]) -> None:
+        """Disconnect each of ``nodes`` that is connected, through the disconnect hook."""
+
+
+class Strategy(abc.ABC):
+    """A strategy that runs by itself until cancelled (e.g. gossip).
+
+    Subclasses set ``name`` and ``Options`` and implement :meth:`run`. ``__init__`` takes
+    the validated options; nothing may block or touch the network there.
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type[Any]]
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+
+    @abc.abstractmethod
+    async def run(self, ctx: StrategyContext) -> None:
+        """Discover and connect until cancelled. Raising ends this run: the runner logs
+        it and restarts the strategy with backoff."""
+
+
+class PollingStrategy(abc.ABC):
+    """A strategy asked, once per round, which nodes should be in the cluster.
+
+    ``Options`` must have a ``polling_interval`` field in milliseconds (libcluster's unit).
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type[Any]]
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+
+    @abc.abstractmethod
+    async def discover(self) -> Set[str]:
+        """The node names discovery finds now. Raise :class:`~nodemesh.DiscoveryError`
+        when the lookup fails (the runner then keeps the last good answer)."""
+
+    async def aclose(self) -> None:  # noqa: B027 (optional hook)
+        """Release resources (HTTP sessions, sockets). The default does nothing."""

@@ -1,0 +1,93 @@
+"""Calls from Python into other nodes, the way OTP 23+'s ``erpc:call`` makes them.
+
+A call is a SPAWN_REQUEST of ``erpc:execute_call(Ref, M, F, A)`` on the peer with a
+monitor; the spawned process exits with ``{Ref, return, Value}`` (or ``throw``, ``exit``,
+``error``), which comes back as the monitor's DOWN reason. The calling mailbox is also
+the group leader, so ``io`` requests made by the callee are answered here (and logged)
+instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from nodemesh.dist import control
+from nodemesh.dist.control import Op
+from nodemesh.errors import NodeDownError, ReceiveTimeoutError, RemoteCallError
+from nodemesh.runtime.signals import NOCONNECTION, Monitor
+from nodemesh.term.types import Atom, Pid
+
+if TYPE_CHECKING:
+    from nodemesh.runtime.node import Node
+
+__all__ = ["call"]
+
+log = logging.getLogger("nodemesh.rpc")
+
+ERPC_CALL = (Atom("erpc"), Atom("execute_call"), 4)
+SPAWN_OPTS = [Atom("monitor")]  # {reply, error_only} is local to the caller: not sent
+DOWN, IO_REQUEST, SPAWN_REPLY = Atom("DOWN"), Atom("io_request"), Atom("spawn_reply")
+RETURN = Atom("return")
+
+
+async def call(
+    node: Node, peer: str, module: str, function: str, args: list[Any], timeout: float | None
+) -> Any:
+    """Run ``module:function(*args)`` on ``peer`` and return its value (see Node.rpc)."""
+    conn = await node._connection(peer)
+    mailbox = node.mailbox()
+    req_id, res = node.make_ref(), node.make_ref()
+    node.signals.add_monitor(Monitor(req_id, mailbox.pid, Atom("erpc"), peer))
+    ctrl = (Op.SPAWN_REQUEST.value, req_id, mailbox.pid, mailbox.pid, ERPC_CALL, SPAWN_OPTS)
+    conn.write(
+        control.build(ctrl, [res, Atom(module), Atom(function), list(args)], with_payload=True)
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await mailbox.receive()
+                if type(message) is tuple and message and message[0] == IO_REQUEST:
+                    _answer_io(node, message)
+                elif type(message) is tuple and len(message) == 5 and message[:2] == (DOWN, req_id):
+                    return _result(peer, res, message[4])
+                elif (
+                    type(message) is tuple
+                    and len(message) == 4
+                    and message[:2] == (SPAWN_REPLY, req_id)
+                ):
+                    raise RemoteCallError("spawn", message[3])
+    except TimeoutError:
+        raise ReceiveTimeoutError(
+            f"{peer} did not answer {module}:{function} within {timeout} s"
+        ) from None
+    finally:
+        node.signals.remove_monitor(req_id)
+        mailbox.close()
+
+
+def _result(peer: str, res: Any, reason: Any) -> Any:
+    if reason == NOCONNECTION:
+        raise NodeDownError(f"lost the connection to {peer} during the call")
+    if type(reason) is tuple and len(reason) >= 3 and reason[0] == res:
+        if reason[1] == RETURN:
+            return reason[2]
+        stack = reason[3] if len(reason) > 3 else []
+        raise RemoteCallError(str(reason[1]), reason[2], stack)
+    raise RemoteCallError("exit", reason)
+
+
+def _answer_io(node: Node, request: tuple[Any, ...]) -> None:
+    """``{io_request, From, ReplyAs, Request}``: log output, answer ok (Erlang's I/O
+    protocol); input requests get ``{error, enotsup}``."""
+    if len(request) != 4 or type(request[1]) is not Pid:
+        return
+    _, sender, reply_as, body = request
+    kind = body[0] if type(body) is tuple and body else None
+    reply: Any = Atom("ok")
+    if kind in ("put_chars", "requests"):
+        log.info("output from %s: %r", sender.node, body)
+    else:
+        reply = (Atom("error"), Atom("enotsup"))
+    node.send_nowait(sender, (Atom("io_reply"), reply_as, reply))

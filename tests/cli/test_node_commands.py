@@ -1,0 +1,80 @@
+"""`nodemesh run` and `nodemesh ping` as users and scripts run them: real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+from conftest import COOKIE, NodeFactory
+
+
+async def start_cli(*args: str, epmd_port: int) -> asyncio.subprocess.Process:
+    env = {**os.environ, "ERL_EPMD_PORT": str(epmd_port)}
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "nodemesh.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+async def read_line(proc: asyncio.subprocess.Process, timeout: float = 10) -> str:
+    assert proc.stdout is not None
+    return (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode().rstrip("\n")
+
+
+async def test_run_prints_membership_and_exits_0_on_sigterm(
+    make_node: NodeFactory, epmd_port: int
+) -> None:
+    """`nodemesh run` prints nodeup/nodedown lines and exits 0 on SIGTERM."""
+    anchor = await make_node("anchor")  # owns the embedded EPMD for this test
+    proc = await start_cli(
+        "run", "--name", "cli@127.0.0.1", "--cookie", COOKIE, epmd_port=epmd_port
+    )
+    try:
+        assert proc.stderr is not None
+        started = await asyncio.wait_for(proc.stderr.readline(), 10)
+        assert started.decode().strip() == "started cli@127.0.0.1"
+        assert await anchor.connect("cli@127.0.0.1")
+        assert await read_line(proc) == f"nodeup {anchor.name}"
+        await anchor.disconnect("cli@127.0.0.1")
+        assert await read_line(proc) == f"nodedown {anchor.name}"
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_run_with_a_bad_name_fails_clearly(epmd_port: int) -> None:
+    """A malformed node name is one clear error line and exit status 1."""
+    proc = await start_cli("run", "--name", "bad name@host", "--cookie", "c", epmd_port=epmd_port)
+    _out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 1
+    assert "node name" in err.decode() and "Traceback" not in err.decode()
+
+
+async def test_ping_pong_and_pang(make_node: NodeFactory, epmd_port: int) -> None:
+    """`nodemesh ping` prints pong and exits 0, or pang with a reason and exits 1."""
+    target = await make_node("target")
+    proc = await start_cli("ping", target.name, "--cookie", COOKIE, epmd_port=epmd_port)
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0
+    assert out.decode() == "pong\n"
+    proc = await start_cli(
+        "ping", "ghost@127.0.0.1", "--cookie", COOKIE, "--timeout", "3", epmd_port=epmd_port
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 1
+    lines = out.decode().splitlines()
+    assert lines[0] == "pang" and "ghost" in lines[1]
+    proc = await start_cli("ping", target.name, "--cookie", "wrong", epmd_port=epmd_port)
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 1
+    assert out.decode().startswith("pang\n") and "cookie" in out.decode().lower()
