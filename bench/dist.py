@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ from nodemesh.runtime.node import Node
 from nodemesh.term import decode, encode
 
 HERE = Path(__file__).resolve().parent
+SELF = str(HERE / Path(__file__).name)
 HOST = "127.0.0.1"
 CHAT = (Atom("chat"), b"room:lobby", b"hello from a node", 12345)
 HELLO, GO, STOP, DONE = Atom("hello"), Atom("go"), Atom("stop"), Atom("done")
@@ -175,27 +176,25 @@ def _redis(args: argparse.Namespace) -> Any:
     return redis.Redis(host=HOST, port=args.redis_port)
 
 
-def _subscribe(client: Any, channel: str) -> Any:
-    """A pubsub on ``channel`` whose subscription Redis has confirmed."""
+def _subscribe(client: Any, channel: str) -> Iterator[bytes]:
+    """The payloads published on ``channel``, once Redis has confirmed the subscription."""
     pubsub = client.pubsub()
     pubsub.subscribe(channel)
-    while True:
-        msg = pubsub.get_message(timeout=TIMEOUT)
-        if msg is None:
-            raise RuntimeError(f"Redis did not confirm the subscription to {channel}")
-        if msg["type"] == "subscribe":
-            return pubsub
+    msg = pubsub.get_message(timeout=TIMEOUT)
+    if msg is None or msg["type"] != "subscribe":
+        raise RuntimeError(f"Redis did not confirm the subscription to {channel}: {msg}")
+    # redis-py may confirm the same subscription twice (it resubscribes on connect).
+    return (msg["data"] for msg in pubsub.listen() if msg["type"] == "message")
 
 
 def redis_recv(args: argparse.Namespace) -> dict[str, Any]:
     """Decode and count published messages from the first to the stop marker."""
-    messages = _subscribe(_redis(args), "bench").listen()
+    messages = _subscribe(_redis(args), "bench")
     _ready()
-    decode(next(messages)["data"])
+    decode(next(messages))
     start = time.perf_counter_ns()
     count = 1
-    for msg in messages:
-        data = msg["data"]
+    for data in messages:
         if data == REDIS_STOP:
             break
         decode(data)
@@ -226,24 +225,24 @@ def redis_send(args: argparse.Namespace) -> dict[str, Any]:
 def redis_echo(args: argparse.Namespace) -> dict[str, Any]:
     """Decode each message on ``ping`` and publish it again, encoded, on ``pong``."""
     client = _redis(args)
-    messages = _subscribe(client, "ping").listen()
+    messages = _subscribe(client, "ping")
     _ready()
-    for msg in messages:
-        if msg["data"] == REDIS_STOP:
+    for data in messages:
+        if data == REDIS_STOP:
             break
-        client.publish("pong", encode(decode(msg["data"])))
+        client.publish("pong", encode(decode(data)))
     return {}
 
 
 def redis_ping(args: argparse.Namespace) -> dict[str, Any]:
     client = _redis(args)
-    replies = _subscribe(client, "pong").listen()
+    replies = _subscribe(client, "pong")
     _ready()
     rtts = []
     for _ in range(args.count):
         start = time.perf_counter_ns()
         client.publish("ping", encode(CHAT))
-        decode(next(replies)["data"])
+        decode(next(replies))
         rtts.append(time.perf_counter_ns() - start)
     client.publish("ping", REDIS_STOP)
     return {"rtt_ns": rtts}
@@ -271,7 +270,10 @@ class Proc:
         self._ready = asyncio.Event()
         self._result: dict[str, Any] | None = None
         self._stderr: deque[str] = deque(maxlen=20)
-        self._tasks = [asyncio.create_task(self._read_stdout()), asyncio.create_task(self._read_stderr())]
+        self._tasks = [
+            asyncio.create_task(self._read_stdout()),
+            asyncio.create_task(self._read_stderr()),
+        ]
 
     async def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
@@ -351,19 +353,20 @@ class Bench:
         """Start a ``py`` or ``erl`` node playing ``role``; return it and its node name."""
         name = self._name(role)
         if kind == "py":
-            argv = [sys.executable, str(Path(__file__).resolve()), "--role", role]
+            argv = [sys.executable, SELF, "--role", role]
             argv += ["--name", name, "--cookie", self.cookie, "--epmd-port", str(self.epmd_port)]
             argv += ["--peer", peer, "--count", str(count)]
             return await self.spawn(f"python {role}", argv), name
         assert self.erl_dir is not None
         argv = ["erl", "-noshell", "-name", name, "-setcookie", self.cookie, "-pa", self.erl_dir]
-        argv += ["-kernel", "inet_dist_use_interface", "{127,0,0,1}"]
+        # Loopback only, and never a daemon EPMD of its own: ours serves the run.
+        argv += ["-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-start_epmd", "false"]
         argv += ["-run", "dist_bench", "main", role, *([peer, str(count)] if peer else [])]
         env = {"ERL_EPMD_PORT": str(self.epmd_port)}
         return await self.spawn(f"erlang {role}", argv, env), name
 
     async def redis_role(self, role: str, count: int = 0, batch: int = 1) -> Proc:
-        argv = [sys.executable, str(Path(__file__).resolve()), "--role", role]
+        argv = [sys.executable, SELF, "--role", role]
         argv += ["--redis-port", str(self.redis_port), "--count", str(count)]
         return await self.spawn(role, [*argv, "--batch", str(batch)])
 
@@ -377,9 +380,12 @@ class Row:
     label: str
     rate: float | None = None
     rtt: list[int] | None = None
+    rates: list[float] = field(default_factory=list)  # every run's, once merged
 
 
-async def pair(receiver: Proc, sender: Callable[[], Awaitable[Proc]]) -> tuple[dict[str, Any], dict[str, Any]]:
+async def pair(
+    receiver: Proc, sender: Callable[[], Awaitable[Proc]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Wait for the receiver, start the sender, return both results."""
     await receiver.ready()
     other = await sender()
@@ -404,7 +410,10 @@ async def _first(started: Awaitable[tuple[Proc, str]]) -> Proc:
 
 async def redis_rows(bench: Bench, messages: int, trips: int, warm: int) -> list[Row]:
     rows = []
-    for batch, label in ((1, "redis-py pub/sub"), (PIPELINE, f"redis-py pub/sub, publish pipelined ×{PIPELINE}")):
+    for batch, label in (
+        (1, "redis-py pub/sub"),
+        (PIPELINE, f"redis-py pub/sub, publish pipelined in {PIPELINE}s"),
+    ):
         recv = await bench.redis_role("redis-recv")
         got, _ = await pair(recv, lambda b=batch: bench.redis_role("redis-send", messages, b))
         if got["count"] != messages:
@@ -432,7 +441,11 @@ async def memory_rows(bench: Bench) -> list[tuple[str, float]]:
     idle: list[tuple[str, Proc]] = []
     node, _ = await bench.node("py", "idle")
     idle.append(("nodemesh node, idle (python)", node))
-    bare = [sys.executable, "-c", "import asyncio; print('ready', flush=True); asyncio.run(asyncio.Event().wait())"]
+    bare = [
+        sys.executable,
+        "-c",
+        "import asyncio; print('ready', flush=True); asyncio.run(asyncio.Event().wait())",
+    ]
     idle.append(("python + asyncio, no node", await bench.spawn("python", bare)))
     if bench.erl_dir is not None:
         erl, _ = await bench.node("erl", "idle")
@@ -444,3 +457,202 @@ async def memory_rows(bench: Bench) -> list[tuple[str, float]]:
         rows.append((label, vm_rss_kib(proc.proc.pid) / 1024))
         await proc.kill()
     return rows
+
+
+# -- the run -----------------------------------------------------------------------------------
+async def start_epmd() -> Any:
+    """nodemesh's own EPMD on a free loopback port, for every node of the run. It must be
+    up before any ``erl`` starts, or ``erl`` would spawn a daemon EPMD that outlives us."""
+    from nodemesh.epmd.server import EpmdServer
+
+    server = EpmdServer()
+    await server.start(0, HOST)
+    return server
+
+
+def compile_erlang() -> str | None:
+    """Compile dist_bench.erl into a temporary directory; None when Erlang is missing."""
+    if shutil.which("erl") is None or shutil.which("erlc") is None:
+        print("erl/erlc not found: skipping the Erlang rows", file=sys.stderr)
+        return None
+    out = tempfile.mkdtemp(prefix="nodemesh_bench_")
+    subprocess.run(["erlc", "-o", out, str(HERE / "dist_bench.erl")], check=True, timeout=120)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def redis_server() -> AsyncIterator[int | None]:
+    """A throwaway redis-server on a free loopback port (None if Redis is unavailable)."""
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        print("redis-py missing (pip install '.[bench]'): skipping Redis", file=sys.stderr)
+        yield None
+        return
+    if shutil.which("redis-server") is None:
+        print("redis-server not found: skipping the Redis rows", file=sys.stderr)
+        yield None
+        return
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+    # A subscriber may lag the publisher by all N messages: no output-buffer cut-off.
+    argv += ["--client-output-buffer-limit", "pubsub 0 0 0"]
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL)
+    try:
+        await _wait_redis(port)
+        yield port
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+async def _wait_redis(port: int) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            reader, writer = await asyncio.open_connection(HOST, port)
+            writer.write(b"PING\r\n")
+            answer = await reader.readline()
+            writer.close()
+            if answer.startswith(b"+PONG"):
+                return
+        await asyncio.sleep(0.05)
+    raise BenchError(f"redis-server did not answer on port {port}")
+
+
+async def run_all(args: argparse.Namespace) -> tuple[list[Row], list[tuple[str, float]]]:
+    warm = min(500, max(args.roundtrips // 10, 10))
+    epmd = await start_epmd()
+    erl_dir = compile_erlang()
+    bench = Bench(epmd.port, erl_dir)
+    kinds = ["py", "erl"] if erl_dir else ["py"]
+    rows: list[Row] = []
+    try:
+        for src in kinds:
+            for dst in kinds:
+                rows.append(await node_row(bench, src, dst, args.messages, args.roundtrips, warm))
+        async with redis_server() as port:
+            if port is not None:
+                bench.redis_port = port
+                rows += await redis_rows(bench, args.messages, args.roundtrips, warm)
+        memory = await memory_rows(bench)
+    finally:
+        await bench.aclose()
+        await epmd.aclose()
+        if erl_dir:
+            shutil.rmtree(erl_dir, ignore_errors=True)
+    return rows, memory
+
+
+def merge_rows(runs: list[list[Row]]) -> list[Row]:
+    """Repeats of a row: the median rate, and every round trip pooled."""
+    merged = []
+    for same in zip(*runs, strict=True):
+        rates = [row.rate for row in same if row.rate is not None]
+        rtts = [t for row in same for t in row.rtt or []]
+        rate = statistics.median(rates) if rates else None
+        merged.append(Row(same[0].label, rate, rtts or None, rates))
+    return merged
+
+
+def table(rows: list[Row], memory: list[tuple[str, float]]) -> str:
+    lines = [
+        "| path (sender → receiver) | one-way msg/s (runs' range) "
+        "| round trip median µs | round trip p99 µs |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        rate = f"{row.rate:,.0f}" if row.rate is not None else "n/a"
+        if len(row.rates) > 1:
+            rate += f" ({min(row.rates):,.0f} to {max(row.rates):,.0f})"
+        if row.rtt:
+            cuts = statistics.quantiles(row.rtt, n=100, method="inclusive")
+            median, p99 = f"{statistics.median(row.rtt) / 1e3:.0f}", f"{cuts[98] / 1e3:.0f}"
+        else:
+            median = p99 = "n/a"
+        lines.append(f"| {row.label} | {rate} | {median} | {p99} |")
+    lines += ["", "| idle process | VmRSS MB |", "| --- | ---: |"]
+    lines += [f"| {label} | {mb:.1f} |" for label, mb in memory]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    otp = "none"
+    if shutil.which("erl"):
+        expr = 'io:format("~s", [erlang:system_info(otp_release)]), halt().'
+        otp = subprocess.run(
+            ["erl", "-noshell", "-eval", expr],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        ).stdout.strip()
+    return (
+        f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, OTP {otp}"
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=200_000, help="one-way messages")
+    parser.add_argument("--roundtrips", type=int, default=5_000, help="timed round trips")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="whole runs; rates and memory: their median"
+    )
+    parser.add_argument("--quick", action="store_true", help="20,000 messages, 1,000 round trips")
+    role = parser.add_argument_group("one side of a measurement (used by the run itself)")
+    role.add_argument("--role", choices=[*NODE_ROLES, *REDIS_ROLES])
+    role.add_argument("--name", default="")
+    role.add_argument("--cookie", default="")
+    role.add_argument("--epmd-port", type=int, default=0)
+    role.add_argument("--redis-port", type=int, default=0)
+    role.add_argument("--peer", default="")
+    role.add_argument("--count", type=int, default=0)
+    role.add_argument("--batch", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.messages, args.roundtrips = 20_000, 1_000
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if args.role in REDIS_ROLES:
+        print("result", json.dumps(REDIS_ROLES[args.role](args)), flush=True)
+        return
+    if args.role:
+        asyncio.run(run_node_role(args))
+        return
+    started = time.monotonic()
+    load = os.getloadavg()[0]
+    runs, memories = [], []
+    for _ in range(args.repeat):
+        try:
+            rows, memory = asyncio.run(run_all(args))
+        except BenchError as exc:
+            sys.exit(f"benchmark failed: {exc}")
+        runs.append(rows)
+        memories.append(memory)
+    memory = [
+        (same[0][0], statistics.median(mb for _, mb in same))
+        for same in zip(*memories, strict=True)
+    ]
+    print(f"{machine()}; load average {load:.2f} before, {os.getloadavg()[0]:.2f} after")
+    print(
+        f"{args.messages:,} messages one way, {args.roundtrips:,} round trips, "
+        f"{args.repeat} run(s) in {time.monotonic() - started:.0f} s\n"
+    )
+    print(table(merge_rows(runs), memory))
+
+
+if __name__ == "__main__":
+    main()

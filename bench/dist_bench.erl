@@ -17,7 +17,6 @@ main(["echo"]) -> serve(fun echo/1);
 main(["send", Peer, N]) -> client(Peer, fun(Dest) -> send(Dest, list_to_integer(N)) end);
 main(["ping", Peer, N]) -> client(Peer, fun(Dest) -> ping(Dest, list_to_integer(N)) end);
 main(["idle"]) ->
-    io:format("pid ~s~n", [os:getpid()]),  % erl runs beam.smp as a child process
     ready(),
     receive after infinity -> ok end.
 

@@ -201,6 +201,7 @@ def test_malformed_replies_are_refused(parse: object, data: bytes, message: str)
         (lambda: Alive2Request(NodeInfo("x", 1, node_type=300)).encode(), "one byte"),
         (lambda: Alive2Response(0, 1 << 32).encode(), "32 bits"),
         (lambda: Alive2Response(0, 1 << 16, extended=False).encode(), "16 bits"),
+        (lambda: NamesResponse(-1).encode(), "EPMD port -1"),
         (lambda: Port2Response(None), "exactly when result is 0"),
         (lambda: Port2Response(NodeInfo("x", 1), 1), "exactly when result is 0"),
     ],

@@ -104,6 +104,20 @@ async def test_bad_input_closes_only_that_connection(
         assert await names("127.0.0.1", epmd_port=server.port) == [("py", 40001)]
 
 
+async def test_registration_from_another_host_is_refused(
+    server: EpmdServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ALIVE2, DUMP and KILL from a non-local peer are refused; lookups are still served."""
+    monkeypatch.setattr("nodemesh.epmd.server.is_local_peer", lambda peer, local: False)
+    for request in (Alive2Request(NodeInfo("py", 1)), DumpRequest(), KillRequest()):
+        assert await exchange(server.port, request.encode()) == b""
+    assert len(lines := warnings_of(caplog)) == 3
+    assert "ALIVE2_REQ refused: it did not come from this host" in lines[0]
+    assert await names("127.0.0.1", epmd_port=server.port) == []
+    assert await port_please("127.0.0.1", "py", epmd_port=server.port) is None
+    assert not server.closed
+
+
 async def test_idle_client_times_out(caplog: pytest.LogCaptureFixture) -> None:
     """A connection that never completes a request is closed after request_timeout."""
     async with EpmdServer(EpmdServerConfig(request_timeout=0.2)) as server:

@@ -221,7 +221,7 @@ async def test_rpc_call_from_erlang_into_python(make_node: NodeFactory, erl: Erl
     assert await erl.eval(f"rpc:call('{py.name}', math, add, [1, 2])") == "3"
     failed = await erl.eval(
         f"rpc:call('{py.name}', math, fail, [<<\"bad\">>]) =:= "
-        "{badrpc, {'EXIT', {{python_exception, <<\"ValueError\">>, <<\"bad\">>}, []}}}"
+        '{badrpc, {\'EXIT\', {{python_exception, <<"ValueError">>, <<"bad">>}, []}}}'
     )
     assert failed == "true"
     assert await erl.eval(f"erpc:call('{py.name}', math, add, [40, 2])") == "42"

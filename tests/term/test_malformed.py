@@ -305,4 +305,5 @@ def test_decode_limits_reject_bad_values(kwargs: dict[str, Any]) -> None:
 
 def test_default_limits() -> None:
     """The defaults allow 256 levels of nesting and 64 MiB decompressed."""
-    assert DEFAULT_LIMITS == DecodeLimits(max_depth=256, max_decompressed_size=64 * 1024 * 1024)
+    assert DEFAULT_LIMITS.max_depth == 256
+    assert DEFAULT_LIMITS.max_decompressed_size == 64 * 1024 * 1024

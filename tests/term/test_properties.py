@@ -134,6 +134,5 @@ def _mutate(data: bytes, operations: list[tuple[str, int, int]]) -> bytes:
 @SETTINGS
 @given(terms, edits)
 def test_mutated_encodings_raise_only_decode_error(term: Any, operations: Any) -> None:
-    """Flipping, overwriting, inserting or deleting bytes of a valid encoding gives a
-    value or DecodeError, nothing else."""
+    """Flipped, overwritten, inserted or deleted bytes give a value or DecodeError."""
     _decode_or_error(_mutate(encode(term), operations))

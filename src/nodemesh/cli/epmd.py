@@ -67,12 +67,13 @@ def run_epmd(args: argparse.Namespace) -> int:
 async def _serve(port: int | None, addresses: list[str] | None) -> int:
     server = EpmdServer()
     await server.start(default_epmd_port() if port is None else port, addresses)
-    print(f"epmd: listening on port {server.port} ({', '.join(server.addresses)})", flush=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not main thread
             loop.add_signal_handler(signum, stop.set)
+    # Printed once signals are handled: a supervisor may stop us as soon as it reads this.
+    print(f"epmd: listening on port {server.port} ({', '.join(server.addresses)})", flush=True)
     stopping = loop.create_task(stop.wait())
     killed = loop.create_task(server.wait_closed())  # a local `epmd -kill`
     await asyncio.wait({stopping, killed}, return_when=asyncio.FIRST_COMPLETED)

@@ -12,7 +12,8 @@ list-nodes), as in libcluster. Strategies come in two shapes:
 
 Third-party strategies are classes registered under the entry-point group
 ``nodemesh.strategies`` (``name = "package.module:Class"``) with a ``name`` class
-attribute and an ``Options`` frozen dataclass whose fields are the TOML option names.
+attribute and an ``Options`` frozen dataclass whose fields are the TOML option names
+(see ``docs/strategies.md``).
 """
 
 from __future__ import annotations
@@ -52,9 +53,13 @@ class Hooks:
     Defaults (None) are the node's own ``connect``, ``disconnect`` and ``nodes``.
     """
 
-    connect: Callable[[str], Awaitable[bool]] | None = None
-    disconnect: Callable[[str], Awaitable[bool]] | None = None
+    connect: Callable[[str], Awaitable[bool | None]] | None = None
+    disconnect: Callable[[str], Awaitable[bool | None]] | None = None
     list_nodes: Callable[[], list[str]] | None = None
+
+    # The connect and disconnect hooks answer True (done), False (unreachable / already
+    # disconnected) or None, libcluster's ``:ignored``: this node is not part of a
+    # distributed network, reported as reason ``not_part_of_network``.
 
 
 class StrategyContext(Protocol):
@@ -71,6 +76,14 @@ class StrategyContext(Protocol):
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
         """A logger whose lines are prefixed with the topology name."""
+
+    @property
+    def epmd_port(self) -> int:
+        """The EPMD port this node uses (its ``NodeConfig.epmd_port``, else
+        ``$ERL_EPMD_PORT``, else 4369): strategies that ask EPMDs use it."""
+
+    def list_nodes(self) -> list[str]:
+        """The nodes connected now, through the topology's list_nodes hook."""
 
     async def connect_nodes(self, nodes: Set[str]) -> None:
         """Connect to each of ``nodes`` not yet connected (self excluded), through the
@@ -102,14 +115,34 @@ class Strategy(abc.ABC):
 class PollingStrategy(abc.ABC):
     """A strategy asked, once per round, which nodes should be in the cluster.
 
-    ``Options`` must have a ``polling_interval`` field in milliseconds (libcluster's unit).
+    ``Options`` has a ``polling_interval`` field in milliseconds (libcluster's unit), or
+    the strategy overrides :meth:`interval`. Before the first :meth:`discover` the runner
+    calls :meth:`bind`, so that ``self.ctx`` gives the node name, logger and EPMD port.
     """
 
     name: ClassVar[str]
     Options: ClassVar[type[Any]]
+    _ctx: StrategyContext | None = None
 
     def __init__(self, options: Any) -> None:
         self.options = options
+
+    def bind(self, ctx: StrategyContext) -> None:
+        """Called by the runner before the first :meth:`discover`."""
+        self._ctx = ctx
+
+    @property
+    def ctx(self) -> StrategyContext:
+        """The context given to :meth:`bind` (RuntimeError before that)."""
+        if self._ctx is None:
+            raise RuntimeError(f"strategy {self.name!r} used before the runner bound it")
+        return self._ctx
+
+    def interval(self) -> float | None:
+        """Seconds between discovery rounds, or None to discover once (listed nodes that
+        are not connected are still retried). Default: ``options.polling_interval`` ms."""
+        interval: int | float = self.options.polling_interval
+        return interval / 1000
 
     @abc.abstractmethod
     async def discover(self) -> Set[str]:

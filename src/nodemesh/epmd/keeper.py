@@ -15,9 +15,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nodemesh.epmd.client import Registration, default_epmd_port, register
+from nodemesh.epmd.client import Registration, check_alive_name, default_epmd_port, register
 from nodemesh.epmd.server import EpmdServer, EpmdServerConfig, ensure_epmd
-from nodemesh.errors import ConfigError, NetworkError, ProtocolError
+from nodemesh.errors import ConfigError, EpmdError, NetworkError, ProtocolError
 
 log = logging.getLogger("nodemesh.epmd")
 
@@ -40,6 +40,7 @@ class KeeperConfig:
 class EpmdKeeper:
     """Registers node ``name`` (listening on ``port``) and re-registers whenever EPMD dies.
 
+    The constructor raises NodeNameError or ConfigError for a bad name or port.
     ``await start()`` registers once, starting an embedded EPMD if none answers, and
     raises as :func:`~nodemesh.epmd.client.register` does (a taken name: EpmdError).
     After that a background task re-registers with backoff until ``aclose()``.
@@ -54,7 +55,9 @@ class EpmdKeeper:
         epmd_port: int | None = None,
         config: KeeperConfig | None = None,
     ) -> None:
-        self.name = name
+        if not 0 < port < 65536:
+            raise ConfigError(f"distribution port {port} is not a TCP port number")
+        self.name = check_alive_name(name)
         self.port = port
         self.hidden = hidden
         self.epmd_port = default_epmd_port() if epmd_port is None else epmd_port
@@ -88,14 +91,23 @@ class EpmdKeeper:
         """Register for the first time; return the creation."""
         if self._task is not None:
             raise ConfigError("an EpmdKeeper starts only once")
-        reg = await self._register()
+        try:
+            reg = await self._register()
+        except BaseException:
+            await self._close_servers()  # a node that failed to start owns no EPMD
+            raise
         self._creation = reg.creation
         self._task = asyncio.get_running_loop().create_task(self._run(reg))
         return reg.creation
 
     async def wait_registered(self) -> Registration:
-        """Return the current registration, waiting for a re-registration if needed."""
+        """Return the current registration, waiting for a re-registration if needed.
+
+        Raises EpmdError once the keeper is closed.
+        """
         while (reg := self.registration) is None:
+            if self._closing:
+                raise EpmdError(f"the EPMD keeper of {self.name!r} is closed")
             self._registered.clear()
             await self._registered.wait()
         return reg
@@ -103,15 +115,19 @@ class EpmdKeeper:
     async def aclose(self) -> None:
         """Unregister, stop re-registering, and close the EPMDs this keeper started."""
         self._closing = True
+        self._registered.set()  # wake wait_registered() to raise
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._registration is not None:
             await self._registration.aclose()
-        for server in self._servers:
+        await self._close_servers()
+
+    async def _close_servers(self) -> None:
+        servers, self._servers = self._servers, []
+        for server in servers:
             await server.aclose()
-        self._servers.clear()
 
     async def _register(self) -> Registration:
         server = await ensure_epmd(
@@ -119,7 +135,7 @@ class EpmdKeeper:
         )
         if server is not None:
             self._servers.append(server)
-            log.info("EPMD: %s started an embedded EPMD on port %d", self.name, server.port)
+            log.info("%s started an embedded EPMD on port %d", self.name, server.port)
         reg = await register(
             self.name,
             self.port,
@@ -145,6 +161,6 @@ class EpmdKeeper:
             try:
                 return await self._register()
             except (NetworkError, ProtocolError) as exc:
-                log.warning("EPMD: cannot register %s yet (%s); retrying", self.name, exc)
+                log.warning("cannot register %s with EPMD yet (%s); retrying", self.name, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.backoff_max)

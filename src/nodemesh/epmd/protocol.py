@@ -31,7 +31,7 @@ EPMD_PORT = 4369
 DIST_HIGH = 6  # OTP 23 and later
 DIST_LOW = 5  # still accepted so that pre-OTP 23 peers can connect
 MAX_NAME_BYTES = 255 * 4  # epmd's MAXSYMLEN: an atom of 255 UTF-8 characters
-MAX_REQUEST_SIZE = 4096  # default bound on one request; a full ALIVE2_REQ is far smaller
+MAX_REQUEST_SIZE = 4096  # default bound on a request: the longest name with a modest Extra
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _NODE_HEAD = struct.Struct(">HBBHHH")  # PortNo NodeType Protocol Highest Lowest Nlen
@@ -62,6 +62,12 @@ def _u16(value: int, field: str) -> int:
     if not 0 <= value <= 0xFFFF:
         raise LocalProtocolError(f"{field} {value} does not fit in 16 bits")
     return value
+
+
+def _u32(value: int, field: str) -> bytes:
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise LocalProtocolError(f"{field} {value} does not fit in 32 bits")
+    return _U32.pack(value)
 
 
 def encode_name(name: str) -> bytes:
@@ -210,8 +216,12 @@ class KillRequest:
 Request = (
     Alive2Request | PortPlease2Request | StopRequest | NamesRequest | DumpRequest | KillRequest
 )
-_BARE: dict[int, Request] = {Tag.NAMES_REQ: NamesRequest(), Tag.DUMP_REQ: DumpRequest()}
-_BARE[Tag.KILL_REQ] = KillRequest()
+# Requests that are a tag and nothing else.
+_BARE: dict[int, Request] = {
+    Tag.NAMES_REQ: NamesRequest(),
+    Tag.DUMP_REQ: DumpRequest(),
+    Tag.KILL_REQ: KillRequest(),
+}
 
 
 def decode_request(body: bytes) -> Request:
@@ -295,9 +305,7 @@ class Alive2Response:
         if not 0 <= self.result <= 0xFF:
             raise LocalProtocolError(f"result {self.result} does not fit in one byte")
         if self.extended:
-            if not 0 <= self.creation <= 0xFFFFFFFF:
-                raise LocalProtocolError(f"creation {self.creation} does not fit in 32 bits")
-            return bytes([Tag.ALIVE2_X_RESP, self.result]) + _U32.pack(self.creation)
+            return bytes([Tag.ALIVE2_X_RESP, self.result]) + _u32(self.creation, "creation")
         return bytes([Tag.ALIVE2_RESP, self.result]) + _U16.pack(_u16(self.creation, "creation"))
 
     @classmethod
@@ -368,7 +376,7 @@ class NamesResponse:
 
     def encode(self) -> bytes:
         text = "".join(f"name {name} at port {port}\n" for name, port in self.nodes)
-        return _U32.pack(self.epmd_port) + text.encode("utf-8")
+        return _u32(self.epmd_port, "EPMD port") + text.encode("utf-8")
 
     @classmethod
     def decode(cls, data: bytes) -> NamesResponse:
@@ -403,7 +411,7 @@ class DumpResponse:
     def encode(self) -> bytes:
         # epmd ends every line with a NUL as well as a newline.
         text = "".join(f"{line}\n\0" for line in self.lines)
-        return _U32.pack(self.epmd_port) + text.encode("utf-8")
+        return _u32(self.epmd_port, "EPMD port") + text.encode("utf-8")
 
     @classmethod
     def decode(cls, data: bytes) -> DumpResponse:

@@ -98,6 +98,10 @@ class _Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         peer, ours = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+        if peer is None or ours is None:  # reset before we looked: nothing to serve
+            self._done = True
+            transport.abort()
+            return
         self.peer = _show(peer)
         self.local = is_local_peer(peer[0], ours[0])
         if not self._server._admit(self):
@@ -149,7 +153,7 @@ class _Connection(asyncio.Protocol):
         extended = node.highest_version >= 6  # older nodes expect ALIVE2_RESP
         entry = self._server._registry.register(node, self.peer, self)
         if entry is None:
-            log.warning("EPMD: %s tried to register %r, already registered", self.peer, node.name)
+            log.warning("%s tried to register %r, already registered", self.peer, node.name)
             self._reply(Alive2Response(1, 0, extended))
             return
         self.registered = entry
@@ -159,7 +163,7 @@ class _Connection(asyncio.Protocol):
         creation = entry.creation if extended else (entry.creation - 1) % 3 + 1
         assert self._transport is not None
         self._transport.write(Alive2Response(0, creation, extended).encode())
-        log.info("EPMD: registered %s at port %d (creation %d)", node.name, node.port, creation)
+        log.info("registered %s at port %d (creation %d)", node.name, node.port, creation)
 
     def _reply(self, reply: _Reply) -> None:
         assert self._transport is not None
@@ -168,7 +172,7 @@ class _Connection(asyncio.Protocol):
         self._transport.close()  # after the buffer is flushed; the timer bounds that too
 
     def _drop(self, reason: str) -> None:
-        log.warning("EPMD: closing connection from %s: %s", self.peer, reason)
+        log.warning("closing EPMD connection from %s: %s", self.peer, reason)
         self._done = True
         assert self._transport is not None
         self._transport.abort()
@@ -194,14 +198,14 @@ class _Connection(asyncio.Protocol):
     def _unregister(self) -> None:
         entry, self.registered = self.registered, None
         if entry is not None and self._server._registry.unregister(entry.node.name, self):
-            log.info("EPMD: unregistered %s", entry.node.name)
+            log.info("unregistered %s", entry.node.name)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
         if not self._done and self._parser.pending:
             log.warning(
-                "EPMD: connection from %s closed mid-request (%d bytes)",
+                "EPMD connection from %s closed mid-request (%d bytes)",
                 self.peer,
                 self._parser.pending,
             )
@@ -245,11 +249,14 @@ class EpmdServer:
                 server = await loop.create_server(lambda: _Connection(self), sock=sock)
                 self._listeners.append(server)
         except BaseException:
+            listeners, self._listeners = self._listeners, []
+            for listener in listeners:
+                listener.close()
             for sock in sockets:
                 sock.close()
             raise
         self._port = sockets[0].getsockname()[1]
-        log.info("EPMD: listening on port %d (%s)", self._port, ", ".join(self.addresses))
+        log.info("EPMD listening on port %d (%s)", self._port, ", ".join(self.addresses))
 
     @property
     def port(self) -> int:
@@ -281,7 +288,7 @@ class EpmdServer:
         for listener in listeners:
             await listener.wait_closed()
         if listeners:
-            log.info("EPMD: stopped serving port %d", self.port)
+            log.info("EPMD stopped serving port %d", self.port)
         self._closed.set()
 
     async def wait_closed(self) -> None:
@@ -309,7 +316,7 @@ class EpmdServer:
         self._connections.discard(conn)
 
     def _kill(self) -> None:
-        log.info("EPMD: stopping on KILL_REQ")
+        log.info("EPMD stopping on KILL_REQ")
         self._killing = asyncio.get_running_loop().create_task(self.aclose())
 
 
@@ -318,6 +325,8 @@ def _listen_addresses(host: str | Sequence[str] | None) -> list[tuple[str, bool]
     if host is None:
         return [("0.0.0.0", True), ("::", False)]
     hosts = [host] if isinstance(host, str) else list(host)
+    if not hosts:
+        raise ConfigError("no address to listen on (None means every address)")
     for address in hosts:
         try:
             ipaddress.ip_address(address)
@@ -347,7 +356,9 @@ def _bind_all(addresses: list[tuple[str, bool]], port: int) -> list[socket.socke
             if port == 0 and sockets and exc.errno == errno.EADDRINUSE and attempt < 7:
                 continue
             where = f"[{current}]:{chosen}" if ":" in current else f"{current}:{chosen}"
-            raise EpmdError(exc.errno, f"cannot listen on {where}: {exc.strerror}") from exc
+            error = EpmdError(f"cannot listen on {where}: {exc.strerror}")
+            error.errno = exc.errno  # EADDRINUSE tells ensure_epmd another EPMD has it
+            raise error from exc
     raise AssertionError("unreachable")
 
 
