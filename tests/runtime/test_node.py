@@ -205,3 +205,13 @@ async def test_pids_carry_node_and_creation(make_node: NodeFactory) -> None:
     pid = a.mailbox().pid
     assert isinstance(pid, Pid)
     assert pid.node == a.name and pid.creation == a.creation != 0
+
+
+async def test_event_stream_ends_when_closed(make_node: NodeFactory) -> None:
+    """A closed event stream ends iteration, and get() raises EOFError."""
+    a = await make_node("a")
+    events = a.events()
+    events.close()
+    assert [e async for e in events] == []
+    with pytest.raises(EOFError):
+        await events.get(1)

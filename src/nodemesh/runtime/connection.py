@@ -166,7 +166,11 @@ class Connection(asyncio.Protocol):
                 self._hs.accept_name(status)
                 self._flush_handshake()
                 if status not in ("ok", "ok_simultaneous", "alive"):
-                    log.info("refused connection from %s (%s)", event.peer_name, status)
+                    # nok: our own connection to this peer wins; not_allowed: shutting down.
+                    log.debug("refused connection from %s (%s)", event.peer_name, status)
+                    self._hs = None
+                    self.established.set_exception(HandshakeError(f"refused: {status}"))
+                    self.established.exception()
                     self._close_after_flush()
                     return
             elif isinstance(event, handshake.AliveQuery):

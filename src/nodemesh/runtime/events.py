@@ -43,18 +43,22 @@ class EventStream:
         self._queue.put_nowait(event)
 
     async def get(self, timeout: float | None = None) -> NodeEvent:
-        """The next event; raises :class:`TimeoutError` after ``timeout`` seconds."""
+        """The next event. Raises :class:`TimeoutError` after ``timeout`` seconds and
+        :class:`EOFError` once the stream is closed (or the node stopped)."""
         event = await asyncio.wait_for(self._queue.get(), timeout)
         if event is None:
-            self._queue.put_nowait(None)
-            raise StopAsyncIteration
+            self._queue.put_nowait(None)  # every later get() sees the end too
+            raise EOFError("the event stream is closed")
         return event
 
     def __aiter__(self) -> AsyncIterator[NodeEvent]:
         return self
 
     async def __anext__(self) -> NodeEvent:
-        return await self.get()
+        try:
+            return await self.get()
+        except EOFError:
+            raise StopAsyncIteration from None
 
     def close(self) -> None:
         """Stop receiving events."""

@@ -188,7 +188,7 @@ class Node:
                 return
             conn = self._connections.get(dest.node) or await self._connection(dest.node)
             conn.write(control.send(dest, message, sender))
-        elif type(dest) is tuple or isinstance(dest, tuple):
+        elif isinstance(dest, tuple):
             name, node = dest
             if node == self.name:
                 self._deliver_named(name, message)
