@@ -19,6 +19,10 @@ from nodemesh.errors import (
     RemoteCallError,
     RemoteProtocolError,
 )
+from nodemesh.runtime.config import NodeConfig
+from nodemesh.runtime.events import NodeDown, NodeEvent, NodeUp
+from nodemesh.runtime.mailbox import Mailbox
+from nodemesh.runtime.node import Node
 from nodemesh.term.types import (
     Atom,
     BitBinary,
@@ -49,10 +53,16 @@ __all__ = [
     "HandshakeError",
     "ImproperList",
     "LocalProtocolError",
+    "Mailbox",
     "NameInUseError",
     "NetworkError",
+    "Node",
+    "NodeConfig",
+    "NodeDown",
     "NodeDownError",
+    "NodeEvent",
     "NodeNameError",
+    "NodeUp",
     "NodemeshError",
     "OpaqueFun",
     "Pid",

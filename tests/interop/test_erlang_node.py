@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -17,8 +16,8 @@ import pytest
 from conftest import COOKIE, NodeFactory
 from nodemesh import Atom, NodeDownError, ReceiveTimeoutError, RemoteCallError
 from nodemesh.runtime.events import NodeDown, NodeUp
-from support.erlang import ErlPeer, require_erlang
-from support.net import free_port, wait_for
+from support.erlang import ErlPeer, running_epmd
+from support.net import wait_for
 
 pytestmark = pytest.mark.interop
 
@@ -29,22 +28,8 @@ CHAT_ERL = '{chat, <<"room:lobby">>, <<"hello from a node">>, 12345}'
 @pytest.fixture
 def epmd_port() -> Iterator[int]:
     """A real epmd on a private port (overrides the embedded-EPMD fixture)."""
-    require_erlang()
-    port = free_port()
-    proc = subprocess.Popen(["epmd", "-port", str(port)], stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            probe = subprocess.run(
-                ["epmd", "-port", str(port), "-names"], capture_output=True, check=False
-            )
-            if probe.returncode == 0:
-                break
-        else:
-            pytest.fail("epmd did not start")
+    with running_epmd() as port:
         yield port
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture

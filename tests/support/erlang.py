@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,29 @@ def require_erlang() -> str:
             pytest.fail("erl is not installed: .ci/run must install erlang-base")
         pytest.skip("erl is not installed (apt-get install erlang-base)")
     return erl
+
+
+@contextlib.contextmanager
+def running_epmd() -> Iterator[int]:
+    """Run a real `epmd` on a free port for the duration; yields the port."""
+    from support.net import free_port
+
+    require_erlang()
+    port = free_port()
+    proc = subprocess.Popen(["epmd", "-port", str(port)], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            probe = subprocess.run(
+                ["epmd", "-port", str(port), "-names"], capture_output=True, check=False
+            )
+            if probe.returncode == 0:
+                break
+        else:
+            pytest.fail("epmd did not start")
+        yield port
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def beam_dir() -> Path:

@@ -9,6 +9,8 @@ import signal
 import sys
 from typing import Any
 
+from nodemesh.cluster.runner import Cluster
+from nodemesh.cluster.topology import Topology, load_toml, topologies_from_env
 from nodemesh.errors import NodemeshError
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import NodeDown, NodeUp
@@ -25,6 +27,19 @@ def add_commands(sub: Any) -> None:
         default=[],
         metavar="NODE",
         help="connect to NODE at start (repeatable)",
+    )
+    run.add_argument(
+        "--config",
+        metavar="TOML",
+        help="form the cluster with the [topologies.*] of this file (see docs/cluster.md)",
+    )
+    run.add_argument(
+        "--strategy",
+        metavar="NAME",
+        help="form the cluster with one topology of this strategy and default options "
+        "(gossip, epmd, local_epmd, erlang_hosts, ...). Without --config or --strategy, "
+        "topologies come from $NODEMESH_CLUSTER_CONFIG, $NODEMESH_STRATEGY and "
+        "$NODEMESH_TOPOLOGIES__*",
     )
     run.set_defaults(func=_run)
 
@@ -71,6 +86,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def _run_node(args: argparse.Namespace) -> int:
+    topologies = _topologies(args)  # a bad configuration fails before the node starts
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -79,15 +95,29 @@ async def _run_node(args: argparse.Namespace) -> int:
         events = node.events()
         printer = asyncio.create_task(_print_events(events))
         print(f"started {node.name}", file=sys.stderr, flush=True)
-        for peer in args.connect:
-            if not await node.connect(peer):
-                print(f"nodemesh: cannot connect to {peer}", file=sys.stderr, flush=True)
-        await stop.wait()
+        async with Cluster(node, topologies):
+            for peer in args.connect:
+                if not await node.connect(peer):
+                    print(f"nodemesh: cannot connect to {peer}", file=sys.stderr, flush=True)
+            await stop.wait()
         events.close()
         printer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await printer
     return 0
+
+
+def _topologies(args: argparse.Namespace) -> list[Topology]:
+    """The topologies of --config and --strategy, else those of the environment."""
+    topologies: list[Topology] = []
+    if args.config:
+        topologies += load_toml(args.config)
+    if args.strategy:
+        name = args.strategy.lower().replace("-", "_")
+        topologies.append(Topology.create(name if name.isidentifier() else "cli", args.strategy))
+    if args.config is None and args.strategy is None:
+        topologies = topologies_from_env()
+    return topologies
 
 
 async def _print_events(events: Any) -> None:

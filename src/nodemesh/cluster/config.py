@@ -22,7 +22,7 @@ class ClusterConfig:
       node discovery lists that is not connected, or that dropped again soon after being
       reconnected; the first reconnect after a drop is immediate;
     - ``discovery_max_delay``: after failed lookups the next one comes after
-      interval × 2^(failures-1), at most this long (or the interval, when longer);
+      interval * 2^(failures-1), at most this long (or the interval, when longer);
     - ``restart_min_delay`` .. ``restart_max_delay``: backoff before restarting a
       strategy that raised; a run that lasted longer than ``restart_max_delay`` resets it.
     """
@@ -61,10 +61,11 @@ def backoff(attempt: int, low: float, high: float, rng: random.Random) -> float:
     """Delay before retry number ``attempt`` (1, 2, ...): ``low`` doubling up to ``high``,
     with "equal jitter" (between half and all of it), so that a retry never comes sooner
     than half the previous ceiling and peers that failed together spread out."""
-    ceiling = min(high, low * 2 ** max(0, min(attempt - 1, 62)))
+    ceiling = min(high, low * 2.0 ** max(0, min(attempt - 1, 62)))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
 def jittered(interval: float, fraction: float, rng: random.Random) -> float:
     """``interval`` times a random factor in ``1 ± fraction``."""
-    return interval * rng.uniform(1 - fraction, 1 + fraction)
+    factor: float = rng.uniform(1 - fraction, 1 + fraction)
+    return interval * factor

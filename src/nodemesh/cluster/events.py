@@ -122,19 +122,23 @@ class ClusterEventStream:
         self._queue.put_nowait(event)
 
     async def get(self, timeout: float | None = None) -> ClusterEvent:
-        """The next event; TimeoutError after ``timeout`` seconds, StopAsyncIteration
-        once closed."""
+        """The next event. Raises :class:`TimeoutError` after ``timeout`` seconds and
+        :class:`EOFError` once the stream (or the cluster) is closed, as the node's
+        event stream does."""
         event = await asyncio.wait_for(self._queue.get(), timeout)
         if event is None:
-            self._queue.put_nowait(None)
-            raise StopAsyncIteration
+            self._queue.put_nowait(None)  # every later get() sees the end too
+            raise EOFError("the cluster event stream is closed")
         return event
 
     def __aiter__(self) -> AsyncIterator[ClusterEvent]:
         return self
 
     async def __anext__(self) -> ClusterEvent:
-        return await self.get()
+        try:
+            return await self.get()
+        except EOFError:
+            raise StopAsyncIteration from None
 
     def close(self) -> None:
         """Stop receiving events."""

@@ -147,9 +147,11 @@ def _parse_text(text: str, hint: type) -> Any:
 
 
 def _convert_union(value: Any, members: tuple[Any, ...]) -> Any:
-    # None goes last for text: an empty variable is an empty string before it is "none".
-    ordered = sorted(members, key=lambda m: m is type(None))
-    for member in ordered:
+    # Text fits str always, so for environment values str is tried last: "3" is 3 for
+    # ``str | int``, and "none" is None for ``str | None``.
+    if isinstance(value, EnvText):
+        members = tuple(sorted(members, key=lambda m: (m is str, m is type(None))))
+    for member in members:
         try:
             return _convert(value, member)
         except _Mismatch:
@@ -193,7 +195,7 @@ def describe_type(hint: Any) -> str:
         args = typing.get_args(hint)
         item = describe_type(args[0]) if args else "anything"
         return f"a list of {_plural(item)}"
-    names = {
+    names: dict[Any, str] = {
         str: "a string",
         int: "an integer",
         float: "a number",
@@ -215,9 +217,16 @@ def _plural(text: str) -> str:
 def _show(value: Any) -> str:
     if isinstance(value, EnvText):
         return repr(str(value))
-    kind = {bool: "boolean", int: "integer", float: "number", str: "string"}.get(type(value))
-    if kind is None:
-        kind = {list: "list", tuple: "list", dict: "table"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        tuple: "list",
+        dict: "table",
+    }
+    kind = kinds.get(type(value), type(value).__name__)
     shown = repr(value)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     return f"the {kind} {shown}"
