@@ -1,2 +1,3 @@
-"""libcluster-compatible gossip: the wire format (:mod:`.wire`) and its UDP sockets
-(:mod:`.sockets`). The strategy itself is :mod:`nodemesh.cluster.strategies.gossip`."""
+"""libcluster-compatible gossip, below the strategy (:mod:`nodemesh.cluster.strategies.gossip`):
+the wire format (:mod:`.wire`, pure), the options (:mod:`.options`), the UDP socket
+(:mod:`.sockets`) and the bounded bookkeeping (:mod:`.tracking`)."""

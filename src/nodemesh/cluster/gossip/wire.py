@@ -26,10 +26,10 @@ now) -> node name``:
                          plaintext, associated data = bytes 0..24 || label)
       plaintext = u64 sender time in ms || u16 length || plain packet || zero padding
 
-  The padding makes the whole datagram a multiple of 16 bytes, so a libcluster node with a
-  ``secret`` on the same port fails its PKCS#7 check and drops it (an odd length would make
-  its ``crypto_one_time`` raise). The key id and label tag only make drop reasons precise;
-  the AEAD tag is what authenticates.
+  The padding rounds the datagram to whole AES blocks, so a libcluster node with a
+  ``secret`` on the same port treats it as any wrongly keyed packet (its PKCS#7 or prefix
+  check fails and it drops it), and an observer learns name lengths only to 16 bytes.
+  The key id and label tag only make drop reasons precise; the AEAD tag authenticates.
 
 Every malformed, oversized, wrongly keyed, forged or replayed datagram raises a
 :class:`GossipError` whose ``kind`` names the reason; any other exception is a bug.

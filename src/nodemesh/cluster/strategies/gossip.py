@@ -1,0 +1,224 @@
+"""Gossip: UDP multicast (or broadcast) heartbeats, wire-compatible with libcluster 3.5.
+
+Each node sends a heartbeat naming itself when it starts and then after a uniform random
+1-5000 ms, as libcluster does; whoever hears one connects to its sender unless the
+topology's list_nodes already has it. To converge fast, a node that hears a newcomer (a
+sender not connected, or not heard from within ``liveness_timeout``) answers at once with
+its own heartbeat, at most one answer per ``reply_interval``, instead of leaving the
+newcomer to wait up to 5 s for the next round. The answer is multicast too: with
+SO_REUSEPORT, a unicast datagram to a shared port reaches only one of the host's nodes.
+
+Datagrams that do not decode are counted and dropped with at most one log line per reason
+per ``drop_log_interval``; nothing is kept per bogus sender. The wire format lives in
+:mod:`nodemesh.cluster.gossip.wire`, the options in :mod:`nodemesh.cluster.gossip.options`,
+the socket set-up in :mod:`nodemesh.cluster.gossip.sockets`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from typing import Any, cast
+
+from nodemesh.cluster.gossip.options import GossipOptions, make_codec
+from nodemesh.cluster.gossip.sockets import open_gossip_socket
+from nodemesh.cluster.gossip.tracking import GossipStatistics, Liveness, RateLimitedLog
+from nodemesh.cluster.gossip.wire import GossipError
+from nodemesh.cluster.strategy import Strategy, StrategyContext
+from nodemesh.errors import NetworkError
+
+__all__ = ["GossipOptions", "GossipStatistics", "GossipStrategy", "make_codec"]
+
+
+class GossipStrategy(Strategy):
+    """libcluster's ``Cluster.Strategy.Gossip`` for nodemesh (``strategy = "gossip"``)."""
+
+    name = "gossip"
+    Options = GossipOptions
+
+    def __init__(self, options: GossipOptions | None = None) -> None:
+        super().__init__(options if options is not None else GossipOptions())
+        self.options: GossipOptions
+        self._codec = make_codec(self.options)
+        self._liveness = Liveness(
+            self.options.max_tracked_nodes, self.options.liveness_timeout / 1000
+        )
+        self._counts: Counter[str] = Counter()
+        self._dropped: Counter[str] = Counter()
+        self._errors: Counter[str] = Counter()
+        self._random = random.Random()
+
+    async def run(self, ctx: StrategyContext) -> None:
+        """Send and hear heartbeats until cancelled. Raises :class:`NetworkError` when the
+        socket cannot be opened or fails (the runner restarts the strategy with backoff)."""
+        o = self.options
+        opened = open_gossip_socket(
+            port=o.port,
+            if_addr=o.if_addr,
+            multicast_addr=o.multicast_addr,
+            multicast_ttl=o.multicast_ttl,
+            multicast_if=o.multicast_if,
+            broadcast_only=o.broadcast_only,
+        )
+        session = _Session(self, ctx, opened.destination)
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(lambda: session, sock=opened.sock)
+        except BaseException:
+            opened.sock.close()
+            raise
+        mode = "authenticated" if o.auth_keys else "secret" if o.secret else "plain"
+        ctx.log.info("gossip (%s) to %s port %d", mode, opened.destination[0], o.port)
+        try:
+            await session.heartbeat_forever()
+        finally:
+            transport.close()
+            await session.aclose()
+
+    def peers(self) -> dict[str, float]:
+        """Seconds since each tracked node's last heartbeat (liveness)."""
+        return self._liveness.ages(time.monotonic())
+
+    def alive(self) -> set[str]:
+        """The nodes whose heartbeat arrived within ``liveness_timeout``."""
+        return self._liveness.alive(time.monotonic())
+
+    def statistics(self) -> GossipStatistics:
+        """A snapshot of the counters since this strategy was created."""
+        c = self._counts
+        return GossipStatistics(
+            heartbeats_sent=c["sent"],
+            replies_sent=c["replies"],
+            bytes_sent=c["bytes_sent"],
+            datagrams_received=c["received"],
+            bytes_received=c["bytes_received"],
+            heartbeats_accepted=c["accepted"],
+            dropped=dict(self._dropped),
+            errors=dict(self._errors),
+            tracked_nodes=len(self._liveness),
+        )
+
+
+class _Session(asyncio.DatagramProtocol):
+    """One run of the strategy: the socket's callbacks, replies and connection attempts."""
+
+    def __init__(self, strategy: GossipStrategy, ctx: StrategyContext, dest: Any) -> None:
+        self.s = strategy
+        self.o = strategy.options
+        self.ctx = ctx
+        self.dest = dest
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.DatagramTransport | None = None
+        self.lost: asyncio.Future[Exception | None] = self.loop.create_future()
+        self.limited = RateLimitedLog(self.o.drop_log_interval / 1000)
+        self.connecting: dict[str, asyncio.Task[None]] = {}
+        self.last_reply = float("-inf")
+        self.reply_timer: asyncio.TimerHandle | None = None
+
+    # -- sending -------------------------------------------------------------------------
+    async def heartbeat_forever(self) -> None:
+        while True:
+            self.send()
+            delay = self.s._random.randint(
+                self.o.heartbeat_interval_min, self.o.heartbeat_interval_max
+            )
+            done, _ = await asyncio.wait({self.lost}, timeout=delay / 1000)
+            if done:
+                raise NetworkError(f"the gossip socket failed: {self.lost.result()!r}")
+
+    def send(self, reply: bool = False) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        packet = self.s._codec.encode(self.ctx.node_name, time.time())
+        self.transport.sendto(packet, self.dest)
+        self.s._counts.update(sent=1, bytes_sent=len(packet), replies=int(reply))
+
+    def answer_newcomer(self) -> None:
+        """Heartbeat now, or at the end of the current ``reply_interval`` (one answer then
+        serves every newcomer heard meanwhile: it is multicast)."""
+        if self.reply_timer is not None:
+            return
+        wait = self.last_reply + self.o.reply_interval / 1000 - self.loop.time()
+        if wait <= 0:
+            self._reply()
+        else:
+            self.reply_timer = self.loop.call_later(wait, self._reply)
+
+    def _reply(self) -> None:
+        self.reply_timer = None
+        self.last_reply = self.loop.time()
+        self.send(reply=True)
+
+    # -- receiving -----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # the selector loop's datagram transport does not subclass DatagramTransport
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors and failed sends (a link that is down): the socket stays usable.
+        self._problem("socket", f"gossip socket error: {exc}")
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.s._counts.update(received=1, bytes_received=len(data))
+        try:
+            node = self.s._codec.decode(data, time.time())
+        except GossipError as exc:
+            self._drop(exc.kind, f"dropped a gossip datagram from {addr[0]}: {exc}")
+            return
+        except Exception as exc:  # a bug; the strategy must keep listening anyway
+            self._problem("bug", f"unexpected error decoding a gossip datagram: {exc!r}")
+            return
+        if node == self.ctx.node_name:
+            return
+        self.s._counts["accepted"] += 1
+        recent = not self.s._liveness.heard(node, time.monotonic())
+        connected = self._connected(node)
+        if not (recent and connected):
+            self.answer_newcomer()
+        if not connected:
+            self.connect(node)
+
+    def _connected(self, node: str) -> bool:
+        try:
+            return node in self.ctx.list_nodes()
+        except Exception as exc:  # a user's list_nodes hook: assume not connected
+            self._problem("list_nodes", f"the list_nodes hook failed: {exc!r}")
+            return False
+
+    def _drop(self, kind: str, message: str) -> None:
+        self.s._dropped[kind] += 1
+        self.limited.warning(self.ctx.log, kind, self.loop.time(), "%s", message)
+
+    def _problem(self, kind: str, message: str) -> None:
+        self.s._errors[kind] += 1
+        self.limited.warning(self.ctx.log, kind, self.loop.time(), "%s", message)
+
+    # -- connecting ----------------------------------------------------------------------
+    def connect(self, node: str) -> None:
+        """Ask the topology to connect (it skips connected nodes), without holding up the
+        socket: attempts run as tasks, one per node, at most ``max_concurrent_connects``."""
+        if node in self.connecting or len(self.connecting) >= self.o.max_concurrent_connects:
+            return
+        task = self.loop.create_task(self._connect(node))
+        self.connecting[node] = task
+        task.add_done_callback(lambda _: self.connecting.pop(node, None))
+
+    async def _connect(self, node: str) -> None:
+        try:
+            await self.ctx.connect_nodes(frozenset((node,)))
+        except Exception as exc:  # a user's connect hook may raise: keep gossiping
+            self._problem("connect", f"connecting to {node} failed: {exc!r}")
+
+    async def aclose(self) -> None:
+        if self.reply_timer is not None:
+            self.reply_timer.cancel()
+        tasks = list(self.connecting.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
