@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from conftest import COOKIE, NodeFactory
-from nodemesh import Atom
+from nodemesh import Atom, Pid
 from nodemesh.dist import handshake
 from nodemesh.dist.flags import default_flags
 from nodemesh.runtime.node import Node
@@ -147,3 +147,19 @@ async def test_unknown_destinations_are_dropped_silently(pair: tuple[Node, Node]
     await a.send(gone.pid, 2)
     await assert_still_working(a, b)
     assert Atom("nobody") not in b._names
+
+
+async def test_aclose_is_bounded_when_a_peer_does_not_read(make_node: NodeFactory) -> None:
+    """aclose() gives up flushing to a peer that never reads after close_timeout."""
+    b = await make_node("b", close_timeout=0.5)
+    _reader, writer = await authenticated(b)
+    await wait_for(lambda: "evil@127.0.0.1" in b.nodes(), what="evil to be connected")
+    evil = Pid(Atom("evil@127.0.0.1"), 1, 0, 7)
+    blob = b"z" * (1024 * 1024)
+    for _ in range(32):  # far more than the kernel's socket buffers hold
+        b.send_nowait(evil, blob)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(b.aclose(), 5)
+    assert loop.time() - started < 2
+    writer.close()

@@ -215,3 +215,16 @@ async def test_event_stream_ends_when_closed(make_node: NodeFactory) -> None:
     assert [e async for e in events] == []
     with pytest.raises(EOFError):
         await events.get(1)
+
+
+async def test_aclose_delivers_what_was_already_sent(make_node: NodeFactory) -> None:
+    """Messages sent before aclose() arrive: closing flushes the socket, it does not abort."""
+    a = await make_node("a")
+    b = await make_node("b")
+    inbox = b.register("tail")
+    blob = b"x" * (512 * 1024)
+    for i in range(12):
+        await a.send(("tail", b.name), (i, blob))
+    await a.aclose()
+    received = [(await inbox.receive(timeout=10))[0] for _ in range(12)]
+    assert received == list(range(12))

@@ -23,6 +23,7 @@ class NodeConfig:
 
     net_ticktime: float = 60.0
     connect_timeout: float = 7.0  # Erlang's net_setuptime default
+    close_timeout: float = 5.0  # aclose(): how long to flush queued messages to peers
     hidden: bool = True
     longnames: bool | None = None  # None: inferred from the node name
     listen_address: str = "::"  # dual-stack: IPv4 and IPv6
@@ -47,6 +48,7 @@ class NodeConfig:
             )
         _positive("net_ticktime", self.net_ticktime)
         _positive("connect_timeout", self.connect_timeout)
+        _positive("close_timeout", self.close_timeout)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0..65535, got {self.port}")
         if not self.use_epmd and self.port == 0:

@@ -136,10 +136,18 @@ class Connection(asyncio.Protocol):
                 self._drain = asyncio.get_running_loop().create_future()
             await self._drain
 
-    def close(self, reason: str = "disconnect") -> None:
-        """Close the connection now; the node sees ``nodedown`` with ``reason``."""
+    def close(self, reason: str = "disconnect", *, flush: bool = False) -> None:
+        """Close the connection; the node sees ``nodedown`` with ``reason``.
+
+        With ``flush`` what is already queued is sent first (a peer that never reads can
+        hold that forever: callers bound it and call again without ``flush``).
+        """
         self._reason = reason
-        if self._transport is not None and not self._transport.is_closing():
+        if self._transport is None:
+            return
+        if flush:
+            self._transport.close()
+        else:
             self._transport.abort()
 
     async def wait_closed(self) -> None:

@@ -92,8 +92,19 @@ class Node:
         self._closing = True
         for mailbox in list(self._mailboxes.values()):
             mailbox.close(Atom("shutdown"))
-        for conn in list(self._connections.values()) + list(self._handshaking):
+        for conn in list(self._handshaking):
             conn.close("shutdown")
+        # Flush what was sent before aclose(); a peer that does not read gets aborted.
+        connections = list(self._connections.values())
+        for conn in connections:
+            conn.close("shutdown", flush=True)
+        closing = [asyncio.ensure_future(conn.wait_closed()) for conn in connections]
+        if closing:
+            _, stuck = await asyncio.wait(closing, timeout=self.config.close_timeout)
+            if stuck:
+                for conn in connections:
+                    conn.close("shutdown")
+                await asyncio.wait(closing)
         await self.services.aclose()
         if self._transport is not None:
             await self._transport.aclose()
