@@ -222,7 +222,9 @@ class Connection(asyncio.Protocol):
             self.established.set_exception(exc)
             self.established.exception()  # retrieved: the dialer may have given up
         if not self.closed:
-            level = logging.DEBUG if isinstance(exc, SupersededError) else logging.WARNING
+            # Losing a race to another connection with the same peer is normal.
+            lost_race = isinstance(exc, SupersededError) or self._node.is_connected(self.peer)
+            level = logging.DEBUG if lost_race else logging.WARNING
             log.log(level, "handshake with %s failed: %s", self.peer or self._peername(), exc)
             self.close("handshake_failed")
 
