@@ -253,3 +253,32 @@ async def test_cluster_stops_when_closed_and_streams_end(make_node: NodeFactory)
     with pytest.raises(EOFError):
         await cluster.events().get(timeout=1)  # subscribed too late: ended already
     assert a.is_connected(b.name)
+
+
+async def test_request_round_runs_discovery_now(make_node: NodeFactory) -> None:
+    """request_round() brings a round forward; one asked for mid-round gives one more."""
+    gate = asyncio.Event()
+    contexts: list[StrategyContext] = []
+
+    class Watched(scripted()):  # type: ignore[misc]
+        @dataclass(frozen=True, slots=True)
+        class Options:
+            polling_interval: int = 3_600_000  # an hour: only requests bring rounds
+
+        async def discover(self) -> Set[str]:
+            contexts.append(self.ctx)
+            type(self).calls += 1
+            if type(self).calls == 2:
+                await gate.wait()
+            return frozenset()
+
+    a = await make_node("a")
+    async with Cluster(a, [Topology.create("w", Watched)], config=FAST) as cluster:
+        rounds = lambda: cluster.statistics().topologies["w"].discovery_rounds  # noqa: E731
+        await wait_for(lambda: rounds() == 1, what="the first round")
+        contexts[0].request_round()
+        await wait_for(lambda: Watched.calls == 2, what="the requested round to start")
+        contexts[0].request_round()  # while round 2 waits on the gate
+        gate.set()
+        await wait_for(lambda: rounds() == 3, what="the round requested mid-round")
+        assert Watched.calls == 3

@@ -53,7 +53,14 @@ class PollState:
         self.flaps: dict[str, int] = {}
         self.discovery_failures = 0
         self.next_poll: float | None = 0.0
+        self.round_requested = False
         self.wake = asyncio.Event()
+
+    def request_round(self, now: float) -> None:
+        """Bring the next discovery round forward to now (see StrategyContext)."""
+        self.round_requested = True
+        self.next_poll = now
+        self.wake.set()
 
     def node_up(self, node: str, now: float) -> None:
         if node in self.listed:
@@ -96,6 +103,7 @@ async def run_polling(strategy: PollingStrategy, run: TopologyRun) -> None:
 async def _discover(strategy: PollingStrategy, run: TopologyRun, interval: float | None) -> None:
     state, config = run.poll, run.config
     loop = asyncio.get_running_loop()
+    state.round_requested = False  # this round serves requests made until now
     try:
         found = await strategy.discover()
     except DiscoveryError as exc:
@@ -130,6 +138,8 @@ async def _discover(strategy: PollingStrategy, run: TopologyRun, interval: float
     state.next_poll = (
         None if interval is None else now + jittered(interval, config.polling_jitter, run.rng)
     )
+    if state.round_requested:  # asked for while this round ran: one more, at once
+        state.next_poll = now
     if vanished and run.spec.prune:
         await run.prune(vanished)
 

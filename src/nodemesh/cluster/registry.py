@@ -41,10 +41,15 @@ BUILTIN_STRATEGIES: dict[str, str] = {
     "local_epmd": "nodemesh.cluster.strategies.local_epmd:LocalEpmdStrategy",
     "erlang_hosts": "nodemesh.cluster.strategies.erlang_hosts:ErlangHostsStrategy",
     "gossip": "nodemesh.cluster.strategies.gossip:GossipStrategy",
+    "kubernetes": "nodemesh.cluster.strategies.kubernetes:KubernetesStrategy",
+    "kubernetes_dns": "nodemesh.cluster.strategies.kubernetes_dns:KubernetesDnsStrategy",
+    "kubernetes_dnssrv": "nodemesh.cluster.strategies.kubernetes_dnssrv:KubernetesDnsSrvStrategy",
+    "dns_poll": "nodemesh.cluster.strategies.dns_poll:DnsPollStrategy",
+    "rancher": "nodemesh.cluster.strategies.rancher:RancherStrategy",
 }
 
 # libcluster strategies that nodemesh will have but does not have yet.
-_PLANNED = ("kubernetes", "kubernetes_dns", "kubernetes_dnssrv", "dns_poll", "rancher")
+_PLANNED: tuple[str, ...] = ()
 
 _LIBCLUSTER_MODULES = {
     "Cluster.Strategy.Epmd": "epmd",

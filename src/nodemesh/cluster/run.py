@@ -93,6 +93,9 @@ class TopologyRun:
     def list_nodes(self) -> list[str]:
         return list(self._list_nodes())
 
+    def request_round(self) -> None:
+        self.poll.request_round(asyncio.get_running_loop().time())
+
     async def connect_nodes(self, nodes: Set[str]) -> None:
         connected = set(self.list_nodes())
         self.known.update(n for n in nodes if n in connected)

@@ -92,6 +92,11 @@ class StrategyContext(Protocol):
     async def disconnect_nodes(self, nodes: Set[str]) -> None:
         """Disconnect each of ``nodes`` that is connected, through the disconnect hook."""
 
+    def request_round(self) -> None:
+        """Run a discovery round of this (polling) topology now instead of at the next
+        interval, e.g. because a watch saw a change. A request made while a round is in
+        progress gives one more round right after it. No effect for push strategies."""
+
 
 class Strategy(abc.ABC):
     """A strategy that runs by itself until cancelled (e.g. gossip).
