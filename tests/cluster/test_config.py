@@ -35,7 +35,10 @@ def list_hook() -> list[str]:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"strategy": "nope"}, "topology 't': unknown strategy 'nope'; known strategies: dns_poll, epmd"),
+        (
+            {"strategy": "nope"},
+            "topology 't': unknown strategy 'nope'; known strategies: dns_poll, epmd",
+        ),
         ({"strategy": "kubernetes"}, "topology 't': option 'kubernetes_node_basename' is required"),
         ({"config": {}}, "topology 't': 'strategy' is required"),
         ({"strategy": 5}, "topology 't': 'strategy' must be a string"),

@@ -30,7 +30,7 @@ from nodemesh.cluster import (
 )
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.node import Node
-from support.dns import Dnsmasq, require_dnsmasq
+from support.dns import Dnsmasq, DnsProxy, require_dnsmasq
 from support.net import free_port, wait_for
 
 SVC = "web.default.svc.cluster.local"
@@ -169,3 +169,43 @@ async def test_resolver_outage_keeps_the_cluster_whole(
     assert joined == NodeJoined(d.name, "dns", "discovered")
     assert not [e for e in seen if isinstance(e, NodeLeft | DisconnectNode)]
     assert stats.discovery_errors >= 3 and stats.disconnects_ok == 0 and stats.nodes_left == 0
+
+
+async def test_truncated_answer_without_tcp_prunes_nothing(
+    dnsmasq: Dnsmasq, app_node: AppNode, tmp_path: Path
+) -> None:
+    """Behind a forwarder that refuses TCP, an answer too big for UDP fails the lookup:
+    the node whose record went away stays connected until TCP is back."""
+    a, b = await app_node("127.0.0.1"), await app_node("127.0.0.2")
+    filler = [f"127.1.{i // 256}.{i % 256}" for i in range(1, 150)]  # no node listens there
+    await dnsmasq.set_hosts({SVC: ["127.0.0.1", "127.0.0.2", *filler]})
+    proxy = DnsProxy(("127.0.0.1", dnsmasq.port))
+    await proxy.start(tcp=True)
+    k8s = topology(
+        "kubernetes_dns",
+        dnsmasq,
+        tmp_path,
+        service="web",
+        application_name="app",
+        nameservers=[proxy.nameserver],
+    )
+    cluster = Cluster(a, [k8s], config=FAST)
+    events = cluster.events()
+    seen: list[ClusterEvent] = []
+    try:
+        async with cluster:
+            await wait_for(lambda: b.name in a.nodes())
+            await proxy.set_tcp(False)
+            await dnsmasq.set_hosts({SVC: ["127.0.0.1", *filler]})  # b's record is gone
+            for _ in range(2):
+                failed = await next_event(
+                    events, lambda e: isinstance(e, DiscoveryFailed), seen=seen
+                )
+                assert "truncated answer" in failed.error  # type: ignore[union-attr]
+            assert not [e for e in seen if isinstance(e, NodeLeft) and e.node == b.name]
+            assert b.name in a.nodes()
+            await proxy.set_tcp(True)
+            left = await next_event(events, lambda e: isinstance(e, NodeLeft), seen=seen)
+            assert left == NodeLeft(b.name, "dns", "pruned")
+    finally:
+        await proxy.aclose()

@@ -1,4 +1,4 @@
-"""Kubernetes.DNS, Kubernetes.DNSSRV and DNSPoll: options, node names, truncated answers.
+"""Kubernetes.DNS, Kubernetes.DNSSRV and DNSPoll: options, node names, failed lookups.
 
 Node names are checked two ways against the same real dnsmasq: a table of what
 libcluster's code makes of each answer, and (interop) libcluster's own expressions
@@ -94,7 +94,7 @@ def test_defaults_are_libclusters() -> None:
     assert k8s.options.polling_interval == srv.options.polling_interval == 5000
     assert poll.options.polling_interval == 5000
     assert (k8s.options.address_family, poll.options.address_family) == ("auto", "any")
-    assert not poll.options.prune_on_truncated and poll.options.dns_timeout == 5000
+    assert poll.options.dns_timeout == 5000
     assert poll.options.resolv_conf == "/etc/resolv.conf" and poll.options.nameservers == ()
 
 
@@ -263,12 +263,12 @@ def big(count: int) -> Mapping[str, list[str]]:
     return {BIG: [f"10.2.{i // 256}.{i % 256}" for i in range(count)]}
 
 
-@pytest.mark.parametrize("prune_on_truncated", [False, True])
-async def test_truncated_answer_prunes_only_when_asked(
-    dnsmasq: Dnsmasq, resolv_conf: str, prune_on_truncated: bool
+async def test_truncated_answer_without_tcp_fails_the_lookup(
+    dnsmasq: Dnsmasq, resolv_conf: str
 ) -> None:
-    """When TCP fails after a truncated UDP answer, the last list is kept (plus what the
-    partial answer shows) unless prune_on_truncated; a full answer replaces it again."""
+    """When TCP fails after a truncated UDP answer, discover() raises DiscoveryError (the
+    runner keeps its last list: a partial answer never prunes); with TCP back, the full
+    answer replaces the list."""
     await dnsmasq.set_hosts(big(300))
     proxy = DnsProxy(("127.0.0.1", dnsmasq.port))
     await proxy.start(tcp=True)
@@ -279,17 +279,16 @@ async def test_truncated_answer_prunes_only_when_asked(
             node_basename="app",
             nameservers=[proxy.nameserver],
             resolv_conf=resolv_conf,
-            prune_on_truncated=prune_on_truncated,
+            address_family="inet",
         )
-        full = await poll.discover()
-        assert len(full) == 300
+        assert len(await poll.discover()) == 300
         await dnsmasq.set_hosts(big(299))  # one node leaves while TCP is blocked
         await proxy.set_tcp(False)
-        partial = await poll.discover()
-        if prune_on_truncated:
-            assert 0 < len(partial) < 299 and partial < full
-        else:
-            assert partial == full
+        with pytest.raises(DiscoveryError) as info:
+            await poll.discover()
+        assert f"DNS lookup of {BIG} A failed: {proxy.nameserver}: truncated answer" in str(
+            info.value
+        )
         await proxy.set_tcp(True)
         assert len(await poll.discover()) == 299
     finally:

@@ -17,7 +17,7 @@ from nodemesh import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``nodemesh`` argument parser with every sub-command."""
-    from nodemesh.cli import epmd, node
+    from nodemesh.cli import discover, doctor, epmd, node
 
     parser = argparse.ArgumentParser(
         prog="nodemesh",
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nodemesh {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (node, epmd):
+    for module in (node, epmd, discover, doctor):
         module.add_commands(sub)
     return parser
 

@@ -12,6 +12,7 @@ from typing import Any
 from nodemesh.cluster.runner import Cluster
 from nodemesh.cluster.topology import Topology, load_toml, topologies_from_env
 from nodemesh.errors import NodemeshError
+from nodemesh.health import add_health_options, health_config_from, serve_health
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import NodeDown, NodeUp
 from nodemesh.runtime.node import Node
@@ -41,6 +42,7 @@ def add_commands(sub: Any) -> None:
         "topologies come from $NODEMESH_CLUSTER_CONFIG, $NODEMESH_STRATEGY and "
         "$NODEMESH_TOPOLOGIES__*",
     )
+    add_health_options(run)
     run.set_defaults(func=_run)
 
     ping = sub.add_parser("ping", help="ping a node: prints pong (exit 0) or pang (exit 1)")
@@ -86,7 +88,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def _run_node(args: argparse.Namespace) -> int:
-    topologies = _topologies(args)  # a bad configuration fails before the node starts
+    topologies = topologies_of(args)  # a bad configuration fails before the node starts
+    health_config_from(args)  # so does a bad health port
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -95,7 +98,7 @@ async def _run_node(args: argparse.Namespace) -> int:
         events = node.events()
         printer = asyncio.create_task(_print_events(events))
         print(f"started {node.name}", file=sys.stderr, flush=True)
-        async with Cluster(node, topologies):
+        async with Cluster(node, topologies) as cluster, serve_health(args, node, cluster):
             for peer in args.connect:
                 if not await node.connect(peer):
                     print(f"nodemesh: cannot connect to {peer}", file=sys.stderr, flush=True)
@@ -107,8 +110,9 @@ async def _run_node(args: argparse.Namespace) -> int:
     return 0
 
 
-def _topologies(args: argparse.Namespace) -> list[Topology]:
-    """The topologies of --config and --strategy, else those of the environment."""
+def topologies_of(args: argparse.Namespace) -> list[Topology]:
+    """The topologies of --config and --strategy, else those of the environment (also used
+    by ``nodemesh discover`` and ``doctor``). Raises ConfigError."""
     topologies: list[Topology] = []
     if args.config:
         topologies += load_toml(args.config)

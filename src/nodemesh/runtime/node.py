@@ -120,6 +120,11 @@ class Node:
     ) -> None:
         await self.aclose()
 
+    @property
+    def running(self) -> bool:
+        """True between a successful :meth:`start` and :meth:`aclose`."""
+        return self._started and not self._closing
+
     # -- processes ---------------------------------------------------------------------
     def _new_pid(self) -> Pid:
         ident = self._next_id

@@ -1,4 +1,4 @@
-"""What the DNS strategies share: option checks, node names, truncated answers.
+"""What the DNS strategies share: option checks, node names, the resolver.
 
 The options every DNS strategy has besides libcluster's (all optional):
 
@@ -6,11 +6,12 @@ The options every DNS strategy has besides libcluster's (all optional):
   ``"127.0.0.1:5353"``; resolv.conf's ``search`` and ``ndots`` still apply;
 - ``resolv_conf`` ["/etc/resolv.conf"]: where the search domains, ndots and nameservers
   come from;
-- ``dns_timeout`` [5000]: ms one query waits for one server;
-- ``prune_on_truncated`` [false]: a truncated answer (TC set, and the retry over TCP
-  failed) lists only some records. By default its nodes are connected and nothing is
-  pruned (the round's list is this answer plus the last one); with ``true`` the partial
-  answer is taken as the whole list, as libcluster would take it.
+- ``dns_timeout`` [5000]: ms one query waits for one server (a lookup gives up after
+  this times the number of servers).
+
+A partial answer never prunes: a truncated answer whose retry over TCP fails (a path that
+lets only UDP port 53 through) is a failed lookup, a
+:class:`~nodemesh.errors.DiscoveryError`, and the cluster runner keeps its last good list.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from nodemesh.cluster.dns import Lookup, Resolver, parse_nameserver
+from nodemesh.cluster.dns import Resolver, parse_nameserver
 from nodemesh.cluster.strategy import PollingStrategy
 from nodemesh.dist.names import parse_node_name
 from nodemesh.errors import ConfigError, NodeNameError
@@ -71,8 +72,6 @@ class DnsPollingStrategy(PollingStrategy):
     """A polling strategy that asks DNS; subclasses implement ``discover``."""
 
     _resolver: Resolver | None = None
-    _last: frozenset[str] = frozenset()
-    _truncated_rounds = 0
 
     def resolver(self) -> Resolver:
         """The resolver built from the options (on first use)."""
@@ -82,26 +81,3 @@ class DnsPollingStrategy(PollingStrategy):
                 opts.nameservers, timeout=opts.dns_timeout / 1000, resolv_conf=opts.resolv_conf
             )
         return self._resolver
-
-    def settle(self, found: frozenset[str], lookups: Iterable[Lookup]) -> frozenset[str]:
-        """This round's answer, keeping the last one's nodes when an answer was truncated
-        (unless ``prune_on_truncated``)."""
-        partial = [lookup for lookup in lookups if lookup.truncated]
-        if partial:
-            self._truncated_rounds += 1
-            first = partial[0]
-            log = self.ctx.log.warning if self._truncated_rounds == 1 else self.ctx.log.debug
-            keep = not self.options.prune_on_truncated
-            log(
-                "the DNS answer for %s from %s was truncated and TCP failed: %d records%s",
-                first.name,
-                first.server,
-                len(first.records),
-                ", pruning nothing" if keep else "",
-            )
-            if keep:
-                found |= self._last
-        else:
-            self._truncated_rounds = 0
-        self._last = found
-        return found

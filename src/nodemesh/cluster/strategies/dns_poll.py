@@ -6,8 +6,8 @@ Erlang prints them (``app@fd00::1``). Any name works: a Docker Compose or Swarm 
 (``tasks.myapp``), a Rancher service, Fly.io's ``<app>.internal``, a round-robin record.
 
 Better than libcluster: ``address_family`` narrows the records asked for (default
-``"any"``: A and AAAA, as libcluster); a failed lookup keeps the last list; truncated
-answers (see :mod:`~.dns_base`).
+``"any"``: A and AAAA, as libcluster); a failed lookup keeps the last list, so a
+truncated answer that cannot be completed over TCP prunes nothing (see :mod:`~.dns_base`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ class DnsPollStrategy(DnsPollingStrategy):
         nameservers: tuple[str, ...] = ()
         resolv_conf: str = DEFAULT_RESOLV_CONF
         dns_timeout: int = 5000
-        prune_on_truncated: bool = False
 
         def __post_init__(self) -> None:
             check_text("query", self.query)
@@ -56,4 +55,4 @@ class DnsPollStrategy(DnsPollingStrategy):
     async def discover(self) -> Set[str]:
         opts = self.options
         found = await self.resolver().addresses(opts.query, opts.address_family)
-        return self.settle(node_names(opts.node_basename, found.records), [found])
+        return node_names(opts.node_basename, found.records)

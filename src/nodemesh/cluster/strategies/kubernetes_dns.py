@@ -9,7 +9,8 @@ resolv.conf's search list, so ``myapp-headless`` finds
 Better than libcluster: IPv6 (``address_family``, default ``"auto"``: A records, and AAAA
 records when the name has no A record, so an IPv6-only cluster works and a dual-stack one
 gets the same names as libcluster); a failed lookup keeps the last list (libcluster
-disconnects everything); truncated answers (see :mod:`~.dns_base`).
+disconnects everything), so a truncated answer that cannot be completed over TCP prunes
+nothing (see :mod:`~.dns_base`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ class KubernetesDnsStrategy(DnsPollingStrategy):
         nameservers: tuple[str, ...] = ()
         resolv_conf: str = DEFAULT_RESOLV_CONF
         dns_timeout: int = 5000
-        prune_on_truncated: bool = False
 
         def __post_init__(self) -> None:
             check_text("service", self.service)
@@ -58,4 +58,4 @@ class KubernetesDnsStrategy(DnsPollingStrategy):
     async def discover(self) -> Set[str]:
         opts = self.options
         found = await self.resolver().addresses(opts.service, opts.address_family)
-        return self.settle(node_names(opts.application_name, found.records), [found])
+        return node_names(opts.application_name, found.records)

@@ -10,8 +10,8 @@ pod's IP changes, its name does not). Set ``CLUSTER_DOMAIN`` with a final dot
 resolv.conf's search list, as with Erlang's ``inet_res``.
 
 Better than libcluster: a failed lookup keeps the last list (libcluster disconnects
-everything); SRV records whose target is ``.`` ("no service", RFC 2782) are skipped;
-truncated answers (see :mod:`~.dns_base`).
+everything), so a truncated answer that cannot be completed over TCP prunes nothing (see
+:mod:`~.dns_base`); SRV records whose target is ``.`` ("no service", RFC 2782) are skipped.
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ class KubernetesDnsSrvStrategy(DnsPollingStrategy):
         nameservers: tuple[str, ...] = ()
         resolv_conf: str = DEFAULT_RESOLV_CONF
         dns_timeout: int = 5000
-        prune_on_truncated: bool = False
 
         def __post_init__(self) -> None:
             check_text("service", self.service)
@@ -68,4 +67,4 @@ class KubernetesDnsSrvStrategy(DnsPollingStrategy):
         opts = self.options
         # CLUSTER_DOMAIN is read each round, as libcluster reads it.
         found = await self.resolver().srv_targets(srv_name(opts.service, opts.namespace))
-        return self.settle(node_names(opts.application_name, found.records), [found])
+        return node_names(opts.application_name, found.records)
