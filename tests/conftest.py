@@ -14,6 +14,7 @@ from support.net import free_port
 COOKIE = "nodemesh-test-cookie"
 
 NodeFactory = Callable[..., Coroutine[Any, Any, Node]]
+AppNode = Callable[[str], Coroutine[Any, Any, Node]]
 
 
 @pytest.fixture
@@ -31,6 +32,27 @@ async def make_node(epmd_port: int) -> AsyncIterator[NodeFactory]:
         config.setdefault("epmd_port", epmd_port)
         config.setdefault("net_ticktime", 60.0)
         node = Node(f"{alive}@127.0.0.1", cookie, config=NodeConfig(**config))
+        await node.start()
+        nodes.append(node)
+        return node
+
+    yield factory
+    for node in reversed(nodes):
+        await node.aclose()
+
+
+@pytest.fixture
+async def app_node() -> AsyncIterator[AppNode]:
+    """Start ``app@<address>`` nodes (e.g. ``app@127.0.0.3``), EPMD-less on one shared
+    port, each listening only on its own loopback address: several nodes with one alive
+    name, as the DNS and Kubernetes strategies name them (``basename@<ip>``), reachable
+    exactly at their names. All stopped after the test."""
+    port = free_port()
+    nodes: list[Node] = []
+
+    async def factory(address: str) -> Node:
+        config = NodeConfig(use_epmd=False, port=port, listen_address=address)
+        node = Node(f"app@{address}", COOKIE, config=config)
         await node.start()
         nodes.append(node)
         return node

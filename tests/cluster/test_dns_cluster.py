@@ -11,14 +11,14 @@ dials ``<host>:P``. Nothing is faked between the DNS answer and the connection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cluster.helpers import FAST, next_event, next_events
-from conftest import COOKIE
+from conftest import AppNode
 from nodemesh.cluster import (
     Cluster,
     ClusterEvent,
@@ -28,13 +28,10 @@ from nodemesh.cluster import (
     NodeLeft,
     Topology,
 )
-from nodemesh.runtime.config import NodeConfig
-from nodemesh.runtime.node import Node
 from support.dns import Dnsmasq, DnsProxy, require_dnsmasq
-from support.net import free_port, wait_for
+from support.net import wait_for
 
 SVC = "web.default.svc.cluster.local"
-AppNode = Callable[[str], Awaitable[Node]]
 
 
 @pytest.fixture
@@ -42,24 +39,6 @@ async def dnsmasq(tmp_path: Path) -> AsyncIterator[Dnsmasq]:
     """A real dnsmasq on a free loopback port."""
     async with Dnsmasq(tmp_path, executable=require_dnsmasq()) as server:
         yield server
-
-
-@pytest.fixture
-async def app_node() -> AsyncIterator[AppNode]:
-    """Start ``app@<address>`` nodes, EPMD-less, all on one distribution port."""
-    port = free_port()
-    nodes: list[Node] = []
-
-    async def factory(address: str) -> Node:
-        config = NodeConfig(use_epmd=False, port=port, listen_address=address)
-        node = Node(f"app@{address}", COOKIE, config=config)
-        await node.start()
-        nodes.append(node)
-        return node
-
-    yield factory
-    for node in reversed(nodes):
-        await node.aclose()
 
 
 def topology(strategy: str, server: Dnsmasq, tmp_path: Path, **options: Any) -> Topology:

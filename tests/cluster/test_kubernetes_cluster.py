@@ -10,40 +10,19 @@ each listens on the same port P at its own address, and dials ``host:P`` for a p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cluster.helpers import FAST, next_event
-from conftest import COOKIE
+from conftest import AppNode
 from nodemesh.cluster import Cluster, DiscoveryFailed, NodeJoined, NodeLeft, Topology
-from nodemesh.runtime.config import NodeConfig
-from nodemesh.runtime.node import Node
 from support.kube_api import FakeKubeApi, endpoint_slice, running_api, slice_endpoint
-from support.net import free_port, wait_for
+from support.net import wait_for
 
 NS = "prod"
-PodNode = Callable[[str], Awaitable[Node]]
-
-
-@pytest.fixture
-async def pod_node() -> AsyncIterator[PodNode]:
-    """Start ``app@<address>`` nodes, EPMD-less on one shared port; all stopped after."""
-    port = free_port()
-    nodes: list[Node] = []
-
-    async def start(address: str) -> Node:
-        config = NodeConfig(use_epmd=False, port=port, listen_address=address)
-        node = Node(f"app@{address}", COOKIE, config=config)
-        await node.start()
-        nodes.append(node)
-        return node
-
-    yield start
-    for node in reversed(nodes):
-        await node.aclose()
 
 
 @pytest.fixture
@@ -79,11 +58,11 @@ def topology(api: FakeKubeApi, **options: Any) -> Topology:
 
 
 async def test_listed_pods_join_and_a_removed_one_leaves_at_once(
-    api: FakeKubeApi, pod_node: PodNode
+    api: FakeKubeApi, app_node: AppNode
 ) -> None:
     """Ready listed pods join; one removed is pruned at once by the watch, not the poll."""
-    me, b, c = await pod_node("127.0.0.1"), await pod_node("127.0.0.2"), await pod_node("127.0.0.3")
-    await pod_node("127.0.0.4")  # running, but its endpoint is not ready: not joined
+    me, b, c = await app_node("127.0.0.1"), await app_node("127.0.0.2"), await app_node("127.0.0.3")
+    await app_node("127.0.0.4")  # running, but its endpoint is not ready: not joined
     serve(api, "127.0.0.1", "127.0.0.2", "127.0.0.3", not_ready=("127.0.0.4",))
     cluster = Cluster(me, [topology(api, polling_interval=60_000)], config=FAST)
     events = cluster.events()
@@ -100,9 +79,9 @@ async def test_listed_pods_join_and_a_removed_one_leaves_at_once(
         assert cluster.statistics().topologies["k8s"].discovery_rounds == 2
 
 
-async def test_a_403_keeps_everyone_connected(api: FakeKubeApi, pod_node: PodNode) -> None:
+async def test_a_403_keeps_everyone_connected(api: FakeKubeApi, app_node: AppNode) -> None:
     """A 403 fails discovery (naming the verb) but disconnects nobody; then it recovers."""
-    me, b = await pod_node("127.0.0.1"), await pod_node("127.0.0.2")
+    me, b = await app_node("127.0.0.1"), await app_node("127.0.0.2")
     serve(api, "127.0.0.1", "127.0.0.2")
     cluster = Cluster(me, [topology(api, polling_interval=100)], config=FAST)
     events = cluster.events()
@@ -122,9 +101,9 @@ async def test_a_403_keeps_everyone_connected(api: FakeKubeApi, pod_node: PodNod
         assert cluster.statistics().topologies["k8s"].nodes_left == 0
 
 
-async def test_without_pruning_a_removed_pod_stays(api: FakeKubeApi, pod_node: PodNode) -> None:
+async def test_without_pruning_a_removed_pod_stays(api: FakeKubeApi, app_node: AppNode) -> None:
     """With prune = false a pod that leaves the EndpointSlice stays connected."""
-    me, b = await pod_node("127.0.0.1"), await pod_node("127.0.0.2")
+    me, b = await app_node("127.0.0.1"), await app_node("127.0.0.2")
     serve(api, "127.0.0.2")
     spec = topology(api, polling_interval=60_000)
     cluster = Cluster(
@@ -141,10 +120,10 @@ async def test_without_pruning_a_removed_pod_stays(api: FakeKubeApi, pod_node: P
 
 
 async def test_an_ipv6_pod_joins_by_its_plain_ipv6_name(
-    api: FakeKubeApi, pod_node: PodNode
+    api: FakeKubeApi, app_node: AppNode
 ) -> None:
     """An IPv6 EndpointSlice lists ::1; the node app@::1 is connected by that name."""
-    me, v6 = await pod_node("127.0.0.1"), await pod_node("::1")
+    me, v6 = await app_node("127.0.0.1"), await app_node("::1")
     entries = [slice_endpoint("::1", "app-v6", NS)]
     api.put("endpointslices", endpoint_slice("app-v6", NS, "app", entries, address_type="IPv6"))
     cluster = Cluster(me, [topology(api)], config=FAST)
