@@ -198,44 +198,40 @@ class Node:
         not exist is not an error. Raises :class:`NodeDownError` when the node cannot be
         reached.
         """
-        if type(dest) is Pid:
-            if dest.node == self.name:
-                self._deliver(dest, message)
-                return
-            conn = self._connections.get(dest.node) or await self._connection(dest.node)
-            conn.write(control.send(dest, message, sender))
-        elif isinstance(dest, tuple):
-            name, node = dest
-            if node == self.name:
-                self._deliver_named(name, message)
-                return
-            conn = self._connections.get(node) or await self._connection(node)
-            conn.write(control.reg_send(sender or self._system_pid(), Atom(name), message))
-        else:
-            assert isinstance(dest, str), f"not a destination: {dest!r}"
-            self._deliver_named(dest, message)
+        routed = self._route(dest, message, sender)
+        if routed is None:
             return
+        node, frame = routed
+        conn = self._connections.get(node) or await self._connection(node)
+        conn.write(frame)
         if conn.paused:
             await conn.drain()
 
     def send_nowait(self, dest: Destination, message: Any, *, sender: Pid | None = None) -> None:
         """Like :meth:`send`, for nodes already connected: raises :class:`NodeDownError`
         instead of connecting, and never waits for the socket to drain."""
+        routed = self._route(dest, message, sender)
+        if routed is not None:
+            self._connected(routed[0]).write(routed[1])
+
+    def _route(
+        self, dest: Destination, message: Any, sender: Pid | None
+    ) -> tuple[str, bytes] | None:
+        """Deliver to a local destination (None), or give the remote node and the frame."""
         if type(dest) is Pid:
             if dest.node == self.name:
                 self._deliver(dest, message)
-            else:
-                self._connected(dest.node).write(control.send(dest, message, sender))
-        elif isinstance(dest, tuple):
+                return None
+            return dest.node, control.send(dest, message, sender)
+        if isinstance(dest, tuple):
             name, node = dest
             if node == self.name:
                 self._deliver_named(name, message)
-            else:
-                frame = control.reg_send(sender or self._system_pid(), Atom(name), message)
-                self._connected(node).write(frame)
-        else:
-            assert isinstance(dest, str), f"not a destination: {dest!r}"
-            self._deliver_named(dest, message)
+                return None
+            return node, control.reg_send(sender or self._system_pid(), Atom(name), message)
+        assert isinstance(dest, str), f"not a destination: {dest!r}"
+        self._deliver_named(dest, message)
+        return None
 
     def _connected(self, node: str) -> Connection:
         conn = self._connections.get(node)
