@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from nodemesh.cluster.kubernetes_api import WatchEvent
+from nodemesh.cluster.kubernetes.api import WatchEvent
 from nodemesh.cluster.strategies.kubernetes import (
     KubernetesOptions,
     KubernetesStrategy,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from nodemesh.cluster.kubernetes_client import KubernetesApiError
+from nodemesh.cluster.kubernetes.client import KubernetesApiError
 from nodemesh.cluster.strategies.kubernetes import KubernetesOptions, KubernetesStrategy
 from nodemesh.errors import DiscoveryError
 from support.kube_api import (

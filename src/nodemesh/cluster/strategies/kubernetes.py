@@ -37,8 +37,8 @@ import random
 from collections.abc import Set
 
 from nodemesh.cluster.config import backoff
-from nodemesh.cluster.kubernetes_access import api_base_url
-from nodemesh.cluster.kubernetes_api import (
+from nodemesh.cluster.kubernetes.access import api_base_url
+from nodemesh.cluster.kubernetes.api import (
     ENDPOINTS,
     ENDPOINTSLICES,
     PODS,
@@ -53,8 +53,8 @@ from nodemesh.cluster.kubernetes_api import (
     parse_object,
     parse_status,
 )
-from nodemesh.cluster.kubernetes_client import KubernetesApiError, KubernetesClient, ServiceAccount
-from nodemesh.cluster.kubernetes_options import KubernetesOptions
+from nodemesh.cluster.kubernetes.client import KubernetesApiError, KubernetesClient, ServiceAccount
+from nodemesh.cluster.kubernetes.options import KubernetesOptions
 from nodemesh.cluster.strategy import PollingStrategy
 from nodemesh.errors import DiscoveryError
 
