@@ -5,6 +5,7 @@
 configuration. See ``docs/cluster.md``.
 """
 
+from nodemesh.cluster._cluster import Cluster
 from nodemesh.cluster.config import ClusterConfig
 from nodemesh.cluster.events import (
     ClusterEvent,
@@ -18,7 +19,6 @@ from nodemesh.cluster.events import (
 )
 from nodemesh.cluster.metrics import ClusterStatistics, TopologyStatistics
 from nodemesh.cluster.registry import ENTRY_POINT_GROUP, available_strategies, resolve_strategy
-from nodemesh.cluster.runner import Cluster
 from nodemesh.cluster.strategy import Hooks, PollingStrategy, Strategy, StrategyContext
 from nodemesh.cluster.topology import (
     Topology,

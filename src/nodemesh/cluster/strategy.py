@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Awaitable, Callable, Set
+from collections.abc import Awaitable, Callable, MutableMapping, Set
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -30,6 +30,7 @@ __all__ = [
     "PollingStrategy",
     "Strategy",
     "StrategyContext",
+    "TopologyLog",
 ]
 
 
@@ -60,6 +61,15 @@ class Hooks:
     # The connect and disconnect hooks answer True (done), False (unreachable / already
     # disconnected) or None, libcluster's ``:ignored``: this node is not part of a
     # distributed network, reported as reason ``not_part_of_network``.
+
+
+class TopologyLog(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes each line with ``[nodemesh:<topology>]``, as libcluster does: the
+    ``log`` of a :class:`StrategyContext` (``TopologyLog(logger, {"topology": name})``)."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        topology = self.extra["topology"] if self.extra else "?"
+        return f"[nodemesh:{topology}] {msg}", kwargs
 
 
 class StrategyContext(Protocol):

@@ -20,8 +20,7 @@ from collections.abc import Set
 from dataclasses import dataclass
 from typing import Any
 
-from nodemesh.cluster.run import TopologyLog
-from nodemesh.cluster.strategy import PollingStrategy, Strategy
+from nodemesh.cluster.strategy import PollingStrategy, Strategy, TopologyLog
 from nodemesh.cluster.topology import Topology
 from nodemesh.errors import DiscoveryError, NodemeshError
 
