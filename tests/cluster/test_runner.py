@@ -325,3 +325,27 @@ async def test_a_closed_cluster_does_not_run_again(make_node: NodeFactory) -> No
         pass
     with pytest.raises(RuntimeError):
         await cluster.run()
+
+
+async def test_a_watch_runs_after_a_round_works_and_its_crash_restarts(
+    make_node: NodeFactory,
+) -> None:
+    """A polling strategy's watch() starts once a round has worked; when it raises, the
+    strategy is restarted and StrategyCrashed names the error itself, not a group."""
+    a = await make_node("a")
+    watches: list[int] = []
+
+    class Watching(scripted(answer=failing_lookup())):  # type: ignore[misc]
+        async def watch(self) -> None:
+            watches.append(type(self).calls)
+            raise KeyError("gone")
+
+    cluster = Cluster(a, [Topology.create("w", Watching)], config=FAST)
+    events = cluster.events()
+    async with cluster:
+        await next_event(events, lambda e: isinstance(e, DiscoveryFailed))
+        assert watches == []  # no watch while no round has worked
+        Watching.answer = frozenset()
+        crash = await next_event(events, lambda e: isinstance(e, StrategyCrashed))
+    assert crash.error == "KeyError: 'gone'"  # type: ignore[union-attr]
+    assert watches and watches[0] >= 2

@@ -15,7 +15,9 @@ The loop keeps one :class:`PollState` per topology, which outlives strategy rest
   the entry backs off instead.
 
 Each turn of the loop discovers if a round is due, connects the due entries in parallel,
-then sleeps until the next round or entry is due, or until a node event wakes it.
+then sleeps until the next round or entry is due, or until a node event wakes it. From
+the first round that works, the strategy's :meth:`~PollingStrategy.watch` runs beside the
+loop in the same task group (a Kubernetes watch, say, that asks for rounds).
 
 The loop reaches its topology only through :class:`PolledTopology` (a
 :class:`~nodemesh.cluster._topology_run.TopologyRun` fits); this module imports none of
@@ -113,16 +115,26 @@ async def run_polling(strategy: PollingStrategy, run: PolledTopology) -> None:
     loop = asyncio.get_running_loop()
     state.next_poll = loop.time()
     try:
-        while True:
-            if state.next_poll is not None and loop.time() >= state.next_poll:
-                await _discover(strategy, run, interval)
-            await _connect_due(run)
-            await _sleep(state)
+        async with asyncio.TaskGroup() as tg:  # the strategy's watch, once a round worked
+            watch: asyncio.Task[None] | None = None
+            while True:
+                due = state.next_poll is not None and loop.time() >= state.next_poll
+                if due and await _discover(strategy, run, interval) and watch is None:
+                    watch = tg.create_task(strategy.watch(), name=f"{run.topology}-watch")
+                await _connect_due(run)
+                await _sleep(state)
+    except ExceptionGroup as group:
+        # One error (the loop's or the watch's): raise it as itself, so that the
+        # supervisor logs "strategy crashed (KeyError: ...)" and not the group.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
     finally:
         await strategy.aclose()
 
 
-async def _discover(strategy: PollingStrategy, run: PolledTopology, interval: float | None) -> None:
+async def _discover(strategy: PollingStrategy, run: PolledTopology, interval: float | None) -> bool:
+    """One discovery round; whether the lookup worked."""
     state = run.poll
     config, rng = state.config, state.rng
     loop = asyncio.get_running_loop()
@@ -139,7 +151,7 @@ async def _discover(strategy: PollingStrategy, run: PolledTopology, interval: fl
         level = run.log.warning if state.discovery_failures == 1 else run.log.debug
         level("discovery failed, keeping %d known nodes: %s", len(state.listed), exc)
         run.publish(DiscoveryFailed(run.topology, str(exc)))
-        return
+        return False
     if state.discovery_failures:
         run.log.info("discovery works again after %d failures", state.discovery_failures)
     state.discovery_failures = 0
@@ -165,6 +177,7 @@ async def _discover(strategy: PollingStrategy, run: PolledTopology, interval: fl
         state.next_poll = now
     if vanished and run.prunes:
         await run.prune(vanished)
+    return True
 
 
 async def _connect_due(run: PolledTopology) -> None:

@@ -164,5 +164,12 @@ class PollingStrategy(abc.ABC):
         """The node names discovery finds now. Raise :class:`~nodemesh.DiscoveryError`
         when the lookup fails (the runner then keeps the last good answer)."""
 
+    async def watch(self) -> None:  # noqa: B027 (optional hook)
+        """Watch for changes beside the discovery rounds and call
+        ``self.ctx.request_round()`` when one is seen (a Kubernetes watch, say). The
+        runner starts it once a round has worked and cancels it when the strategy stops;
+        raising restarts the strategy, as a bug in :meth:`discover` does. The default
+        returns at once: no watch."""
+
     async def aclose(self) -> None:  # noqa: B027 (optional hook)
         """Release resources (HTTP sessions, sockets). The default does nothing."""
