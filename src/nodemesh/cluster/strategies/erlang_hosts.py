@@ -14,7 +14,7 @@ from collections.abc import Set
 from dataclasses import dataclass
 from typing import Literal
 
-from nodemesh.cluster.hosts_file import find_hosts_file, read_hosts_file
+from nodemesh.cluster._hosts_file import find_hosts_file, read_hosts_file
 from nodemesh.cluster.strategies.epmd import check_timeout
 from nodemesh.cluster.strategies.local_epmd import node_names
 from nodemesh.cluster.strategy import PollingStrategy
