@@ -9,7 +9,7 @@ Public modules: :mod:`.strategy` (the interface), :mod:`.topology`, :mod:`.confi
 :mod:`.strategies` (one module per strategy), :mod:`.gossip` and :mod:`.kubernetes`. The
 machinery is private: ``_cluster`` (Cluster), ``_membership`` (who joined through which
 topology), ``_topology_run`` (one running topology and the sink it reports to),
-``_polling`` (the discovery loop), ``_options`` (option schemas), ``_hosts_file``.
+``_polling`` (the discovery loop), ``_counters``, ``_options`` (option schemas), ``_hosts_file``.
 """
 
 from nodemesh.cluster._cluster import Cluster

@@ -33,9 +33,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from nodemesh.cluster._counters import Counters
 from nodemesh.cluster.config import ClusterConfig, backoff, jittered
 from nodemesh.cluster.events import ClusterEvent, DiscoveryFailed
-from nodemesh.cluster.metrics import Counters
 from nodemesh.cluster.strategy import PollingStrategy, StrategyContext
 from nodemesh.errors import DiscoveryError
 

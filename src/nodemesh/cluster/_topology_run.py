@@ -21,6 +21,7 @@ import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Set
 from typing import Protocol
 
+from nodemesh.cluster._counters import Counters
 from nodemesh.cluster._polling import PollState, run_polling
 from nodemesh.cluster.config import ClusterConfig, backoff
 from nodemesh.cluster.events import (
@@ -32,7 +33,6 @@ from nodemesh.cluster.events import (
     DisconnectNode,
     StrategyCrashed,
 )
-from nodemesh.cluster.metrics import Counters
 from nodemesh.cluster.strategy import ClusterNode, PollingStrategy, Strategy, TopologyLog
 from nodemesh.cluster.topology import Topology
 
