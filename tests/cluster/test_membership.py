@@ -6,14 +6,15 @@ from __future__ import annotations
 import random
 
 from cluster.helpers import FAST, Recorder, make_run, scripted
-from conftest import NodeFactory
 from nodemesh.cluster import ClusterEvent, NodeJoined, NodeLeft, Topology
 from nodemesh.cluster._membership import Membership
 from nodemesh.cluster._polling import PollState
+from nodemesh.runtime.node import Node
 
 
-async def membership(make_node: NodeFactory, *names: str) -> tuple[Membership, list[ClusterEvent]]:
-    a = await make_node("a")
+def membership(*names: str) -> tuple[Membership, list[ClusterEvent]]:
+    """Runs named ``names`` of a node that is never started: nothing here connects."""
+    a = Node("a@127.0.0.1", "cookie")
     events: list[ClusterEvent] = []
     members = Membership(events.append)
     for name in names:
@@ -21,10 +22,10 @@ async def membership(make_node: NodeFactory, *names: str) -> tuple[Membership, l
     return members, events
 
 
-async def test_a_claimed_node_joins_through_its_topology(make_node: NodeFactory) -> None:
+def test_a_claimed_node_joins_through_its_topology() -> None:
     """A NodeUp after a claim is a join with the claim's topology and reason, counted
     there; without a claim it is "connected", attributed to a topology that lists it."""
-    members, events = await membership(make_node, "t", "u")
+    members, events = membership("t", "u")
     members.claim("b@h", "t", "discovered")
     members.claim("b@h", "u", "discovered")  # the first claim wins
     assert members.node_up("b@h", 0.0) == NodeJoined("b@h", "t", "discovered")
@@ -39,18 +40,18 @@ async def test_a_claimed_node_joins_through_its_topology(make_node: NodeFactory)
     assert members.runs["t"].counters.nodes_joined == 1
 
 
-async def test_a_failed_connect_leaves_no_claim(make_node: NodeFactory) -> None:
+def test_a_failed_connect_leaves_no_claim() -> None:
     """An unclaimed node that connects later is not credited to the failed topology."""
-    members, _ = await membership(make_node, "t", "u")
+    members, _ = membership("t", "u")
     members.claim("b@h", "t", "discovered")
     members.unclaim("b@h", "u")  # not u's claim: kept
     members.unclaim("b@h", "t")
     assert members.node_up("b@h", 0.0) == NodeJoined("b@h", None, "connected")
 
 
-async def test_a_pruned_node_leaves_as_pruned(make_node: NodeFactory) -> None:
+def test_a_pruned_node_leaves_as_pruned() -> None:
     """A node leaves through the topology it joined by; a prune's reason is "pruned"."""
-    members, events = await membership(make_node, "t", "u")
+    members, events = membership("t", "u")
     members.claim("b@h", "t", "discovered")
     members.node_up("b@h", 0.0)
     members.pruning("b@h")
@@ -61,9 +62,9 @@ async def test_a_pruned_node_leaves_as_pruned(make_node: NodeFactory) -> None:
     assert members.runs["t"].counters.nodes_left == 1 and len(events) == 4
 
 
-async def test_listed_elsewhere_names_other_topologies_nodes(make_node: NodeFactory) -> None:
+def test_listed_elsewhere_names_other_topologies_nodes() -> None:
     """listed_elsewhere is what the other topologies list or connected, never its own."""
-    members, _ = await membership(make_node, "t", "u")
+    members, _ = membership("t", "u")
     members.runs["t"].poll.listed = frozenset({"b@h"})
     members.runs["u"].known.add("c@h")
     assert members.listed_elsewhere("t") == {"c@h"}

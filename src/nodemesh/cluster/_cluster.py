@@ -14,7 +14,6 @@ reconnected at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Iterable, Mapping
@@ -91,17 +90,24 @@ class Cluster:
         if self._task is not None:
             return
         events = self._begin()
-        self._task = asyncio.create_task(self._run(events), name=f"nodemesh-cluster-{self.name}")
+        self._task = asyncio.create_task(
+            self._run(events), name=f"nodemesh-cluster-{self.node.name}"
+        )
 
     async def aclose(self) -> None:
         """Stop every topology (connections stay up) and end the event streams."""
         self._closed = True
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+        try:
+            if task is not None:
+                task.cancel()
                 await task
-        self._end_streams()
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # aclose itself was cancelled: not ours to swallow
+        finally:
+            self._end_streams()
 
     async def __aenter__(self) -> Cluster:
         await self.start()
@@ -111,11 +117,6 @@ class Cluster:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
-
-    @property
-    def name(self) -> str:
-        """The node's name (for logs and task names)."""
-        return self.node.name
 
     # -- what users read ---------------------------------------------------------------
     def events(self) -> ClusterEventStream:
@@ -142,7 +143,7 @@ class Cluster:
         """Subscribe to the node's events and report the peers connected already, in one
         step (no await in between: no NodeUp is missed or counted twice)."""
         if self._started or self._closed:
-            raise RuntimeError(f"the cluster of {self.name} was started already")
+            raise RuntimeError(f"the cluster of {self.node.name} was started already")
         self._started = True
         self._node_events = self.node.events()
         now = asyncio.get_running_loop().time()
@@ -152,7 +153,7 @@ class Cluster:
 
     async def _run(self, events: EventStream) -> None:
         runs = self._membership.runs
-        log.debug("cluster of %s started: %s", self.name, ", ".join(runs) or "none")
+        log.debug("cluster of %s started: %s", self.node.name, ", ".join(runs) or "none")
         try:
             async with asyncio.TaskGroup() as tg:
                 supervisors = [
@@ -172,7 +173,7 @@ class Cluster:
                 self._membership.node_up(event.node, loop.time())
             elif isinstance(event, NodeDown):
                 self._membership.node_down(event.node, event.reason, loop.time())
-        log.debug("node %s stopped: the cluster stops", self.name)
+        log.debug("node %s stopped: the cluster stops", self.node.name)
         for task in supervisors:  # a task group takes a cancelled child as a clean end
             task.cancel()
 
