@@ -72,14 +72,16 @@ class GossipStrategy(Strategy):
             raise
         mode = "authenticated" if o.auth_keys else "secret" if o.secret else "plain"
         ctx.log.info("gossip (%s) to %s port %d", mode, opened.destination[0], o.port)
-        try:
-            async with asyncio.TaskGroup() as attempts:  # the session's connect attempts
-                session.attempts = attempts
+        async with asyncio.TaskGroup() as attempts:  # the session's connect attempts
+            session.attempts = attempts
+            try:
                 lost = await session.heartbeat_until_lost()
                 session.cancel_attempts()
-        finally:
-            transport.close()
-            session.close()
+            finally:
+                # Before the group ends: no datagram, hence no new attempt, after this.
+                session.attempts = None
+                transport.close()
+                session.close()
         # Raised out here, not in the group, so the runner logs the NetworkError itself
         # rather than an ExceptionGroup around it.
         raise NetworkError(f"the gossip socket failed: {lost!r}")
