@@ -34,8 +34,8 @@ from nodemesh.runtime.events import NodeDown, NodeUp
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from nodemesh.cluster import Cluster
     from nodemesh.cluster.metrics import ClusterStatistics
-    from nodemesh.cluster.runner import Cluster
     from nodemesh.runtime.node import Node
 
 __all__ = [

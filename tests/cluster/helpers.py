@@ -1,14 +1,17 @@
-"""Helpers for cluster tests: a fast runner configuration and waiting for events."""
+"""Helpers for cluster tests: a fast runner configuration, waiting for events, and a
+recording sink for topology runs tested alone."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from nodemesh.cluster import ClusterConfig, ClusterEvent, ClusterEventStream
-from nodemesh.cluster.strategy import PollingStrategy
+from nodemesh.cluster import ClusterConfig, ClusterEvent, ClusterEventStream, Topology
+from nodemesh.cluster._topology_run import TopologyRun
+from nodemesh.cluster.strategy import ClusterNode, PollingStrategy
 from nodemesh.errors import DiscoveryError
 
 #: Every delay short, so tests wait milliseconds, not seconds.
@@ -80,3 +83,32 @@ def scripted(**attrs: Any) -> type[ScriptedStrategy]:
 
 def failing_lookup() -> DiscoveryError:
     return DiscoveryError("the lookup service answered 403")
+
+
+@dataclass
+class Recorder:
+    """A TopologySink that keeps what it is told."""
+
+    elsewhere: set[str] = field(default_factory=set)
+    events: list[ClusterEvent] = field(default_factory=list)
+    claims: dict[str, tuple[str, str]] = field(default_factory=dict)
+    pruned: set[str] = field(default_factory=set)
+
+    def publish(self, event: ClusterEvent) -> None:
+        self.events.append(event)
+
+    def claim(self, node: str, topology: str, reason: str) -> None:
+        self.claims[node] = (topology, reason)
+
+    def unclaim(self, node: str, topology: str) -> None:
+        self.claims.pop(node, None)
+
+    def pruning(self, node: str) -> None:
+        self.pruned.add(node)
+
+    def listed_elsewhere(self, topology: str) -> Set[str]:
+        return self.elsewhere
+
+
+def make_run(node: ClusterNode, spec: Topology, sink: Recorder) -> TopologyRun:
+    return TopologyRun(spec, node, sink, epmd_port=0, config=FAST, rng=random.Random(7))

@@ -17,7 +17,7 @@ from nodemesh.cluster import (
     topologies_from_dict,
     topologies_from_env,
 )
-from nodemesh.cluster.options import EnvText, build_options
+from nodemesh.cluster._options import EnvText, build_options
 from nodemesh.cluster.strategies.epmd import EpmdStrategy
 from nodemesh.cluster.strategies.erlang_hosts import ErlangHostsStrategy
 from nodemesh.cluster.strategies.local_epmd import LocalEpmdStrategy

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from nodemesh.cluster.kubernetes_access import (
+from nodemesh.cluster.kubernetes.access import (
     ServiceAccountName,
     api_base_url,
     explain_forbidden,
     service_account_of,
 )
-from nodemesh.cluster.kubernetes_api import (
+from nodemesh.cluster.kubernetes.api import (
     ENDPOINTS,
     ENDPOINTSLICES,
     PODS,

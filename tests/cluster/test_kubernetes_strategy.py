@@ -7,6 +7,8 @@ the strategy must verify against the service account's ``ca.crt``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from nodemesh.cluster.kubernetes_client import KubernetesApiError
+from nodemesh.cluster.kubernetes.client import KubernetesApiError
 from nodemesh.cluster.strategies.kubernetes import KubernetesOptions, KubernetesStrategy
 from nodemesh.errors import DiscoveryError
 from support.kube_api import (
@@ -281,11 +283,12 @@ async def test_a_role_without_watch_falls_back_to_polling(
     strategy = make_strategy(kubernetes_watch=True)
     with caplog.at_level(logging.WARNING, "nodemesh.cluster"):
         assert await strategy.discover() == LIBCLUSTER_NAMES[("ip", "cluster")]
-        await wait_for(lambda: len(api.seen("watch", "endpoints")) >= 1)
-        await wait_for(lambda: "cannot watch" in caplog.text)
-    assert not strategy.watching
-    api.put("endpoints", endpoints("myapp-headless", NS, [Address("10.48.9.9", "myapp-9")]))
-    assert await strategy.discover() == {"myapp@10.48.9.9"}
+        async with watching(strategy):
+            await wait_for(lambda: len(api.seen("watch", "endpoints")) >= 1)
+            await wait_for(lambda: "cannot watch" in caplog.text)
+            assert not strategy.watching
+            api.put("endpoints", endpoints("myapp-headless", NS, [Address("10.48.9.9", "myapp-9")]))
+            assert await strategy.discover() == {"myapp@10.48.9.9"}
     warned = [r.getMessage() for r in caplog.records if "cannot watch" in r.getMessage()]
     assert len(warned) == 1
     assert 'lacks verb "watch" on resource "endpoints" in API group ""' in warned[0]
@@ -294,14 +297,28 @@ async def test_a_role_without_watch_falls_back_to_polling(
 # -- watching -----------------------------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def watching(strategy: KubernetesStrategy) -> AsyncIterator[None]:
+    """Run the strategy's watch beside the test, as the runner does; cancelled after."""
+    async with asyncio.TaskGroup() as tg:
+        watch = tg.create_task(strategy.watch())
+        try:
+            yield
+        finally:
+            watch.cancel()
+
+
+@contextlib.asynccontextmanager
 async def watched(
     make_strategy: StrategyFactory, **options: Any
-) -> tuple[KubernetesStrategy, Context]:
+) -> AsyncIterator[tuple[KubernetesStrategy, Context]]:
+    """A strategy after its first round, with its watch open."""
     ctx = Context()
     strategy = make_strategy(ctx, kubernetes_watch=True, **options)
     await strategy.discover()
-    await wait_for(lambda: strategy.watching, timeout=5, what="the watch to open")
-    return strategy, ctx
+    async with watching(strategy):
+        await wait_for(lambda: strategy.watching, timeout=5, what="the watch to open")
+        yield strategy, ctx
 
 
 async def test_watch_applies_changes_and_asks_for_a_round(
@@ -309,19 +326,24 @@ async def test_watch_applies_changes_and_asks_for_a_round(
 ) -> None:
     """Watched changes ask for a round at once; rounds then answer without a request."""
     serve_statefulset(api)
-    strategy, ctx = await watched(make_strategy, kubernetes_ip_lookup_mode="endpointslices")
-    lists = len(api.seen("list", "endpointslices"))
-    entries = [
-        slice_endpoint("10.48.33.136", "myapp-0", NS),
-        slice_endpoint("10.48.40.1", "myapp-5", NS),
-    ]
-    api.put("endpointslices", endpoint_slice("myapp-headless-x7k2p", NS, "myapp-headless", entries))
-    await wait_for(lambda: ctx.rounds == 1, timeout=5, what="a round request")
-    assert await strategy.discover() == {"myapp@10.48.33.136", "myapp@10.48.40.1"}
-    api.delete("endpointslices", "myapp-headless-x7k2p")
-    await wait_for(lambda: ctx.rounds == 2, timeout=5, what="a round request")
-    assert await strategy.discover() == set()
-    assert len(api.seen("list", "endpointslices")) == lists  # no request while watching
+    async with watched(make_strategy, kubernetes_ip_lookup_mode="endpointslices") as (
+        strategy,
+        ctx,
+    ):
+        lists = len(api.seen("list", "endpointslices"))
+        entries = [
+            slice_endpoint("10.48.33.136", "myapp-0", NS),
+            slice_endpoint("10.48.40.1", "myapp-5", NS),
+        ]
+        api.put(
+            "endpointslices", endpoint_slice("myapp-headless-x7k2p", NS, "myapp-headless", entries)
+        )
+        await wait_for(lambda: ctx.rounds == 1, timeout=5, what="a round request")
+        assert await strategy.discover() == {"myapp@10.48.33.136", "myapp@10.48.40.1"}
+        api.delete("endpointslices", "myapp-headless-x7k2p")
+        await wait_for(lambda: ctx.rounds == 2, timeout=5, what="a round request")
+        assert await strategy.discover() == set()
+        assert len(api.seen("list", "endpointslices")) == lists  # no request while watching
 
 
 async def test_a_change_that_keeps_the_names_asks_for_nothing(
@@ -329,14 +351,14 @@ async def test_a_change_that_keeps_the_names_asks_for_nothing(
 ) -> None:
     """Watch events that change no node name do not wake the runner."""
     serve_statefulset(api)
-    strategy, ctx = await watched(
+    async with watched(
         make_strategy, kubernetes_ip_lookup_mode="pods", kubernetes_selector="app=app"
-    )
-    relabeled = pod("myapp-0", NS, "10.48.33.136", labels={"app": "app", "version": "2"})
-    api.put("pods", relabeled, pod("myapp-4", NS, None, phase="Pending"))
-    api.bookmark()
-    await wait_for(lambda: strategy.resource_version == str(api.version), timeout=5)
-    assert ctx.rounds == 0
+    ) as (strategy, ctx):
+        relabeled = pod("myapp-0", NS, "10.48.33.136", labels={"app": "app", "version": "2"})
+        api.put("pods", relabeled, pod("myapp-4", NS, None, phase="Pending"))
+        api.bookmark()
+        await wait_for(lambda: strategy.resource_version == str(api.version), timeout=5)
+        assert ctx.rounds == 0
 
 
 async def test_410_during_watch_lists_again_and_resumes(
@@ -344,15 +366,15 @@ async def test_410_during_watch_lists_again_and_resumes(
 ) -> None:
     """An ERROR 410 Expired makes it list again and watch from the new version."""
     serve_statefulset(api)
-    strategy, ctx = await watched(make_strategy)
-    assert len(api.seen("list", "endpoints")) == 1
-    api.expire()
-    await wait_for(lambda: len(api.seen("list", "endpoints")) == 2, timeout=5, what="a re-list")
-    await wait_for(lambda: api.watchers == 1, timeout=5, what="a new watch")
-    assert api.seen("watch", "endpoints")[-1].query["resourceVersion"] == str(api.version)
-    api.put("endpoints", endpoints("myapp-headless", NS, [Address("10.48.50.1", "myapp-7")]))
-    await wait_for(lambda: ctx.rounds >= 1, timeout=5, what="a round request")
-    assert await strategy.discover() == {"myapp@10.48.50.1"}
+    async with watched(make_strategy) as (strategy, ctx):
+        assert len(api.seen("list", "endpoints")) == 1
+        api.expire()
+        await wait_for(lambda: len(api.seen("list", "endpoints")) == 2, timeout=5, what="a re-list")
+        await wait_for(lambda: api.watchers == 1, timeout=5, what="a new watch")
+        assert api.seen("watch", "endpoints")[-1].query["resourceVersion"] == str(api.version)
+        api.put("endpoints", endpoints("myapp-headless", NS, [Address("10.48.50.1", "myapp-7")]))
+        await wait_for(lambda: ctx.rounds >= 1, timeout=5, what="a round request")
+        assert await strategy.discover() == {"myapp@10.48.50.1"}
 
 
 async def test_watch_resumes_from_the_last_bookmark(
@@ -360,16 +382,16 @@ async def test_watch_resumes_from_the_last_bookmark(
 ) -> None:
     """A watch the server ended resumes from the last BOOKMARK, without a list."""
     serve_statefulset(api)
-    strategy, _ = await watched(make_strategy, kubernetes_watch_timeout=60_000)
-    first = api.seen("watch", "endpoints")[0].query
-    assert first["allowWatchBookmarks"] == "true" and first["timeoutSeconds"] == "60"
-    api.bookmark()
-    mark = str(api.version)
-    await wait_for(lambda: strategy.resource_version == mark, timeout=5)
-    api.end_watches()
-    await wait_for(lambda: len(api.seen("watch", "endpoints")) == 2, timeout=5)
-    assert api.seen("watch", "endpoints")[1].query["resourceVersion"] == mark
-    assert len(api.seen("list", "endpoints")) == 1
+    async with watched(make_strategy, kubernetes_watch_timeout=60_000) as (strategy, _):
+        first = api.seen("watch", "endpoints")[0].query
+        assert first["allowWatchBookmarks"] == "true" and first["timeoutSeconds"] == "60"
+        api.bookmark()
+        mark = str(api.version)
+        await wait_for(lambda: strategy.resource_version == mark, timeout=5)
+        api.end_watches()
+        await wait_for(lambda: len(api.seen("watch", "endpoints")) == 2, timeout=5)
+        assert api.seen("watch", "endpoints")[1].query["resourceVersion"] == mark
+        assert len(api.seen("list", "endpoints")) == 1
 
 
 async def test_while_the_watch_is_down_discovery_lists(
@@ -377,15 +399,15 @@ async def test_while_the_watch_is_down_discovery_lists(
 ) -> None:
     """While the watch is refused each round lists; the watch returns when allowed."""
     serve_statefulset(api)
-    strategy, _ = await watched(make_strategy)
-    api.forbidden.add(("watch", "endpoints"))
-    api.end_watches()
-    await wait_for(lambda: not strategy.watching, timeout=5)
-    lists = len(api.seen("list", "endpoints"))
-    await strategy.discover()
-    assert len(api.seen("list", "endpoints")) == lists + 1
-    api.forbidden.clear()
-    await wait_for(lambda: strategy.watching, timeout=5, what="the watch to come back")
+    async with watched(make_strategy) as (strategy, _):
+        api.forbidden.add(("watch", "endpoints"))
+        api.end_watches()
+        await wait_for(lambda: not strategy.watching, timeout=5)
+        lists = len(api.seen("list", "endpoints"))
+        await strategy.discover()
+        assert len(api.seen("list", "endpoints")) == lists + 1
+        api.forbidden.clear()
+        await wait_for(lambda: strategy.watching, timeout=5, what="the watch to come back")
 
 
 async def test_deprecation_warnings_are_logged_once(
@@ -402,10 +424,21 @@ async def test_deprecation_warnings_are_logged_once(
     assert caplog.text.count("v1 Endpoints is deprecated") == 1
 
 
-async def test_aclose_stops_the_watch(api: FakeKubeApi, make_strategy: StrategyFactory) -> None:
-    """aclose() cancels the watch task and closes the stream on the server's side too."""
-    strategy, _ = await watched(make_strategy)
-    assert api.watchers == 1
-    await strategy.aclose()
+async def test_cancelling_the_watch_closes_the_stream(
+    api: FakeKubeApi, make_strategy: StrategyFactory
+) -> None:
+    """Cancelling watch() (the runner stopping) closes the stream on the server's side."""
+    async with watched(make_strategy) as (strategy, _):
+        assert api.watchers == 1
     await wait_for(lambda: api.watchers == 0, timeout=5, what="the server to see the close")
+    assert not strategy.watching
+
+
+async def test_without_kubernetes_watch_the_watch_returns_at_once(
+    make_strategy: StrategyFactory,
+) -> None:
+    """kubernetes_watch = false: watch() returns at once and opens nothing."""
+    strategy = make_strategy(kubernetes_watch=False)
+    async with asyncio.timeout(1):
+        await strategy.watch()
     assert not strategy.watching

@@ -282,3 +282,70 @@ async def test_request_round_runs_discovery_now(make_node: NodeFactory) -> None:
         gate.set()
         await wait_for(lambda: rounds() == 3, what="the round requested mid-round")
         assert Watched.calls == 3
+
+
+async def test_run_in_a_callers_task_group_until_cancelled(make_node: NodeFactory) -> None:
+    """await cluster.run() in the caller's task group forms the cluster; cancelling it
+    stops the topologies and ends the event streams, and the connections stay."""
+    a, b = await make_node("a"), await make_node("b")
+    cluster = Cluster(a, [epmd_topology("static", b.name)], config=FAST)
+    events = cluster.events()
+    async with asyncio.TaskGroup() as tg:
+        running = tg.create_task(cluster.run())
+        joined = await next_event(events, lambda e: isinstance(e, NodeJoined))
+        assert joined == NodeJoined(b.name, "static", "discovered")
+        with pytest.raises(RuntimeError, match="started already"):
+            await cluster.start()  # one cluster runs once
+        running.cancel()
+    assert running.cancelled()
+    assert not cluster.statistics().topologies["static"].running
+    async with asyncio.timeout(5):
+        rest = [e async for e in events]  # what was queued, then the end
+    assert not any(isinstance(e, NodeJoined | NodeLeft) for e in rest)
+    assert a.is_connected(b.name)
+
+
+async def test_run_returns_when_the_node_stops(make_node: NodeFactory) -> None:
+    """run() ends by itself, without an error, once its node stops."""
+    a = await make_node("a")
+    cluster = Cluster(a, [epmd_topology("static", "nobody@127.0.0.1")], config=FAST)
+    async with asyncio.TaskGroup() as tg:
+        running = tg.create_task(cluster.run())
+        await wait_for(lambda: cluster.statistics().topologies["static"].discovery_rounds >= 1)
+        await a.aclose()
+    assert running.result() is None
+    with pytest.raises(EOFError):
+        await cluster.events().get(timeout=1)  # the cluster ended with its node
+
+
+async def test_a_closed_cluster_does_not_run_again(make_node: NodeFactory) -> None:
+    """After async with, run() raises RuntimeError rather than running a second time."""
+    a = await make_node("a")
+    async with Cluster(a, {}, config=FAST) as cluster:
+        pass
+    with pytest.raises(RuntimeError):
+        await cluster.run()
+
+
+async def test_a_watch_runs_after_a_round_works_and_its_crash_restarts(
+    make_node: NodeFactory,
+) -> None:
+    """A polling strategy's watch() starts once a round has worked; when it raises, the
+    strategy is restarted and StrategyCrashed names the error itself, not a group."""
+    a = await make_node("a")
+    watches: list[int] = []
+
+    class Watching(scripted(answer=failing_lookup())):  # type: ignore[misc]
+        async def watch(self) -> None:
+            watches.append(type(self).calls)
+            raise KeyError("gone")
+
+    cluster = Cluster(a, [Topology.create("w", Watching)], config=FAST)
+    events = cluster.events()
+    async with cluster:
+        await next_event(events, lambda e: isinstance(e, DiscoveryFailed))
+        assert watches == []  # no watch while no round has worked
+        Watching.answer = frozenset()
+        crash = await next_event(events, lambda e: isinstance(e, StrategyCrashed))
+    assert crash.error == "KeyError: 'gone'"  # type: ignore[union-attr]
+    assert watches and watches[0] >= 2

@@ -9,7 +9,7 @@ import pytest
 from cluster.helpers import FAST, next_event
 from conftest import NodeFactory
 from nodemesh.cluster import Cluster, DiscoveryFailed, NodeJoined, Topology
-from nodemesh.cluster.hosts_file import find_hosts_file, parse_hosts, read_hosts_file
+from nodemesh.cluster._hosts_file import find_hosts_file, parse_hosts, read_hosts_file
 from nodemesh.errors import DiscoveryError
 from support.net import wait_for
 

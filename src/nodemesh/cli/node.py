@@ -9,7 +9,7 @@ import signal
 import sys
 from typing import Any
 
-from nodemesh.cluster.runner import Cluster
+from nodemesh.cluster import Cluster
 from nodemesh.cluster.topology import Topology, load_toml, topologies_from_env
 from nodemesh.errors import NodemeshError
 from nodemesh.health import add_health_options, health_config_from, serve_health

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Awaitable, Callable, Set
+from collections.abc import Awaitable, Callable, MutableMapping, Set
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -30,6 +30,7 @@ __all__ = [
     "PollingStrategy",
     "Strategy",
     "StrategyContext",
+    "TopologyLog",
 ]
 
 
@@ -60,6 +61,15 @@ class Hooks:
     # The connect and disconnect hooks answer True (done), False (unreachable / already
     # disconnected) or None, libcluster's ``:ignored``: this node is not part of a
     # distributed network, reported as reason ``not_part_of_network``.
+
+
+class TopologyLog(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes each line with ``[nodemesh:<topology>]``, as libcluster does: the
+    ``log`` of a :class:`StrategyContext` (``TopologyLog(logger, {"topology": name})``)."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        topology = self.extra["topology"] if self.extra else "?"
+        return f"[nodemesh:{topology}] {msg}", kwargs
 
 
 class StrategyContext(Protocol):
@@ -153,6 +163,13 @@ class PollingStrategy(abc.ABC):
     async def discover(self) -> Set[str]:
         """The node names discovery finds now. Raise :class:`~nodemesh.DiscoveryError`
         when the lookup fails (the runner then keeps the last good answer)."""
+
+    async def watch(self) -> None:  # noqa: B027 (optional hook)
+        """Watch for changes beside the discovery rounds and call
+        ``self.ctx.request_round()`` when one is seen (a Kubernetes watch, say). The
+        runner starts it once a round has worked and cancels it when the strategy stops;
+        raising restarts the strategy, as a bug in :meth:`discover` does. The default
+        returns at once: no watch."""
 
     async def aclose(self) -> None:  # noqa: B027 (optional hook)
         """Release resources (HTTP sessions, sockets). The default does nothing."""

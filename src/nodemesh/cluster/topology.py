@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nodemesh.cluster.options import EnvText, build_options, convert
+from nodemesh.cluster._options import EnvText, build_options, convert
 from nodemesh.cluster.registry import StrategyClass, check_strategy_class, resolve_strategy
 from nodemesh.cluster.strategy import Hooks, PollingStrategy
 from nodemesh.errors import ConfigError

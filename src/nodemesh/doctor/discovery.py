@@ -13,15 +13,13 @@ prints and what ``nodemesh doctor`` checks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Set
 from dataclasses import dataclass
 from typing import Any
 
-from nodemesh.cluster.run import TopologyLog
-from nodemesh.cluster.strategy import PollingStrategy, Strategy
+from nodemesh.cluster.strategy import PollingStrategy, Strategy, TopologyLog
 from nodemesh.cluster.topology import Topology
 from nodemesh.errors import DiscoveryError, NodemeshError
 
@@ -138,14 +136,13 @@ async def _poll(topology: Topology, ctx: RecordingContext, timeout: float) -> se
 async def _run_push(topology: Topology, ctx: RecordingContext, wait: float) -> set[str]:
     strategy = topology.strategy_class(topology.options)
     assert isinstance(strategy, Strategy)
-    task = asyncio.create_task(strategy.run(ctx))
-    done, _ = await asyncio.wait({task}, timeout=wait)
-    if not done:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    elif task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
+    # Runs for the window, or less if it raises (that error is the result) or returns.
+    try:
+        async with asyncio.timeout(wait) as window:
+            await strategy.run(ctx)
+    except TimeoutError:
+        if not window.expired():  # the strategy's own TimeoutError
+            raise
     return set(ctx.heard)
 
 

@@ -5,8 +5,8 @@ Permissions are asked with a SelfSubjectAccessReview (``POST
 account may create (ClusterRole ``system:basic-user``): the API answers whether *this*
 token may ``list`` / ``watch`` the resource in the namespace, without needing the
 permission itself. The files, URL rules and the Role that fixes a refusal are the
-strategy's own (:mod:`nodemesh.cluster.kubernetes_access`,
-:mod:`nodemesh.cluster.kubernetes_client`).
+strategy's own (:mod:`nodemesh.cluster.kubernetes.access`,
+:mod:`nodemesh.cluster.kubernetes.client`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ DEFAULT_SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 def resource_of(options: Any) -> Any:
     """The resource the strategy lists, by its ``kubernetes_ip_lookup_mode``."""
-    from nodemesh.cluster.kubernetes_api import ENDPOINTS, ENDPOINTSLICES, PODS
+    from nodemesh.cluster.kubernetes.api import ENDPOINTS, ENDPOINTSLICES, PODS
 
     mode = str(getattr(options, "kubernetes_ip_lookup_mode", "endpoints"))
     return {"pods": PODS, "endpointslices": ENDPOINTSLICES}.get(mode, ENDPOINTS)
@@ -58,8 +58,8 @@ async def check_kubernetes(
     timeout: float = 5.0,
 ) -> list[CheckResult]:
     """Service-account files, then the API server and each permission the strategy needs."""
-    from nodemesh.cluster.kubernetes_access import api_base_url, service_account_of
-    from nodemesh.cluster.kubernetes_client import ServiceAccount
+    from nodemesh.cluster.kubernetes.access import api_base_url, service_account_of
+    from nodemesh.cluster.kubernetes.client import ServiceAccount
 
     env = os.environ if environ is None else environ
     path = str(getattr(options, "kubernetes_service_account_path", "") or DEFAULT_SA_PATH)

@@ -14,7 +14,7 @@ from collections.abc import Set
 from dataclasses import dataclass
 from typing import Literal
 
-from nodemesh.cluster.hosts_file import find_hosts_file, read_hosts_file
+from nodemesh.cluster._hosts_file import find_hosts_file, read_hosts_file
 from nodemesh.cluster.strategies.epmd import check_timeout
 from nodemesh.cluster.strategies.local_epmd import node_names
 from nodemesh.cluster.strategy import PollingStrategy
@@ -49,7 +49,9 @@ class ErlangHostsStrategy(PollingStrategy):
         if path is None:
             raise DiscoveryError("no .hosts.erlang in the working directory or the home directory")
         hosts = await asyncio.to_thread(read_hosts_file, path)
-        answers = await asyncio.gather(*(self._names(host) for host in hosts))
+        async with asyncio.TaskGroup() as tg:  # _names answers None rather than raise
+            asks = [tg.create_task(self._names(host)) for host in hosts]
+        answers = [ask.result() for ask in asks]
         if hosts and all(answer is None for answer in answers):
             raise DiscoveryError(f"no EPMD answered on any host of {path}")
         found: set[str] = set()

@@ -17,6 +17,7 @@ the socket set-up in :mod:`nodemesh.cluster.gossip.sockets`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
@@ -71,11 +72,19 @@ class GossipStrategy(Strategy):
             raise
         mode = "authenticated" if o.auth_keys else "secret" if o.secret else "plain"
         ctx.log.info("gossip (%s) to %s port %d", mode, opened.destination[0], o.port)
-        try:
-            await session.heartbeat_forever()
-        finally:
-            transport.close()
-            await session.aclose()
+        async with asyncio.TaskGroup() as attempts:  # the session's connect attempts
+            session.attempts = attempts
+            try:
+                lost = await session.heartbeat_until_lost()
+                session.cancel_attempts()
+            finally:
+                # Before the group ends: no datagram, hence no new attempt, after this.
+                session.attempts = None
+                transport.close()
+                session.close()
+        # Raised out here, not in the group, so the runner logs the NetworkError itself
+        # rather than an ExceptionGroup around it.
+        raise NetworkError(f"the gossip socket failed: {lost!r}")
 
     def peers(self) -> dict[str, float]:
         """Seconds since each tracked node's last heartbeat (liveness)."""
@@ -111,22 +120,26 @@ class _Session(asyncio.DatagramProtocol):
         self.dest = dest
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.DatagramTransport | None = None
-        self.lost: asyncio.Future[Exception | None] = self.loop.create_future()
+        self.lost = asyncio.Event()
+        self.lost_because: Exception | None = None
         self.limited = RateLimitedLog(self.o.drop_log_interval / 1000)
+        self.attempts: asyncio.TaskGroup | None = None  # set by GossipStrategy.run
         self.connecting: dict[str, asyncio.Task[None]] = {}
         self.last_reply = float("-inf")
         self.reply_timer: asyncio.TimerHandle | None = None
 
     # -- sending -------------------------------------------------------------------------
-    async def heartbeat_forever(self) -> None:
-        while True:
+    async def heartbeat_until_lost(self) -> Exception | None:
+        """Heartbeat after each random delay until the socket is lost; why it was."""
+        while not self.lost.is_set():
             self.send()
             delay = self.s._random.randint(
                 self.o.heartbeat_interval_min, self.o.heartbeat_interval_max
             )
-            done, _ = await asyncio.wait({self.lost}, timeout=delay / 1000)
-            if done:
-                raise NetworkError(f"the gossip socket failed: {self.lost.result()!r}")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay / 1000):
+                    await self.lost.wait()
+        return self.lost_because
 
     def send(self, reply: bool = False) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -157,8 +170,9 @@ class _Session(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.lost.done():
-            self.lost.set_result(exc)
+        if not self.lost.is_set():
+            self.lost_because = exc
+            self.lost.set()
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors and failed sends (a link that is down): the socket stays usable.
@@ -205,7 +219,9 @@ class _Session(asyncio.DatagramProtocol):
         socket: attempts run as tasks, one per node, at most ``max_concurrent_connects``."""
         if node in self.connecting or len(self.connecting) >= self.o.max_concurrent_connects:
             return
-        task = self.loop.create_task(self._connect(node))
+        if self.attempts is None:  # heard before run() opened the group: the next one
+            return
+        task = self.attempts.create_task(self._connect(node))
         self.connecting[node] = task
         task.add_done_callback(lambda _: self.connecting.pop(node, None))
 
@@ -215,10 +231,10 @@ class _Session(asyncio.DatagramProtocol):
         except Exception as exc:  # a user's connect hook may raise: keep gossiping
             self._problem("connect", f"connecting to {node} failed: {exc!r}")
 
-    async def aclose(self) -> None:
+    def cancel_attempts(self) -> None:
+        for task in list(self.connecting.values()):
+            task.cancel()
+
+    def close(self) -> None:
         if self.reply_timer is not None:
             self.reply_timer.cancel()
-        tasks = list(self.connecting.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

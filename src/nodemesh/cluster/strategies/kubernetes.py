@@ -11,10 +11,11 @@ reconnects and backs off) fed by a watch, the way client-go informers work:
 
 - The first :meth:`discover` lists the resource (``GET .../endpointslices?labelSelector=``)
   and keeps a *view*: object key -> the addresses it contributes; the node names come
-  from the view. Then a task watches from the list's ``resourceVersion``
-  (``watch=1&allowWatchBookmarks=true``), applying each ADDED / MODIFIED / DELETED object
-  to the view and each BOOKMARK's version. When the names change, it asks the runner for
-  a round at once, so a pod that becomes ready joins in milliseconds, not at the next poll.
+  from the view. Then :meth:`watch`, which the runner runs beside the rounds, watches
+  from the list's ``resourceVersion`` (``watch=1&allowWatchBookmarks=true``), applying
+  each ADDED / MODIFIED / DELETED object to the view and each BOOKMARK's version. When
+  the names change, it asks the runner for a round at once, so a pod that becomes ready
+  joins in milliseconds, not at the next poll.
 - While the watch stream is open, :meth:`discover` answers from the view (no request).
   Whenever it is not (not started, reconnecting, forbidden, failing), :meth:`discover`
   lists, as libcluster does every ``polling_interval``: polling is the fallback.
@@ -30,15 +31,14 @@ reconnects and backs off) fed by a watch, the way client-go informers work:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
 from collections.abc import Set
 
 from nodemesh.cluster.config import backoff
-from nodemesh.cluster.kubernetes_access import api_base_url
-from nodemesh.cluster.kubernetes_api import (
+from nodemesh.cluster.kubernetes.access import api_base_url
+from nodemesh.cluster.kubernetes.api import (
     ENDPOINTS,
     ENDPOINTSLICES,
     PODS,
@@ -53,8 +53,8 @@ from nodemesh.cluster.kubernetes_api import (
     parse_object,
     parse_status,
 )
-from nodemesh.cluster.kubernetes_client import KubernetesApiError, KubernetesClient, ServiceAccount
-from nodemesh.cluster.kubernetes_options import KubernetesOptions
+from nodemesh.cluster.kubernetes.client import KubernetesApiError, KubernetesClient, ServiceAccount
+from nodemesh.cluster.kubernetes.options import KubernetesOptions
 from nodemesh.cluster.strategy import PollingStrategy
 from nodemesh.errors import DiscoveryError
 
@@ -88,7 +88,6 @@ class KubernetesStrategy(PollingStrategy):
         self._version: str | None = None
         self._names: frozenset[str] = frozenset()
         self._skipped_seen: set[str] = set()
-        self._watch_task: asyncio.Task[None] | None = None
         self._watching = False
         self._watch_failures = 0
         self._watch_degraded = False  # a watch failure was logged; say when it works again
@@ -107,24 +106,18 @@ class KubernetesStrategy(PollingStrategy):
     async def discover(self) -> Set[str]:
         """The node names of the listed pods. Raises DiscoveryError (a KubernetesApiError
         saying what to fix) when the API cannot be asked or refuses."""
-        task = self._watch_task
-        if task is not None and task.done() and not task.cancelled():
-            self._watch_task = None
-            error = task.exception()
-            if error is not None:
-                raise error  # a bug in the watch: the runner logs it and restarts us
         if not self._watching:
             await self._relist()
-        if self.options.kubernetes_watch and self._watch_task is None:
-            self._watch_task = asyncio.create_task(self._watch_forever())
         return self._names
 
+    async def watch(self) -> None:
+        """With ``kubernetes_watch``, watch the resource until cancelled (the runner runs
+        this beside the rounds once a list worked); each change of names asks for a
+        round. Failures are retried here with backoff; polling covers them meanwhile."""
+        if self.options.kubernetes_watch:
+            await self._watch_forever()
+
     async def aclose(self) -> None:
-        task, self._watch_task = self._watch_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
         if self._client is not None:
             await self._client.aclose()
 

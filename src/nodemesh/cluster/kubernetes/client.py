@@ -1,6 +1,6 @@
 """The Kubernetes API over HTTPS: service-account files, one list request, one watch stream.
 
-The thin asyncio shell (aiohttp) around :mod:`nodemesh.cluster.kubernetes_api`. Every
+The thin asyncio shell (aiohttp) around :mod:`nodemesh.cluster.kubernetes.api`. Every
 request re-reads the token (projected tokens rotate about hourly) and ``ca.crt``, and
 verifies the server's certificate against that CA; when the directory has no ``ca.crt``,
 against the system's CAs. Verification is never turned off. Every failure becomes a
@@ -21,8 +21,8 @@ from typing import Any
 
 import aiohttp
 
-from nodemesh.cluster.kubernetes_access import explain_forbidden, service_account_of
-from nodemesh.cluster.kubernetes_api import Resource, WatchDecoder, WatchEvent, parse_status
+from nodemesh.cluster.kubernetes.access import explain_forbidden, service_account_of
+from nodemesh.cluster.kubernetes.api import Resource, WatchDecoder, WatchEvent, parse_status
 from nodemesh.errors import DiscoveryError
 
 __all__ = ["KubernetesApiError", "KubernetesClient", "ServiceAccount", "WatchStream"]

@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from nodemesh.cluster.kubernetes_api import Resource
+from nodemesh.cluster.kubernetes.api import Resource
 
 __all__ = [
     "DEFAULT_MASTER",

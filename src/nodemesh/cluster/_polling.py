@@ -15,25 +15,31 @@ The loop keeps one :class:`PollState` per topology, which outlives strategy rest
   the entry backs off instead.
 
 Each turn of the loop discovers if a round is due, connects the due entries in parallel,
-then sleeps until the next round or entry is due, or until a node event wakes it.
+then sleeps until the next round or entry is due, or until a node event wakes it. From
+the first round that works, the strategy's :meth:`~PollingStrategy.watch` runs beside the
+loop in the same task group (a Kubernetes watch, say, that asks for rounds).
+
+The loop reaches its topology only through :class:`PolledTopology` (a
+:class:`~nodemesh.cluster._topology_run.TopologyRun` fits); this module imports none of
+the modules above it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from nodemesh.cluster.config import backoff, jittered
-from nodemesh.cluster.events import DiscoveryFailed
-from nodemesh.cluster.strategy import PollingStrategy
+from nodemesh.cluster._counters import Counters
+from nodemesh.cluster.config import ClusterConfig, backoff, jittered
+from nodemesh.cluster.events import ClusterEvent, DiscoveryFailed
+from nodemesh.cluster.strategy import PollingStrategy, StrategyContext
 from nodemesh.errors import DiscoveryError
 
-if TYPE_CHECKING:
-    from nodemesh.cluster.run import TopologyRun
-
-__all__ = ["PollState", "run_polling"]
+__all__ = ["PollState", "PolledTopology", "run_polling"]
 
 
 @dataclass(slots=True)
@@ -44,9 +50,12 @@ class _Retry:
 
 
 class PollState:
-    """What a polling topology knows, kept across strategy restarts."""
+    """What a polling topology knows, kept across strategy restarts; ``config`` and
+    ``rng`` give the retry backoff."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: ClusterConfig, rng: random.Random) -> None:
+        self.config = config
+        self.rng = rng
         self.listed: frozenset[str] = frozenset()
         self.retries: dict[str, _Retry] = {}
         self.up_since: dict[str, float] = {}
@@ -67,21 +76,36 @@ class PollState:
             self.up_since[node] = now
             self.retries.pop(node, None)
 
-    def node_down(self, node: str, now: float, run: TopologyRun) -> None:
+    def node_down(self, node: str, now: float) -> None:
         """A listed node's connection dropped: reconnect now, or later if it flaps."""
         up = self.up_since.pop(node, None)
         if node not in self.listed:
             return
-        config = run.config
+        config = self.config
         short = up is not None and now - up < config.retry_max_delay
         flaps = self.flaps.get(node, 0) + 1 if short else 0
         self.flaps[node] = flaps
-        due = now + backoff(flaps, config.retry_min_delay, config.retry_max_delay, run.rng)
+        due = now + backoff(flaps, config.retry_min_delay, config.retry_max_delay, self.rng)
         self.retries[node] = _Retry(flaps, now if flaps == 0 else due, dropped=True)
         self.wake.set()
 
 
-async def run_polling(strategy: PollingStrategy, run: TopologyRun) -> None:
+class PolledTopology(StrategyContext, Protocol):
+    """What the discovery loop needs from the topology it runs for: the context the
+    strategy is bound to, plus the topology's state, counters and connecting."""
+
+    poll: PollState
+    counters: Counters
+    prunes: bool  # disconnect the nodes that discovery stops listing
+
+    def publish(self, event: ClusterEvent) -> None: ...
+
+    async def connect_many(self, reasons: Mapping[str, str]) -> dict[str, bool]: ...
+
+    async def prune(self, vanished: Iterable[str]) -> None: ...
+
+
+async def run_polling(strategy: PollingStrategy, run: PolledTopology) -> None:
     """Poll ``strategy`` and keep the listed nodes connected, until cancelled."""
     state = run.poll
     strategy.bind(run)
@@ -91,17 +115,28 @@ async def run_polling(strategy: PollingStrategy, run: TopologyRun) -> None:
     loop = asyncio.get_running_loop()
     state.next_poll = loop.time()
     try:
-        while True:
-            if state.next_poll is not None and loop.time() >= state.next_poll:
-                await _discover(strategy, run, interval)
-            await _connect_due(run)
-            await _sleep(state)
+        async with asyncio.TaskGroup() as tg:  # the strategy's watch, once a round worked
+            watch: asyncio.Task[None] | None = None
+            while True:
+                due = state.next_poll is not None and loop.time() >= state.next_poll
+                if due and await _discover(strategy, run, interval) and watch is None:
+                    watch = tg.create_task(strategy.watch(), name=f"{run.topology}-watch")
+                await _connect_due(run)
+                await _sleep(state)
+    except ExceptionGroup as group:
+        # One error (the loop's or the watch's): raise it as itself, so that the
+        # supervisor logs "strategy crashed (KeyError: ...)" and not the group.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
     finally:
         await strategy.aclose()
 
 
-async def _discover(strategy: PollingStrategy, run: TopologyRun, interval: float | None) -> None:
-    state, config = run.poll, run.config
+async def _discover(strategy: PollingStrategy, run: PolledTopology, interval: float | None) -> bool:
+    """One discovery round; whether the lookup worked."""
+    state = run.poll
+    config, rng = state.config, state.rng
     loop = asyncio.get_running_loop()
     state.round_requested = False  # this round serves requests made until now
     try:
@@ -112,11 +147,11 @@ async def _discover(strategy: PollingStrategy, run: TopologyRun, interval: float
         base = interval or config.retry_min_delay
         failures = min(state.discovery_failures - 1, 62)
         delay = min(base * 2**failures, max(base, config.discovery_max_delay))
-        state.next_poll = loop.time() + jittered(delay, config.polling_jitter, run.rng)
+        state.next_poll = loop.time() + jittered(delay, config.polling_jitter, rng)
         level = run.log.warning if state.discovery_failures == 1 else run.log.debug
         level("discovery failed, keeping %d known nodes: %s", len(state.listed), exc)
-        run.publish(DiscoveryFailed(run.name, str(exc)))
-        return
+        run.publish(DiscoveryFailed(run.topology, str(exc)))
+        return False
     if state.discovery_failures:
         run.log.info("discovery works again after %d failures", state.discovery_failures)
     state.discovery_failures = 0
@@ -136,16 +171,18 @@ async def _discover(strategy: PollingStrategy, run: TopologyRun, interval: float
     for retry in state.retries.values():
         retry.due = min(retry.due, now)
     state.next_poll = (
-        None if interval is None else now + jittered(interval, config.polling_jitter, run.rng)
+        None if interval is None else now + jittered(interval, config.polling_jitter, rng)
     )
     if state.round_requested:  # asked for while this round ran: one more, at once
         state.next_poll = now
-    if vanished and run.spec.prune:
+    if vanished and run.prunes:
         await run.prune(vanished)
+    return True
 
 
-async def _connect_due(run: TopologyRun) -> None:
-    state, config = run.poll, run.config
+async def _connect_due(run: PolledTopology) -> None:
+    state = run.poll
+    config, rng = state.config, state.rng
     loop = asyncio.get_running_loop()
     now = loop.time()
     connected = set(run.list_nodes())
@@ -171,7 +208,7 @@ async def _connect_due(run: TopologyRun) -> None:
         else:
             retry.failures += 1
             retry.due = now + backoff(
-                retry.failures, config.retry_min_delay, config.retry_max_delay, run.rng
+                retry.failures, config.retry_min_delay, config.retry_max_delay, rng
             )
 
 

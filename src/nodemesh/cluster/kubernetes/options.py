@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from nodemesh.cluster.kubernetes_access import DEFAULT_MASTER
+from nodemesh.cluster.kubernetes.access import DEFAULT_MASTER
 from nodemesh.dist.names import parse_node_name
 from nodemesh.errors import ConfigError
 

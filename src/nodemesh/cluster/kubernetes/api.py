@@ -5,7 +5,7 @@ Theory of operation
 The Kubernetes strategy lists one resource in one namespace (``GET .../endpoints``,
 ``.../endpointslices`` or ``.../pods`` with a ``labelSelector``) and then watches it
 (the same path with ``watch=1&resourceVersion=N``). Everything here is pure: the I/O shell
-(:mod:`nodemesh.cluster.kubernetes_client`) hands in decoded JSON or raw stream bytes.
+(:mod:`nodemesh.cluster.kubernetes.client`) hands in decoded JSON or raw stream bytes.
 
 - :func:`parse_list` turns a list document into a *view*: object key (``ns/name``) ->
   the :class:`Member` entries (one per pod address) that object contributes, plus the
