@@ -111,31 +111,101 @@ async def test_garbage_after_the_handshake(
     await assert_still_working(a, b)
 
 
-async def test_silent_client_is_cut_off_after_connect_timeout(make_node: NodeFactory) -> None:
-    """A client that connects and says nothing is closed after connect_timeout."""
-    b = await make_node("b", connect_timeout=0.3)
+async def test_silent_client_is_cut_off_after_the_first_message_timeout(
+    make_node: NodeFactory,
+) -> None:
+    """A client that connects and says nothing is closed after
+    handshake_first_message_timeout, long before connect_timeout."""
+    b = await make_node("b", handshake_first_message_timeout=0.3, connect_timeout=60.0)
     reader, writer = await raw_connect(b)
     await assert_closed_by_node(reader)
     writer.close()
-    assert b._handshaking == set()
+    assert pending(b) == 0
 
 
-async def test_pending_handshakes_are_bounded(make_node: NodeFactory) -> None:
-    """Past max_pending_handshakes, new sockets are closed at once; a real peer still
-    connects once the others are gone."""
-    b = await make_node("b", max_pending_handshakes=3, connect_timeout=1.0)
+def pending(node: Node) -> int:
+    """Handshakes pending on the node's accepted sockets."""
+    assert node._transport is not None
+    return node._transport.gatekeeper.pending
+
+
+async def is_open(reader: asyncio.StreamReader) -> bool:
+    """True if the node has not closed this socket: no EOF among what it sent so far."""
+    try:
+        while await asyncio.wait_for(reader.read(65536), 0.05):
+            pass
+    except TimeoutError:
+        return True
+    return False
+
+
+async def test_a_full_table_evicts_the_oldest_not_the_newcomer(make_node: NodeFactory) -> None:
+    """Past max_pending_handshakes the oldest pending socket is closed, not the newcomer,
+    and a real peer connects while the table is full of silent sockets."""
+    b = await make_node("b", max_pending_handshakes=3)
     idle = [await raw_connect(b) for _ in range(3)]
-    await wait_for(lambda: len(b._handshaking) == 3, what="three pending handshakes")
-    reader, writer = await raw_connect(b)
-    await assert_closed_by_node(reader)
-    writer.close()
-    for _, w in idle:
-        w.close()
-        await w.wait_closed()
-    await wait_for(lambda: not b._handshaking, what="the idle sockets to be closed")
+    await wait_for(lambda: pending(b) == 3, what="three pending handshakes")
+    newcomer = await raw_connect(b)
+    await assert_closed_by_node(idle[0][0])
+    assert [await is_open(reader) for reader, _ in (*idle[1:], newcomer)] == [True] * 3
+    assert pending(b) == 3
     a = Node("a@127.0.0.1", COOKIE, config=b.config)
     async with a:
         assert await a.ping(b.name)
+    for _, writer in (*idle, newcomer):
+        writer.close()
+
+
+async def test_pending_are_counted_at_accept(make_node: NodeFactory) -> None:
+    """A burst of connections accepted in one go never holds more than
+    max_pending_handshakes open (they are counted at accept, not later)."""
+    b = await make_node("b", max_pending_handshakes=8, max_pending_handshakes_per_address=8)
+    burst = await asyncio.gather(*(raw_connect(b) for _ in range(60)))
+    closed = 0
+    for reader, _ in burst:
+        closed += not await is_open(reader)
+    assert closed == 52
+    statistics = b._transport.gatekeeper.statistics()  # type: ignore[union-attr]
+    assert (statistics.peak, statistics.pending, statistics.evicted) == (8, 8, 52)
+    for _, writer in burst:
+        writer.close()
+
+
+async def test_one_address_cannot_take_every_slot(make_node: NodeFactory) -> None:
+    """Past max_pending_handshakes_per_address, that address loses its oldest socket;
+    sockets from other addresses keep theirs."""
+    b = await make_node("b", max_pending_handshakes=10, max_pending_handshakes_per_address=2)
+    other = await raw_connect(b)
+    greedy = [await connect_from(b, "127.0.0.2") for _ in range(3)]
+    await assert_closed_by_node(greedy[0][0])
+    assert [await is_open(r) for r, _ in (other, *greedy[1:])] == [True] * 3
+    assert pending(b) == 3
+    for _, writer in (other, *greedy):
+        writer.close()
+
+
+async def connect_from(
+    node: Node, source: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw socket to ``node`` from the loopback address ``source``."""
+    return await asyncio.open_connection("127.0.0.1", node.port, local_addr=(source, 0))
+
+
+async def test_a_talking_handshake_outlives_older_silent_ones(make_node: NodeFactory) -> None:
+    """A peer that sent its name goes to the back of the eviction queue: newer silent
+    sockets push out the older silent ones first."""
+    b = await make_node("b", max_pending_handshakes=3)
+    silent = await raw_connect(b)
+    talking_reader, talking = await raw_connect(b)
+    await wait_for(lambda: pending(b) == 2, what="two pending handshakes")
+    hs = handshake.Initiator("slow@127.0.0.1", COOKIE, default_flags(), 7, expected_peer=b.name)
+    talking.write(hs.data_to_send())
+    assert await asyncio.wait_for(talking_reader.read(3), 5)  # the status: it was heard
+    newer = [await raw_connect(b) for _ in range(2)]
+    await assert_closed_by_node(silent[0])
+    assert await is_open(talking_reader)
+    for _, writer in (silent, (talking_reader, talking), *newer):
+        writer.close()
 
 
 async def test_unknown_destinations_are_dropped_silently(pair: tuple[Node, Node]) -> None:

@@ -17,6 +17,7 @@ from nodemesh.dist.names import parse_node_name
 from nodemesh.epmd.client import default_epmd_port, port_please
 from nodemesh.epmd.keeper import EpmdKeeper
 from nodemesh.errors import NetworkError, NodeDownError, NodemeshError
+from nodemesh.runtime._gatekeeper import Gatekeeper
 from nodemesh.runtime.connection import Connection, SupersededError
 
 if TYPE_CHECKING:
@@ -37,12 +38,15 @@ class NodeTransport:
         self._dials: set[asyncio.Task[None]] = set()
         config = node.config
         self.epmd_port = config.epmd_port or default_epmd_port()
+        self.gatekeeper = Gatekeeper(config, self._accepted_connection, node.is_connected)
 
     async def start(self) -> tuple[int, int]:
         """Listen and register; return ``(port, creation)``."""
         config = self._node.config
         sock = _listen_socket(config.listen_address, config.port)
-        self._server = await asyncio.get_running_loop().create_server(self._accept, sock=sock)
+        self._server = await asyncio.get_running_loop().create_server(
+            self.gatekeeper.accept, sock=sock
+        )
         port: int = sock.getsockname()[1]
         if not config.use_epmd:
             return port, secrets.randbelow(0xFFFF_FFFE) + 1
@@ -67,15 +71,13 @@ class NodeTransport:
             await self._keeper.aclose()
         if self._server is not None:
             self._server.close()
+            self.gatekeeper.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
 
-    def _accept(self) -> Connection | _Refuse:
-        node = self._node
-        if len(node._handshaking) >= node.config.max_pending_handshakes:
-            log.warning("too many handshakes in progress; refusing a connection")
-            return _Refuse()
-        return Connection(node, None)
+    def _accepted_connection(self) -> Connection:
+        """The Connection a gate hands an incoming socket to, once it talks."""
+        return Connection(self._node, None)
 
     def dial(self, peer: str, future: asyncio.Future[Connection]) -> None:
         """Start connecting to ``peer``; ``future`` receives the connection or error."""
@@ -133,13 +135,6 @@ class NodeTransport:
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(lambda: Connection(node, peer), name.host, port)
         await conn.established
-
-
-class _Refuse(asyncio.Protocol):
-    """Closes a connection at once (too many handshakes in progress)."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.close()
 
 
 def _listen_socket(address: str, port: int) -> socket.socket:
