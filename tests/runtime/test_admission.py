@@ -1,5 +1,5 @@
 """The pure pieces behind admission under a flood: the eviction policy, the first-message
-check, the per-cause log limiter, and their settings."""
+check, the per-cause log limiter, the failed-dial memory, and their settings."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import logging
 
 import pytest
 
-from nodemesh import ConfigError
+from nodemesh import ConfigError, NodeDownError
 from nodemesh.dist.handshake import MAX_HANDSHAKE_MESSAGE
 from nodemesh.runtime._admission import Admission, first_message_complete
+from nodemesh.runtime._failed_dials import FailedDials
 from nodemesh.runtime._ratelimit import RateLimitedLog, RateLimiter
 from nodemesh.runtime.config import NodeConfig
 from support.net import wait_for
@@ -126,12 +127,38 @@ async def test_rate_limited_log_writes_a_summary(caplog: pytest.LogCaptureFixtur
     assert len(caplog.records) == 2
 
 
+def test_failed_dials_repeat_the_reason_until_the_delay() -> None:
+    """Within retry_delay a failure is repeated (same cause, with its age); after, not."""
+    failed = FailedDials(1.0)
+    error = NodeDownError("cannot connect to b@h: connection refused")
+    error.__cause__ = ConnectionRefusedError()
+    failed.record("b@h", error, 100.0)
+    again = failed.recent("b@h", 100.4)
+    assert again is not None and again is not error
+    assert str(again).startswith("cannot connect to b@h: connection refused (failed 0.4 s ago")
+    assert isinstance(again.__cause__, ConnectionRefusedError)
+    assert failed.recent("c@h", 100.4) is None
+    assert failed.recent("b@h", 101.0) is None
+
+
+def test_failed_dials_forget_and_disable() -> None:
+    """forget() clears a peer; retry_delay 0 remembers nothing."""
+    failed = FailedDials(1.0)
+    failed.record("b@h", NodeDownError("x"), 0.0)
+    failed.forget("b@h")
+    assert failed.recent("b@h", 0.1) is None
+    off = FailedDials(0.0)
+    off.record("b@h", NodeDownError("x"), 0.0)
+    assert off.recent("b@h", 0.0) is None
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"handshake_first_message_timeout": 0}, "handshake_first_message_timeout"),
         ({"max_pending_handshakes_per_address": 0}, "max_pending_handshakes_per_address"),
         ({"warning_interval": -1}, "warning_interval"),
+        ({"connect_retry_delay": "1"}, "connect_retry_delay"),
     ],
 )
 def test_admission_settings_are_validated(kwargs: dict[str, object], match: str) -> None:

@@ -98,7 +98,7 @@ async def test_new_peers_connect_during_a_flood(
     make_node: NodeFactory, epmd_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     """During 2,000 bad/silent connections, new Python nodes and erl connect and ping."""
-    target = await make_node("target")
+    target = await make_node("target", warning_interval=60.0)
     erl = await ErlPeer.start("erlflood@127.0.0.1", COOKIE, env={"ERL_EPMD_PORT": str(epmd_port)})
     py_results: list[Any] = []
     erl_results: list[Any] = []
@@ -124,7 +124,7 @@ async def test_new_peers_connect_during_a_flood(
     assert len(py_results) >= 2 and len(erl_results) >= 2
     assert py_results == [None] * len(py_results)
     assert erl_results == ["pong"] * len(erl_results)
-    assert len(warnings) <= 12, warnings
+    assert len(warnings) <= 10, warnings  # at most 2 for each of 5 causes
     assert any("more in the last" in line for line in warnings), warnings
     statistics = target._transport.gatekeeper.statistics()  # type: ignore[union-attr]
     assert statistics.peak <= target.config.max_pending_handshakes

@@ -40,6 +40,9 @@ class NodeConfig:
     # At most one WARNING per cause per this many seconds, then a line with the count
     # of the rest (a flood gives a handful of lines); 0 logs every one.
     warning_interval: float = 10.0
+    # After a failed connect to a node, connecting (and sending) to it again within
+    # this many seconds fails at once with the same reason; 0 always tries again.
+    connect_retry_delay: float = 1.0
     decode_limits: DecodeLimits = field(default=DEFAULT_LIMITS)
     write_high_water: int = 4 * 1024 * 1024
 
@@ -59,6 +62,7 @@ class NodeConfig:
         _positive("close_timeout", self.close_timeout)
         _positive("handshake_first_message_timeout", self.handshake_first_message_timeout)
         _not_negative("warning_interval", self.warning_interval)
+        _not_negative("connect_retry_delay", self.connect_retry_delay)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0..65535, got {self.port}")
         if not self.use_epmd and self.port == 0:
