@@ -233,3 +233,27 @@ async def test_aclose_is_bounded_when_a_peer_does_not_read(make_node: NodeFactor
     await asyncio.wait_for(b.aclose(), 5)
     assert loop.time() - started < 2
     writer.close()
+
+
+async def test_a_burst_of_bad_connections_logs_a_handful_of_lines(
+    make_node: NodeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """200 garbage connections give one warning, then one line counting the rest;
+    each one is still logged at debug."""
+    b = await make_node("b", warning_interval=60.0)
+    with caplog.at_level(logging.DEBUG, logger="nodemesh"):
+        for _ in range(200):
+            reader, writer = await raw_connect(b)
+            writer.write(b"GET / HTTP/1.1\r\n\r\n")
+            await assert_closed_by_node(reader)
+            writer.close()
+        await wait_for(lambda: pending(b) == 0, what="the last handshake to end")
+        await b.aclose()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and "failed" in r.getMessage()]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("handshake with ") and "18245 bytes" in warnings[0]
+    assert warnings[1] == (
+        "handshakes failed: RemoteProtocolError: 199 more in the last 60 s (not logged one by one)"
+    )
+    assert len(debug) >= 199

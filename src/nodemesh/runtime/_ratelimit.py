@@ -69,11 +69,14 @@ class RateLimitedLog:
         self._timer: asyncio.TimerHandle | None = None
 
     def warning(self, cause: str, msg: str, *args: object) -> None:
-        """Log ``msg % args`` unless ``cause`` was logged within the interval."""
+        """Log ``msg % args`` as a WARNING unless ``cause`` was logged within the
+        interval; then at DEBUG, and counted for the summary."""
         loop = asyncio.get_running_loop()
         if self._limiter.allow(cause, loop.time()):
             self._log.warning(msg, *args)
-        elif self._timer is None:
+            return
+        self._log.debug(msg, *args)  # still there for whoever looks closer
+        if self._timer is None:
             self._schedule(loop)
 
     def close(self) -> None:
