@@ -11,6 +11,7 @@ from nodemesh import ConfigError, NodeDownError
 from nodemesh.dist.handshake import MAX_HANDSHAKE_MESSAGE
 from nodemesh.runtime._admission import Admission, first_message_complete
 from nodemesh.runtime._failed_dials import FailedDials
+from nodemesh.runtime._gatekeeper import source_of
 from nodemesh.runtime._ratelimit import RateLimitedLog, RateLimiter
 from nodemesh.runtime.config import NodeConfig
 from support.net import wait_for
@@ -165,3 +166,19 @@ def test_admission_settings_are_validated(kwargs: dict[str, object], match: str)
     """Out-of-range admission and logging settings raise ConfigError naming them."""
     with pytest.raises(ConfigError, match=match):
         NodeConfig(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("address", "source"),
+    [
+        ("10.1.2.3", "10.1.2.3"),
+        ("::ffff:10.1.2.3", "10.1.2.3"),  # dual-stack socket, IPv4 peer
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("not-an-address", "not-an-address"),
+    ],
+)
+def test_per_address_limit_counts_ipv6_by_64(address: str, source: str) -> None:
+    """IPv4 peers count by address (also when IPv4-mapped), IPv6 peers by their /64."""
+    assert source_of(address) == source

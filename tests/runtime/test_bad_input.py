@@ -129,10 +129,11 @@ def pending(node: Node) -> int:
     return node._transport.gatekeeper.pending
 
 
-async def is_open(reader: asyncio.StreamReader) -> bool:
-    """True if the node has not closed this socket: no EOF among what it sent so far."""
+async def is_open(reader: asyncio.StreamReader, timeout: float = 0.05) -> bool:
+    """True if the node has not closed this socket: no EOF among what it sent within
+    ``timeout`` seconds."""
     try:
-        while await asyncio.wait_for(reader.read(65536), 0.05):
+        while await asyncio.wait_for(reader.read(65536), timeout):
             pass
     except TimeoutError:
         return True
@@ -159,16 +160,27 @@ async def test_a_full_table_evicts_the_oldest_not_the_newcomer(make_node: NodeFa
 async def test_pending_are_counted_at_accept(make_node: NodeFactory) -> None:
     """A burst of connections accepted in one go never holds more than
     max_pending_handshakes open (they are counted at accept, not later)."""
-    b = await make_node("b", max_pending_handshakes=8, max_pending_handshakes_per_address=8)
+    b = await make_node(
+        "b",
+        max_pending_handshakes=8,
+        max_pending_handshakes_per_address=8,
+        handshake_first_message_timeout=60.0,
+    )
     burst = await asyncio.gather(*(raw_connect(b) for _ in range(60)))
-    closed = 0
-    for reader, _ in burst:
-        closed += not await is_open(reader)
-    assert closed == 52
-    statistics = b._transport.gatekeeper.statistics()  # type: ignore[union-attr]
+    assert b._transport is not None
+    gatekeeper = b._transport.gatekeeper
+    await wait_for(lambda: gatekeeper.statistics().admitted == 60, what="60 accepted")
+    closed = await asyncio.gather(*(closed_within(reader, 1.0) for reader, _ in burst))
+    assert closed.count(True) == 52
+    statistics = gatekeeper.statistics()
     assert (statistics.peak, statistics.pending, statistics.evicted) == (8, 8, 52)
     for _, writer in burst:
         writer.close()
+
+
+async def closed_within(reader: asyncio.StreamReader, timeout: float) -> bool:
+    """True if the node closes this socket within ``timeout`` seconds."""
+    return not await is_open(reader, timeout)
 
 
 async def test_one_address_cannot_take_every_slot(make_node: NodeFactory) -> None:

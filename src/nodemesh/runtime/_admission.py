@@ -16,8 +16,8 @@ that slot for free; 64 such sockets every 7 s used to lock every new node out. S
   the silent first", protects an attacker that sends a name and stalls: measured, it
   let those hog the table and newcomers evicted each other.) An attacker must now keep
   ahead of a steady stream of newcomers instead of parking sockets;
-- one source address holds at most ``max_per_address`` of the slots, evicting its own
-  oldest when it wants more.
+- one source address (the gatekeeper counts an IPv6 /64 as one) holds at most
+  ``max_per_address`` of the slots, evicting its own oldest when it wants more.
 
 No sockets and no clock here: :mod:`nodemesh.runtime._gatekeeper` drives this.
 """

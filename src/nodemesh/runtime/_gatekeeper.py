@@ -13,6 +13,7 @@ ends. Silent sockets never cost a Connection. Warnings are rate-limited per caus
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -127,6 +128,20 @@ class Gatekeeper:
             victim.close()
 
 
+def source_of(address: str) -> str:
+    """What the per-address limit counts: the IPv4 address (also when IPv4-mapped), or
+    the IPv6 /64, since one IPv6 host usually holds a whole /64 to choose from."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 class _Gate(asyncio.Protocol):
     """One accepted socket until its first handshake message arrives."""
 
@@ -146,11 +161,10 @@ class _Gate(asyncio.Protocol):
             return
         self._transport = transport
         info: Any = transport.get_extra_info("peername")
-        address = str(info[0]) if info else "?"
-        self.peer = f"{address}:{info[1]}" if info else "unknown peer"
+        self.peer = f"{info[0]}:{info[1]}" if info else "unknown peer"
         timeout = self.keeper._config.handshake_first_message_timeout
         self._timer = asyncio.get_running_loop().call_later(timeout, self.keeper._silent, self)
-        self.keeper._identified(self, address)
+        self.keeper._identified(self, source_of(str(info[0]) if info else "?"))
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
