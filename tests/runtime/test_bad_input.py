@@ -8,9 +8,10 @@ import logging
 import pytest
 
 from conftest import COOKIE, NodeFactory
-from nodemesh import Atom, Pid
+from nodemesh import Atom, NodeDownError, Pid
 from nodemesh.dist import handshake
 from nodemesh.dist.flags import default_flags
+from nodemesh.runtime.events import NodeDown
 from nodemesh.runtime.node import Node
 from support.net import wait_for
 
@@ -269,3 +270,28 @@ async def test_a_burst_of_bad_connections_logs_a_handful_of_lines(
         "handshakes failed: RemoteProtocolError: 199 more in the last 60 s (not logged one by one)"
     )
     assert len(debug) >= 199
+
+
+async def test_a_silent_peer_takes_sends_until_it_is_declared_down(
+    make_node: NodeFactory,
+) -> None:
+    """As docs/node.md says: sends to a peer that stopped answering succeed (queued, not
+    delivered) until net_tick_timeout; then sends raise NodeDownError, the next ones at
+    once with the same reason."""
+    b = await make_node("b", net_ticktime=0.4, connect_retry_delay=60.0)
+    _reader, writer = await authenticated(b)  # then it says nothing more: a partition
+    await wait_for(lambda: "evil@127.0.0.1" in b.nodes(), what="evil to be connected")
+    events = b.events()
+    evil = Pid(Atom("evil@127.0.0.1"), 1, 0, 7)
+    for index in range(10):
+        await b.send(evil, index)  # no error: the frames sit in socket buffers
+    down = await events.get(timeout=5)
+    assert down == NodeDown("evil@127.0.0.1", "net_tick_timeout")
+    with pytest.raises(NodeDownError, match="does not know a node named 'evil'"):
+        await b.send(evil, "after")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(NodeDownError, match=r"'evil' \(failed"):
+        await b.send(evil, "again")
+    assert loop.time() - started < 0.5
+    writer.close()
