@@ -3,6 +3,7 @@ check, the per-cause log limiter, the failed-dial memory, and their settings."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -11,7 +12,7 @@ from nodemesh import ConfigError, NodeDownError
 from nodemesh.dist.handshake import MAX_HANDSHAKE_MESSAGE
 from nodemesh.runtime._admission import Admission, first_message_complete
 from nodemesh.runtime._failed_dials import FailedDials
-from nodemesh.runtime._gatekeeper import source_of
+from nodemesh.runtime._gatekeeper import source_of, unread_bytes
 from nodemesh.runtime._ratelimit import RateLimitedLog, RateLimiter
 from nodemesh.runtime.config import NodeConfig
 from support.net import wait_for
@@ -35,6 +36,25 @@ def test_progress_moves_to_the_back_of_the_queue() -> None:
     assert table.admit("d") == ["b"]
     assert table.admit("e") == ["c"]
     assert table.admit("f") == ["a"]
+
+
+def test_spared_candidates_go_to_the_back() -> None:
+    """A candidate with unread bytes (spare says so) is passed over and moved back."""
+    table: Admission[str] = Admission(max_pending=3, max_per_address=10)
+    for name in "abc":
+        table.admit(name)
+    assert table.admit("d", spare=lambda name: name == "a") == ["b"]
+    assert list(table) == ["c", "d", "a"]
+
+
+def test_when_all_are_spared_the_oldest_goes() -> None:
+    """If every candidate is talking, the oldest is evicted all the same: bounded."""
+    table: Admission[str] = Admission(max_pending=2, max_per_address=10)
+    table.admit("a")
+    table.admit("b")
+    assert table.admit("c", spare=lambda _: True) == ["a"]
+    assert list(table) == ["c", "b"]  # b was spared, so it moved behind c
+    assert len(table) == 2
 
 
 def test_per_address_limit_evicts_that_address_only() -> None:
@@ -166,6 +186,32 @@ def test_admission_settings_are_validated(kwargs: dict[str, object], match: str)
     """Out-of-range admission and logging settings raise ConfigError naming them."""
     with pytest.raises(ConfigError, match=match):
         NodeConfig(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_unread_bytes_are_seen_before_reading() -> None:
+    """unread_bytes reports what the peer sent and the loop has not read yet."""
+    received = asyncio.Event()
+    transports: list[asyncio.Transport] = []
+
+    class Idle(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            transport.pause_reading()  # like a socket the loop has not got to yet
+            transports.append(transport)
+            received.set()
+
+    server = await asyncio.get_running_loop().create_server(Idle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    await asyncio.wait_for(received.wait(), 5)
+    assert unread_bytes(transports[0]) == 0
+    writer.write(b"\x00\x05Nabcd")
+    await writer.drain()
+    await wait_for(lambda: unread_bytes(transports[0]) == 7, what="7 unread bytes")
+    writer.close()
+    transports[0].close()
+    server.close()
+    await server.wait_closed()
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,10 @@ that slot for free; 64 such sockets every 7 s used to lock every new node out. S
   the silent first", protects an attacker that sends a name and stalls: measured, it
   let those hog the table and newcomers evicted each other.) An attacker must now keep
   ahead of a steady stream of newcomers instead of parking sockets;
+- a candidate whose bytes are already waiting unread is spared and goes to the back:
+  asyncio accepts a whole batch of sockets before it reads any, and after a stall of
+  the event loop a real peer's ``send_name`` can sit in the kernel while newer
+  sockets are admitted (the caller checks, e.g. with ``FIONREAD``);
 - one source address (the gatekeeper counts an IPv6 /64 as one) holds at most
   ``max_per_address`` of the slots, evicting its own oldest when it wants more.
 
@@ -74,15 +78,22 @@ class Admission(Generic[T]):
     def __iter__(self) -> Iterator[T]:
         return iter(list(self._pending))
 
-    def admit(self, item: T) -> list[T]:
-        """Count a connection the moment it is accepted; evict if over ``max_pending``."""
+    def admit(self, item: T, spare: Callable[[T], bool] = lambda _: False) -> list[T]:
+        """Count a connection the moment it is accepted; evict if over ``max_pending``.
+
+        ``spare(candidate)`` True means the candidate is making progress that has not
+        been seen yet (bytes waiting unread): it goes to the back of the queue instead.
+        """
         self._pending[item] = _Entry()
         self._admitted += 1
-        victims = self._evict(len(self._pending) - self.max_pending, item, lambda _: True)
+        excess = len(self._pending) - self.max_pending
+        victims = self._evict(excess, item, lambda _: True, spare)
         self._peak = max(self._peak, len(self._pending))
         return victims
 
-    def identify(self, item: T, address: str) -> list[T]:
+    def identify(
+        self, item: T, address: str, spare: Callable[[T], bool] = lambda _: False
+    ) -> list[T]:
         """Record where ``item`` comes from; evict if that address has too many."""
         entry = self._pending.get(item)
         if entry is None or entry.address is not None:
@@ -90,7 +101,7 @@ class Admission(Generic[T]):
         entry.address = address
         self._per_address[address] += 1
         excess = self._per_address[address] - self.max_per_address
-        return self._evict(excess, item, lambda other: other.address == address)
+        return self._evict(excess, item, lambda other: other.address == address, spare)
 
     def progressed(self, item: T) -> None:
         """``item`` made progress (sent its first complete handshake message): it goes to
@@ -114,15 +125,26 @@ class Admission(Generic[T]):
         """Pending now, the peak, and how many were admitted and evicted."""
         return AdmissionStatistics(len(self._pending), self._peak, self._admitted, self._evicted)
 
-    def _evict(self, excess: int, keep: T, match: Callable[[_Entry], bool]) -> list[T]:
-        """The ``excess`` entries that ``match`` with the least recent progress, not ``keep``."""
+    def _evict(
+        self, excess: int, keep: T, match: Callable[[_Entry], bool], spare: Callable[[T], bool]
+    ) -> list[T]:
+        """The ``excess`` entries that ``match`` with the least recent progress, not
+        ``keep``, passing over those ``spare`` vouches for (unless none is left)."""
+        if excess <= 0:
+            return []
         victims: list[T] = []
-        if excess > 0:
-            for item, entry in self._pending.items():
-                if item != keep and match(entry):
-                    victims.append(item)
-                    if len(victims) == excess:
-                        break
+        spared: list[T] = []
+        for item, entry in self._pending.items():
+            if len(victims) == excess:
+                break
+            if item != keep and match(entry):
+                (spared if spare(item) else victims).append(item)
+        shortfall = excess - len(victims)
+        if shortfall > 0:  # everything left is talking: the oldest of those go
+            victims += spared[:shortfall]
+            spared = spared[shortfall:]
+        for item in spared:
+            self.progressed(item)
         for victim in victims:
             self.release(victim)
         self._evicted += len(victims)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,14 @@ from nodemesh.runtime._admission import Admission, AdmissionStatistics, first_me
 from nodemesh.runtime._ratelimit import RateLimitedLog
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.connection import Connection
+
+try:
+    import fcntl
+    import termios
+
+    _FIONREAD: int | None = termios.FIONREAD
+except ImportError:  # pragma: no cover - Windows: no peeking, plain oldest-first
+    _FIONREAD = None
 
 __all__ = ["Gatekeeper"]
 
@@ -66,7 +75,7 @@ class Gatekeeper:
     def accept(self) -> asyncio.Protocol:
         """The server's protocol factory: one call per accepted socket."""
         gate = _Gate(self)
-        self._evict(self._admission.admit(gate), EVICTED)
+        self._evict(self._admission.admit(gate, _has_unread_bytes), EVICTED)
         return gate
 
     def close(self) -> None:
@@ -78,7 +87,8 @@ class Gatekeeper:
 
     # -- called by gates ---------------------------------------------------------------
     def _identified(self, gate: _Gate, address: str) -> None:
-        self._evict(self._admission.identify(gate, address), EVICTED_PER_ADDRESS)
+        victims = self._admission.identify(gate, address, _has_unread_bytes)
+        self._evict(victims, EVICTED_PER_ADDRESS)
 
     def _silent(self, gate: _Gate) -> None:
         if self._admission.release(gate):
@@ -128,6 +138,23 @@ class Gatekeeper:
             victim.close()
 
 
+def _has_unread_bytes(gate: _Gate) -> bool:
+    """True if the kernel holds bytes from this peer that we have not read yet."""
+    return gate.transport is not None and unread_bytes(gate.transport) > 0
+
+
+def unread_bytes(transport: asyncio.BaseTransport) -> int:
+    """Bytes waiting in the socket's receive queue (``FIONREAD``); 0 where unknown."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or _FIONREAD is None:
+        return 0
+    try:
+        answer = fcntl.ioctl(sock.fileno(), _FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int(struct.unpack("i", answer)[0])
+
+
 def source_of(address: str) -> str:
     """What the per-address limit counts: the IPv4 address (also when IPv4-mapped), or
     the IPv6 /64, since one IPv6 host usually holds a whole /64 to choose from."""
@@ -149,7 +176,7 @@ class _Gate(asyncio.Protocol):
         self.keeper = keeper
         self.peer = "unknown peer"
         self.conn: Connection | None = None
-        self._transport: asyncio.Transport | None = None
+        self.transport: asyncio.Transport | None = None  # kept after the hand-over
         self._buffer = bytearray()
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
@@ -159,7 +186,7 @@ class _Gate(asyncio.Protocol):
         if self._closed:  # evicted between accept and now (asyncio accepts in batches)
             transport.abort()
             return
-        self._transport = transport
+        self.transport = transport
         info: Any = transport.get_extra_info("peername")
         self.peer = f"{info[0]}:{info[1]}" if info else "unknown peer"
         timeout = self.keeper._config.handshake_first_message_timeout
@@ -168,9 +195,9 @@ class _Gate(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        if self._transport is not None and first_message_complete(self._buffer):
+        if self.transport is not None and first_message_complete(self._buffer):
             self._cancel_timer()
-            self.keeper._talking(self, self._transport, bytes(self._buffer))
+            self.keeper._talking(self, self.transport, bytes(self._buffer))
             self._buffer.clear()
 
     def eof_received(self) -> bool:
@@ -188,8 +215,8 @@ class _Gate(asyncio.Protocol):
         self._cancel_timer()
         if self.conn is not None:
             self.conn.close("handshake_evicted")
-        elif self._transport is not None:
-            self._transport.abort()
+        elif self.transport is not None:
+            self.transport.abort()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
