@@ -7,8 +7,9 @@ per-address slots. While it runs, fresh Python nodes and a real `erl` connect to
 flooded node and ping it, again and again; every ping must answer pong, and the node
 logs a handful of warning lines, not thousands.
 
-Measured on today's code before the fix (2 shared cores): 39 of 962 Python pings and 21
-of 759 erl pings answered pong, with 3,661 warning lines. After: all of them, 6 lines.
+Measured before the fix (2 shared cores): 39 of 962 Python pings and 21 of 759 erl
+pings answered pong, with 3,661 warning lines. After, in runs beside other test suites:
+every one of 1,200-2,500 Python and 350-2,200 erl pings, with 4-8 warning lines.
 """
 
 from __future__ import annotations
