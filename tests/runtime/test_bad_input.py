@@ -8,9 +8,10 @@ import logging
 import pytest
 
 from conftest import COOKIE, NodeFactory
-from nodemesh import Atom, Pid
+from nodemesh import Atom, NodeDownError, Pid
 from nodemesh.dist import handshake
 from nodemesh.dist.flags import default_flags
+from nodemesh.runtime.events import NodeDown
 from nodemesh.runtime.node import Node
 from support.net import wait_for
 
@@ -111,31 +112,113 @@ async def test_garbage_after_the_handshake(
     await assert_still_working(a, b)
 
 
-async def test_silent_client_is_cut_off_after_connect_timeout(make_node: NodeFactory) -> None:
-    """A client that connects and says nothing is closed after connect_timeout."""
-    b = await make_node("b", connect_timeout=0.3)
+async def test_silent_client_is_cut_off_after_the_first_message_timeout(
+    make_node: NodeFactory,
+) -> None:
+    """A client that connects and says nothing is closed after
+    handshake_first_message_timeout, long before connect_timeout."""
+    b = await make_node("b", handshake_first_message_timeout=0.3, connect_timeout=60.0)
     reader, writer = await raw_connect(b)
     await assert_closed_by_node(reader)
     writer.close()
-    assert b._handshaking == set()
+    assert pending(b) == 0
 
 
-async def test_pending_handshakes_are_bounded(make_node: NodeFactory) -> None:
-    """Past max_pending_handshakes, new sockets are closed at once; a real peer still
-    connects once the others are gone."""
-    b = await make_node("b", max_pending_handshakes=3, connect_timeout=1.0)
+def pending(node: Node) -> int:
+    """Handshakes pending on the node's accepted sockets."""
+    assert node._transport is not None
+    return node._transport.gatekeeper.pending
+
+
+async def is_open(reader: asyncio.StreamReader, timeout: float = 0.05) -> bool:
+    """True if the node has not closed this socket: no EOF among what it sent within
+    ``timeout`` seconds."""
+    try:
+        while await asyncio.wait_for(reader.read(65536), timeout):
+            pass
+    except TimeoutError:
+        return True
+    return False
+
+
+async def test_a_full_table_evicts_the_oldest_not_the_newcomer(make_node: NodeFactory) -> None:
+    """Past max_pending_handshakes the oldest pending socket is closed, not the newcomer,
+    and a real peer connects while the table is full of silent sockets."""
+    b = await make_node("b", max_pending_handshakes=3)
     idle = [await raw_connect(b) for _ in range(3)]
-    await wait_for(lambda: len(b._handshaking) == 3, what="three pending handshakes")
-    reader, writer = await raw_connect(b)
-    await assert_closed_by_node(reader)
-    writer.close()
-    for _, w in idle:
-        w.close()
-        await w.wait_closed()
-    await wait_for(lambda: not b._handshaking, what="the idle sockets to be closed")
+    await wait_for(lambda: pending(b) == 3, what="three pending handshakes")
+    newcomer = await raw_connect(b)
+    await assert_closed_by_node(idle[0][0])
+    assert [await is_open(reader) for reader, _ in (*idle[1:], newcomer)] == [True] * 3
+    assert pending(b) == 3
     a = Node("a@127.0.0.1", COOKIE, config=b.config)
     async with a:
         assert await a.ping(b.name)
+    for _, writer in (*idle, newcomer):
+        writer.close()
+
+
+async def test_pending_are_counted_at_accept(make_node: NodeFactory) -> None:
+    """A burst of connections accepted in one go never holds more than
+    max_pending_handshakes open (they are counted at accept, not later)."""
+    b = await make_node(
+        "b",
+        max_pending_handshakes=8,
+        max_pending_handshakes_per_address=8,
+        handshake_first_message_timeout=60.0,
+    )
+    burst = await asyncio.gather(*(raw_connect(b) for _ in range(60)))
+    assert b._transport is not None
+    gatekeeper = b._transport.gatekeeper
+    await wait_for(lambda: gatekeeper.statistics().admitted == 60, what="60 accepted")
+    closed = await asyncio.gather(*(closed_within(reader, 1.0) for reader, _ in burst))
+    assert closed.count(True) == 52
+    statistics = gatekeeper.statistics()
+    assert (statistics.peak, statistics.pending, statistics.evicted) == (8, 8, 52)
+    for _, writer in burst:
+        writer.close()
+
+
+async def closed_within(reader: asyncio.StreamReader, timeout: float) -> bool:
+    """True if the node closes this socket within ``timeout`` seconds."""
+    return not await is_open(reader, timeout)
+
+
+async def test_one_address_cannot_take_every_slot(make_node: NodeFactory) -> None:
+    """Past max_pending_handshakes_per_address, that address loses its oldest socket;
+    sockets from other addresses keep theirs."""
+    b = await make_node("b", max_pending_handshakes=10, max_pending_handshakes_per_address=2)
+    other = await raw_connect(b)
+    greedy = [await connect_from(b, "127.0.0.2") for _ in range(3)]
+    await assert_closed_by_node(greedy[0][0])
+    assert [await is_open(r) for r, _ in (other, *greedy[1:])] == [True] * 3
+    assert pending(b) == 3
+    for _, writer in (other, *greedy):
+        writer.close()
+
+
+async def connect_from(
+    node: Node, source: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw socket to ``node`` from the loopback address ``source``."""
+    return await asyncio.open_connection("127.0.0.1", node.port, local_addr=(source, 0))
+
+
+async def test_a_talking_handshake_outlives_older_silent_ones(make_node: NodeFactory) -> None:
+    """A peer that sent its name goes to the back of the eviction queue: newer silent
+    sockets push out the older silent ones first."""
+    b = await make_node("b", max_pending_handshakes=3)
+    silent = await raw_connect(b)
+    talking_reader, talking = await raw_connect(b)
+    await wait_for(lambda: pending(b) == 2, what="two pending handshakes")
+    hs = handshake.Initiator("slow@127.0.0.1", COOKIE, default_flags(), 7, expected_peer=b.name)
+    talking.write(hs.data_to_send())
+    assert await asyncio.wait_for(talking_reader.read(3), 5)  # the status: it was heard
+    newer = [await raw_connect(b) for _ in range(2)]
+    await assert_closed_by_node(silent[0])
+    assert await is_open(talking_reader)
+    for _, writer in (silent, (talking_reader, talking), *newer):
+        writer.close()
 
 
 async def test_unknown_destinations_are_dropped_silently(pair: tuple[Node, Node]) -> None:
@@ -162,4 +245,53 @@ async def test_aclose_is_bounded_when_a_peer_does_not_read(make_node: NodeFactor
     started = loop.time()
     await asyncio.wait_for(b.aclose(), 5)
     assert loop.time() - started < 2
+    writer.close()
+
+
+async def test_a_burst_of_bad_connections_logs_a_handful_of_lines(
+    make_node: NodeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """200 garbage connections give one warning, then one line counting the rest;
+    each one is still logged at debug."""
+    b = await make_node("b", warning_interval=60.0)
+    with caplog.at_level(logging.DEBUG, logger="nodemesh"):
+        for _ in range(200):
+            reader, writer = await raw_connect(b)
+            writer.write(b"GET / HTTP/1.1\r\n\r\n")
+            await assert_closed_by_node(reader)
+            writer.close()
+        await wait_for(lambda: pending(b) == 0, what="the last handshake to end")
+        await b.aclose()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and "failed" in r.getMessage()]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("handshake with ") and "18245 bytes" in warnings[0]
+    assert warnings[1] == (
+        "handshakes failed: RemoteProtocolError: 199 more in the last 60 s (not logged one by one)"
+    )
+    assert len(debug) >= 199
+
+
+async def test_a_silent_peer_takes_sends_until_it_is_declared_down(
+    make_node: NodeFactory,
+) -> None:
+    """As docs/node.md says: sends to a peer that stopped answering succeed (queued, not
+    delivered) until net_tick_timeout; then sends raise NodeDownError, the next ones at
+    once with the same reason."""
+    b = await make_node("b", net_ticktime=0.4, connect_retry_delay=60.0)
+    _reader, writer = await authenticated(b)  # then it says nothing more: a partition
+    await wait_for(lambda: "evil@127.0.0.1" in b.nodes(), what="evil to be connected")
+    events = b.events()
+    evil = Pid(Atom("evil@127.0.0.1"), 1, 0, 7)
+    for index in range(10):
+        await b.send(evil, index)  # no error: the frames sit in socket buffers
+    down = await events.get(timeout=5)
+    assert down == NodeDown("evil@127.0.0.1", "net_tick_timeout")
+    with pytest.raises(NodeDownError, match="does not know a node named 'evil'"):
+        await b.send(evil, "after")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(NodeDownError, match=r"'evil' \(failed"):
+        await b.send(evil, "again")
+    assert loop.time() - started < 0.5
     writer.close()

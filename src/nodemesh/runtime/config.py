@@ -32,6 +32,17 @@ class NodeConfig:
     epmd_port: int | None = None  # None: $ERL_EPMD_PORT, else 4369
     max_frame_size: int = 64 * 1024 * 1024
     max_pending_handshakes: int = 64
+    # Admission under a flood (see runtime/_admission.py): a peer must send its whole
+    # first handshake message this soon after connecting; one source address holds at
+    # most this many pending handshakes. A full table evicts the oldest, never the newcomer.
+    handshake_first_message_timeout: float = 2.0
+    max_pending_handshakes_per_address: int = 16
+    # At most one WARNING per cause per this many seconds, then a line with the count
+    # of the rest (a flood gives a handful of lines); 0 logs every one.
+    warning_interval: float = 10.0
+    # After a failed connect to a node, connecting (and sending) to it again within
+    # this many seconds fails at once with the same reason; 0 always tries again.
+    connect_retry_delay: float = 1.0
     decode_limits: DecodeLimits = field(default=DEFAULT_LIMITS)
     write_high_water: int = 4 * 1024 * 1024
 
@@ -49,13 +60,21 @@ class NodeConfig:
         _positive("net_ticktime", self.net_ticktime)
         _positive("connect_timeout", self.connect_timeout)
         _positive("close_timeout", self.close_timeout)
+        _positive("handshake_first_message_timeout", self.handshake_first_message_timeout)
+        _not_negative("warning_interval", self.warning_interval)
+        _not_negative("connect_retry_delay", self.connect_retry_delay)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0..65535, got {self.port}")
         if not self.use_epmd and self.port == 0:
             raise ConfigError("EPMD-less mode (use_epmd=False) needs a fixed port")
         if self.epmd_port is not None and not 1 <= self.epmd_port <= 65535:
             raise ConfigError(f"epmd_port must be 1..65535, got {self.epmd_port}")
-        for name in ("max_frame_size", "max_pending_handshakes", "write_high_water"):
+        for name in (
+            "max_frame_size",
+            "max_pending_handshakes",
+            "max_pending_handshakes_per_address",
+            "write_high_water",
+        ):
             value = getattr(self, name)
             if type(value) is not int or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -64,3 +83,8 @@ class NodeConfig:
 def _positive(name: str, value: object) -> None:
     if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
         raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _not_negative(name: str, value: object) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
+        raise ConfigError(f"{name} must be a number of seconds, 0 or more, got {value!r}")

@@ -217,6 +217,7 @@ class Connection(asyncio.Protocol):
     def _fail_handshake(self, exc: NodemeshError) -> None:
         if self._hs is None and self.established.done():
             return
+        accepted = isinstance(self._hs, handshake.Acceptor)  # the gatekeeper logs those
         self._hs = None
         if not self.established.done():
             self.established.set_exception(exc)
@@ -224,7 +225,7 @@ class Connection(asyncio.Protocol):
         if not self.closed:
             # Losing a race to another connection with the same peer is normal.
             lost_race = isinstance(exc, SupersededError) or self._node.is_connected(self.peer)
-            level = logging.DEBUG if lost_race else logging.WARNING
+            level = logging.DEBUG if lost_race or accepted else logging.WARNING
             log.log(level, "handshake with %s failed: %s", self.peer or self._peername(), exc)
             self.close("handshake_failed")
 

@@ -17,6 +17,8 @@ from nodemesh.dist.names import parse_node_name
 from nodemesh.epmd.client import default_epmd_port, port_please
 from nodemesh.epmd.keeper import EpmdKeeper
 from nodemesh.errors import NetworkError, NodeDownError, NodemeshError
+from nodemesh.runtime._failed_dials import FailedDials
+from nodemesh.runtime._gatekeeper import Gatekeeper
 from nodemesh.runtime.connection import Connection, SupersededError
 
 if TYPE_CHECKING:
@@ -37,12 +39,16 @@ class NodeTransport:
         self._dials: set[asyncio.Task[None]] = set()
         config = node.config
         self.epmd_port = config.epmd_port or default_epmd_port()
+        self.gatekeeper = Gatekeeper(config, self._accepted_connection, node.is_connected)
+        self._failed = FailedDials(config.connect_retry_delay)
 
     async def start(self) -> tuple[int, int]:
         """Listen and register; return ``(port, creation)``."""
         config = self._node.config
         sock = _listen_socket(config.listen_address, config.port)
-        self._server = await asyncio.get_running_loop().create_server(self._accept, sock=sock)
+        self._server = await asyncio.get_running_loop().create_server(
+            self.gatekeeper.accept, sock=sock
+        )
         port: int = sock.getsockname()[1]
         if not config.use_epmd:
             return port, secrets.randbelow(0xFFFF_FFFE) + 1
@@ -67,18 +73,30 @@ class NodeTransport:
             await self._keeper.aclose()
         if self._server is not None:
             self._server.close()
+            self.gatekeeper.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
 
-    def _accept(self) -> Connection | _Refuse:
-        node = self._node
-        if len(node._handshaking) >= node.config.max_pending_handshakes:
-            log.warning("too many handshakes in progress; refusing a connection")
-            return _Refuse()
-        return Connection(node, None)
+    def _accepted_connection(self) -> Connection:
+        """The Connection a gate hands an incoming socket to, once it talks."""
+        conn = Connection(self._node, None)
+        conn.established.add_done_callback(self._incoming_settled)
+        return conn
+
+    def _incoming_settled(self, done: asyncio.Future[Connection]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            self._failed.forget(done.result().peer)  # it reached us: it is up
 
     def dial(self, peer: str, future: asyncio.Future[Connection]) -> None:
-        """Start connecting to ``peer``; ``future`` receives the connection or error."""
+        """Start connecting to ``peer``; ``future`` receives the connection or error.
+
+        Within ``connect_retry_delay`` of a failed connect to ``peer`` the future gets a
+        NodeDownError repeating that failure at once, without a new attempt.
+        """
+        earlier = self._failed.recent(peer, asyncio.get_running_loop().time())
+        if earlier is not None:
+            self._fail(peer, future, earlier, earlier.__cause__, remember=False)
+            return
         task = asyncio.create_task(self._dial(peer, future))
         self._dials.add(task)
         task.add_done_callback(self._dials.discard)
@@ -112,8 +130,12 @@ class NodeTransport:
         future: asyncio.Future[Connection],
         error: NodeDownError,
         cause: BaseException | None = None,
+        *,
+        remember: bool = True,
     ) -> None:
         error.__cause__ = cause
+        if remember:
+            self._failed.record(peer, error, asyncio.get_running_loop().time())
         if self._node._pending.get(peer) is future:
             del self._node._pending[peer]
         if not future.done():
@@ -133,13 +155,6 @@ class NodeTransport:
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(lambda: Connection(node, peer), name.host, port)
         await conn.established
-
-
-class _Refuse(asyncio.Protocol):
-    """Closes a connection at once (too many handshakes in progress)."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.close()
 
 
 def _listen_socket(address: str, port: int) -> socket.socket:
