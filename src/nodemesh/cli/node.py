@@ -9,10 +9,10 @@ import signal
 import sys
 from typing import Any
 
+from nodemesh.cli.health import add_health_options, health_config_from, serve_health
 from nodemesh.cluster.runner import Cluster
 from nodemesh.cluster.topology import Topology, load_toml, topologies_from_env
 from nodemesh.errors import NodemeshError
-from nodemesh.health import add_health_options, health_config_from, serve_health
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import NodeDown, NodeUp
 from nodemesh.runtime.node import Node
