@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from nodemesh.cli.node import topologies_of
+from nodemesh.cli.topologies import add_topology_options, topologies_of
 from nodemesh.cluster.topology import Topology
 from nodemesh.doctor.discovery import DiscoveryResult, discover_once
 from nodemesh.epmd.client import default_epmd_port
@@ -52,19 +52,6 @@ def add_commands(sub: Any) -> None:
         "[$NODEMESH_NAME, else nodemesh_discover@<this host>]",
     )
     cmd.set_defaults(func=_discover)
-
-
-def add_topology_options(parser: argparse.ArgumentParser) -> None:
-    """``--config`` and ``--strategy``, as ``nodemesh run`` takes them."""
-    parser.add_argument(
-        "--config", metavar="TOML", help="the [topologies.*] of this file (see docs/cluster.md)"
-    )
-    parser.add_argument(
-        "--strategy",
-        metavar="NAME",
-        help="one topology of this strategy with default options. Without --config or "
-        "--strategy: $NODEMESH_CLUSTER_CONFIG, $NODEMESH_STRATEGY, $NODEMESH_TOPOLOGIES__*",
-    )
 
 
 def _discover(args: argparse.Namespace) -> int:

@@ -8,8 +8,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-from nodemesh.cli.discover import add_topology_options
-from nodemesh.cli.node import topologies_of
+from nodemesh.cli.topologies import add_topology_options, topologies_of
 from nodemesh.cluster.topology import Topology
 from nodemesh.doctor import CheckResult, DoctorOptions, Status, diagnose, verdict
 from nodemesh.epmd.client import default_epmd_port
