@@ -46,10 +46,59 @@ async def test_run_prints_membership_and_exits_0_on_sigterm(
         assert await read_line(proc) == f"nodedown {anchor.name}"
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 10) == 0
+        rest = (await proc.stderr.read()).decode()
+        assert rest == "stopped cli@127.0.0.1 (SIGTERM)\n"
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_run_says_why_a_connect_failed_at_the_default_level(
+    make_node: NodeFactory, epmd_port: int
+) -> None:
+    """--connect to a node with another cookie: one line with the reason, no doubled prefix."""
+    peer = await make_node("peer")
+    proc = await start_cli(
+        "run",
+        "--name",
+        "cli@127.0.0.1",
+        "--cookie",
+        "other",
+        "--connect",
+        peer.name,
+        epmd_port=epmd_port,
+    )
+    try:
+        assert proc.stderr is not None
+        assert (await asyncio.wait_for(proc.stderr.readline(), 10)).startswith(b"started")
+        line = (await asyncio.wait_for(proc.stderr.readline(), 10)).decode()
+        assert line.startswith(f"nodemesh: cannot connect to {peer.name}: ")
+        assert "cookies" in line and line.count("cannot connect") == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 10)
+
+
+async def test_run_at_debug_prints_each_nodeup_once(make_node: NodeFactory, epmd_port: int) -> None:
+    """`nodemesh run -vv`: the nodeup line appears once, not again as a log record."""
+    anchor = await make_node("anchor")
+    proc = await start_cli(
+        "run", "--name", "cli@127.0.0.1", "--cookie", COOKIE, "-vv", epmd_port=epmd_port
+    )
+    assert proc.stderr is not None
+    before = b""
+    try:
+        while not before.endswith(b"started cli@127.0.0.1\n"):  # after the debug lines
+            before += await asyncio.wait_for(proc.stderr.readline(), 10)
+        assert await anchor.connect("cli@127.0.0.1")
+        assert await read_line(proc) == f"nodeup {anchor.name}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(proc.communicate(), 10)
+    logged = (before + out + err).decode()
+    assert "nodeup" not in logged, logged  # the one line on stdout was read above
+    assert "DEBUG nodemesh" in logged and "asyncio" not in logged
 
 
 async def test_run_with_a_bad_name_fails_clearly(epmd_port: int) -> None:

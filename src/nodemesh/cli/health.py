@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING
 
+from nodemesh.cli.logs import say
 from nodemesh.errors import ConfigError
 from nodemesh.health import HealthConfig, HealthServer
 
@@ -88,5 +88,6 @@ async def serve_health(
         return
     async with HealthServer(node, cluster, config) as server:
         where = config.host or "*"
-        print(f"health on http://{where}:{server.port}/healthz", file=sys.stderr, flush=True)
+        url = f"http://{where}:{server.port}/healthz"
+        say(f"health on {url}", event="health", url=url)
         yield server

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
 import sys
 from typing import Any
 
 from nodemesh.cli.health import add_health_options, health_config_from, serve_health
-from nodemesh.cluster.runner import Cluster
-from nodemesh.cluster.topology import Topology, load_toml, topologies_from_env
+from nodemesh.cli.logs import say
+from nodemesh.cli.topologies import add_topology_options, topologies_of
+from nodemesh.cluster import Cluster
 from nodemesh.errors import NodemeshError
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import NodeDown, NodeUp
@@ -29,19 +29,7 @@ def add_commands(sub: Any) -> None:
         metavar="NODE",
         help="connect to NODE at start (repeatable)",
     )
-    run.add_argument(
-        "--config",
-        metavar="TOML",
-        help="form the cluster with the [topologies.*] of this file (see docs/cluster.md)",
-    )
-    run.add_argument(
-        "--strategy",
-        metavar="NAME",
-        help="form the cluster with one topology of this strategy and default options "
-        "(gossip, epmd, local_epmd, erlang_hosts, ...). Without --config or --strategy, "
-        "topologies come from $NODEMESH_CLUSTER_CONFIG, $NODEMESH_STRATEGY and "
-        "$NODEMESH_TOPOLOGIES__*",
-    )
+    add_topology_options(run)
     add_health_options(run)
     run.set_defaults(func=_run)
 
@@ -90,46 +78,54 @@ def _run(args: argparse.Namespace) -> int:
 async def _run_node(args: argparse.Namespace) -> int:
     topologies = topologies_of(args)  # a bad configuration fails before the node starts
     health_config_from(args)  # so does a bad health port
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    _on_signals(stop)
     async with Node(args.name, args.cookie, config=_config(args)) as node:
-        events = node.events()
-        printer = asyncio.create_task(_print_events(events))
-        print(f"started {node.name}", file=sys.stderr, flush=True)
-        async with Cluster(node, topologies) as cluster, serve_health(args, node, cluster):
-            for peer in args.connect:
-                if not await node.connect(peer):
-                    print(f"nodemesh: cannot connect to {peer}", file=sys.stderr, flush=True)
-            await stop.wait()
-        events.close()
-        printer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await printer
+        name = node.name
+        say(f"started {name}", event="started", node=name)
+        async with asyncio.TaskGroup() as tasks:
+            events = node.events()
+            tasks.create_task(_print_events(events))
+            async with Cluster(node, topologies) as cluster, serve_health(args, node, cluster):
+                for peer in args.connect:
+                    await _connect(node, peer)
+                signal_name = await stop
+            events.close()  # ends the printer: the nodedowns of our own shutdown are not news
+    say(f"stopped {name} ({signal_name})", event="stopped", node=name, signal=signal_name)
     return 0
 
 
-def topologies_of(args: argparse.Namespace) -> list[Topology]:
-    """The topologies of --config and --strategy, else those of the environment (also used
-    by ``nodemesh discover`` and ``doctor``). Raises ConfigError."""
-    topologies: list[Topology] = []
-    if args.config:
-        topologies += load_toml(args.config)
-    if args.strategy:
-        name = args.strategy.lower().replace("-", "_")
-        topologies.append(Topology.create(name if name.isidentifier() else "cli", args.strategy))
-    if args.config is None and args.strategy is None:
-        topologies = topologies_from_env()
-    return topologies
+def _on_signals(stop: asyncio.Future[str]) -> None:
+    """Resolve ``stop`` with the name of the first SIGINT or SIGTERM."""
+
+    def received(signum: signal.Signals) -> None:
+        if not stop.done():
+            stop.set_result(signum.name)
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, received, signum)
+
+
+async def _connect(node: Node, peer: str) -> None:
+    """``--connect``: a ping, so a failure comes with its reason (the cookies differ...)."""
+    reason = await node.ping_result(peer)
+    if reason is not None:
+        say(f"nodemesh: {reason}", event="connect_failed", node=peer, reason=reason)
 
 
 async def _print_events(events: Any) -> None:
     async for event in events:
         if isinstance(event, NodeUp):
-            print(f"nodeup {event.node}", flush=True)
+            say(f"nodeup {event.node}", stdout=True, event="nodeup", node=event.node)
         elif isinstance(event, NodeDown):
-            print(f"nodedown {event.node}", flush=True)
+            say(
+                f"nodedown {event.node}",
+                stdout=True,
+                event="nodedown",
+                node=event.node,
+                reason=event.reason,
+            )
 
 
 def _ping(args: argparse.Namespace) -> int:
