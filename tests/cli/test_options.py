@@ -146,3 +146,22 @@ def test_runtime_nodeup_lines_are_left_to_the_command_at_debug() -> None:
     logging.getLogger("nodemesh.node").info("nodedown %s (%s)", "b@h", "closed")
     logging.getLogger("nodemesh.node").debug("tick")
     assert out.getvalue().count("\n") == 1 and "tick" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--name", "a", "--port", "99999"], "argument --port: '99999' is not a TCP port"),
+        (["ping", "a@h", "--timeout", "-1"], "'-1' is not a positive number of seconds"),
+        (["discover", "--wait", "soon"], "'soon' is not a number of seconds (0 or more)"),
+        (["run", "--name", "a", "--ready-min-peers", "-2"], "'-2' is not a whole number"),
+    ],
+)
+def test_bad_numbers_are_usage_errors_naming_the_option(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ports, durations and counts are checked by argparse: exit 2 and one clear line."""
+    with pytest.raises(SystemExit) as exited:
+        parse(*argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from nodemesh.cli.topologies import add_topology_options, topologies_of
+from nodemesh.cli.types import seconds, wait
 from nodemesh.cluster.topology import Topology
 from nodemesh.doctor.discovery import DiscoveryResult, discover_once
 from nodemesh.epmd.client import default_epmd_port
@@ -29,14 +30,14 @@ def add_commands(sub: Any) -> None:
     add_topology_options(cmd)
     cmd.add_argument(
         "--wait",
-        type=float,
+        type=wait,
         default=None,
         metavar="SECONDS",
         help="how long to listen to push strategies such as gossip "
         "[gossip: its longest heartbeat interval + 1 s, i.e. 6 s by default]",
     )
     cmd.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="per lookup [10]"
+        "--timeout", type=seconds, default=10.0, metavar="SECONDS", help="per lookup [10]"
     )
     cmd.add_argument(
         "--format",

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING
 
 from nodemesh.cli.logs import say
+from nodemesh.cli.types import count, port
 from nodemesh.errors import ConfigError
 from nodemesh.health import HealthConfig, HealthServer
 
@@ -29,7 +30,7 @@ def add_health_options(parser: argparse.ArgumentParser) -> None:
     environment, checked when the node starts)."""
     parser.add_argument(
         "--health-port",
-        type=int,
+        type=port,
         default=None,
         metavar="PORT",
         help=f"serve /healthz, /readyz and /metrics on PORT [${ENV_PORT}; off]",
@@ -42,7 +43,7 @@ def add_health_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--ready-min-peers",
-        type=int,
+        type=count,
         default=None,
         metavar="N",
         help=f"/readyz answers 200 once N nodes are connected [${ENV_MIN_PEERS}, else 0]",

@@ -111,8 +111,9 @@ def configure(level: int, fmt: str, stream: TextIO | None = None) -> None:
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("nodemesh").setLevel(level)
-    if level > logging.INFO:  # let "cannot connect to X: why" through (see the filter)
-        logging.getLogger(_RUNTIME).setLevel(logging.INFO)
+    # Below INFO the runtime follows "nodemesh"; above, its INFO records reach the filter,
+    # which lets "cannot connect to X: why" through.
+    logging.getLogger(_RUNTIME).setLevel(logging.INFO if level > logging.INFO else logging.NOTSET)
 
 
 class _CommandLineFilter(logging.Filter):

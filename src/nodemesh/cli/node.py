@@ -11,6 +11,7 @@ from typing import Any
 from nodemesh.cli.health import add_health_options, health_config_from, serve_health
 from nodemesh.cli.logs import say
 from nodemesh.cli.topologies import add_topology_options, topologies_of
+from nodemesh.cli.types import port, seconds
 from nodemesh.cluster import Cluster
 from nodemesh.errors import NodemeshError
 from nodemesh.runtime.config import NodeConfig
@@ -36,7 +37,7 @@ def add_commands(sub: Any) -> None:
     ping = sub.add_parser("ping", help="ping a node: prints pong (exit 0) or pang (exit 1)")
     ping.add_argument("target", help="node to ping, e.g. app@10.0.0.5")
     _node_options(ping, default_name="nodemesh_ping")
-    ping.add_argument("--timeout", type=float, default=7.0, help="seconds [7]")
+    ping.add_argument("--timeout", type=seconds, default=7.0, help="seconds [7]")
     ping.set_defaults(func=_ping)
 
 
@@ -53,9 +54,9 @@ def _node_options(parser: argparse.ArgumentParser, default_name: str | None) -> 
     parser.add_argument(
         "--sname", action="store_true", help="short names (host without dots), like erl -sname"
     )
-    parser.add_argument("--port", type=int, default=0, help="distribution port [any free]")
+    parser.add_argument("--port", type=port, default=0, help="distribution port [any free]")
     parser.add_argument(
-        "--net-ticktime", type=float, default=60.0, help="seconds; must match the cluster [60]"
+        "--net-ticktime", type=seconds, default=60.0, help="seconds; must match the cluster [60]"
     )
 
 
