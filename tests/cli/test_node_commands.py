@@ -127,3 +127,38 @@ async def test_ping_pong_and_pang(make_node: NodeFactory, epmd_port: int) -> Non
     out, _ = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 1
     assert out.decode().startswith("pang\n") and "cookie" in out.decode().lower()
+
+
+async def test_run_in_json_writes_one_object_per_line(
+    make_node: NodeFactory, epmd_port: int
+) -> None:
+    """--log-format json: started, nodeup and stopped are JSON objects naming the event."""
+    import json
+
+    anchor = await make_node("anchor")
+    proc = await start_cli(
+        "run",
+        "--name",
+        "cli@127.0.0.1",
+        "--cookie",
+        COOKIE,
+        "--log-format",
+        "json",
+        epmd_port=epmd_port,
+    )
+    assert proc.stderr is not None
+    try:
+        started = json.loads(await asyncio.wait_for(proc.stderr.readline(), 10))
+        assert (started["event"], started["node"], started["level"]) == (
+            "started",
+            "cli@127.0.0.1",
+            "INFO",
+        )
+        assert await anchor.connect("cli@127.0.0.1")
+        nodeup = json.loads(await read_line(proc))
+        assert (nodeup["event"], nodeup["node"]) == ("nodeup", anchor.name)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(proc.communicate(), 10)
+    stopped = json.loads(err)
+    assert (stopped["event"], stopped["signal"]) == ("stopped", "SIGTERM")

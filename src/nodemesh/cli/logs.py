@@ -172,8 +172,9 @@ def say(text: str, *, stdout: bool = False, **fields: Any) -> None:
     log level: plain text, or under ``--log-format json`` an object shaped like the log
     records with ``fields`` added (``{"event": "nodeup", "node": ...}``)."""
     stream = sys.stdout if stdout else sys.stderr
-    if _json:
-        record = logging.LogRecord("nodemesh.cli", logging.INFO, "", 0, text, None, None)
+    if _json:  # the "nodemesh: " of a text line is what "logger" says here
+        message = text.removeprefix("nodemesh: ")
+        record = logging.LogRecord("nodemesh.cli", logging.INFO, "", 0, message, None, None)
         record.fields = fields
         text = JsonFormatter().format(record)
     print(text, file=stream, flush=True)

@@ -37,7 +37,9 @@ def add_commands(sub: Any) -> None:
     ping = sub.add_parser("ping", help="ping a node: prints pong (exit 0) or pang (exit 1)")
     ping.add_argument("target", help="node to ping, e.g. app@10.0.0.5")
     _node_options(ping, default_name="nodemesh_ping")
-    ping.add_argument("--timeout", type=seconds, default=7.0, help="seconds [7]")
+    ping.add_argument(
+        "--timeout", type=seconds, default=7.0, metavar="SECONDS", help="for the answer [7]"
+    )
     ping.set_defaults(func=_ping)
 
 
@@ -56,7 +58,11 @@ def _node_options(parser: argparse.ArgumentParser, default_name: str | None) -> 
     )
     parser.add_argument("--port", type=port, default=0, help="distribution port [any free]")
     parser.add_argument(
-        "--net-ticktime", type=seconds, default=60.0, help="seconds; must match the cluster [60]"
+        "--net-ticktime",
+        type=seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds; must match the cluster [60]",
     )
 
 
