@@ -93,11 +93,16 @@ async def _run_all(
     topologies: list[Topology], name: str, args: argparse.Namespace
 ) -> list[DiscoveryResult]:
     epmd_port = default_epmd_port()
-    runs = [
-        discover_once(t, node_name=name, epmd_port=epmd_port, wait=args.wait, timeout=args.timeout)
-        for t in topologies
-    ]
-    return list(await asyncio.gather(*runs))
+    async with asyncio.TaskGroup() as tasks:  # side by side: gossip listens for --wait
+        runs = [
+            tasks.create_task(
+                discover_once(
+                    t, node_name=name, epmd_port=epmd_port, wait=args.wait, timeout=args.timeout
+                )
+            )
+            for t in topologies
+        ]
+    return [run.result() for run in runs]
 
 
 def print_results(results: list[DiscoveryResult], fmt: str) -> None:

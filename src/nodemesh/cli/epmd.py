@@ -88,16 +88,20 @@ async def _serve(port: int, addresses: list[str] | None) -> int:
             loop.add_signal_handler(signum, stop.set)
     # Printed once signals are handled: a supervisor may stop us as soon as it reads this.
     print(f"epmd: listening on port {server.port} ({', '.join(server.addresses)})", flush=True)
-    stopping = loop.create_task(stop.wait())
-    killed = loop.create_task(server.wait_closed())  # a local `epmd -kill`
-    await asyncio.wait({stopping, killed}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (stopping, killed):
-        task.cancel()
+    async with asyncio.TaskGroup() as tasks:
+        closed = tasks.create_task(_set_when_closed(server, stop))  # a local `epmd -kill`
+        await stop.wait()
+        closed.cancel()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signum)
     await server.aclose()
     return 0
+
+
+async def _set_when_closed(server: EpmdServer, stop: asyncio.Event) -> None:
+    await server.wait_closed()
+    stop.set()
 
 
 def run_names(args: argparse.Namespace) -> int:
