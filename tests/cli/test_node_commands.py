@@ -109,6 +109,30 @@ async def test_run_with_a_bad_name_fails_clearly(epmd_port: int) -> None:
     assert "node name" in err.decode() and "Traceback" not in err.decode()
 
 
+async def test_run_with_a_health_host_that_does_not_resolve_fails_clearly(
+    epmd_port: int,
+) -> None:
+    """A health server that cannot start is one line and exit 1, the node stopped."""
+    proc = await start_cli(
+        "run",
+        "--name",
+        "cli@127.0.0.1",
+        "--cookie",
+        COOKIE,
+        "--health-port",
+        "0",
+        "--health-host",
+        "nowhere.invalid",
+        epmd_port=epmd_port,
+    )
+    _out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 1
+    lines = err.decode().splitlines()
+    assert lines[0] == "started cli@127.0.0.1"
+    assert lines[1].startswith("nodemesh: cannot serve health checks on nowhere.invalid")
+    assert len(lines) == 2
+
+
 async def test_ping_pong_and_pang(make_node: NodeFactory, epmd_port: int) -> None:
     """`nodemesh ping` prints pong and exits 0, or pang with a reason and exits 1."""
     target = await make_node("target")

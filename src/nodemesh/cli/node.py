@@ -90,14 +90,19 @@ async def _run_node(args: argparse.Namespace) -> int:
     async with Node(args.name, args.cookie, config=_config(args)) as node:
         name = node.name
         say(f"started {name}", event="started", node=name)
-        async with asyncio.TaskGroup() as tasks:
-            events = node.events()
+        events = node.events()  # before the cluster starts: its first nodeups are kept
+        # The task group is entered last and holds only what cannot fail, so a health port
+        # that cannot be served is a plain NodemeshError (one line), not an exception group.
+        async with (
+            Cluster(node, topologies) as cluster,
+            serve_health(args, node, cluster),
+            asyncio.TaskGroup() as tasks,
+        ):
             tasks.create_task(_print_events(events))
-            async with Cluster(node, topologies) as cluster, serve_health(args, node, cluster):
-                for peer in args.connect:
-                    await _connect(node, peer)
-                signal_name = await stop
-            events.close()  # ends the printer: the nodedowns of our own shutdown are not news
+            for peer in args.connect:
+                await _connect(node, peer)
+            signal_name = await stop
+            events.close()  # ends the printer: our own shutdown's nodedowns are not news
     say(f"stopped {name} ({signal_name})", event="stopped", node=name, signal=signal_name)
     return 0
 
