@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from conftest import NodeFactory
 from nodemesh.cli import build_parser
 from nodemesh.cli.logs import configure, log_settings
 from nodemesh.cli.topologies import topologies_of
@@ -165,3 +166,19 @@ def test_bad_numbers_are_usage_errors_naming_the_option(
         parse(*argv)
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+async def test_the_runtime_records_the_command_line_filters_on(
+    make_node: NodeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """nodemesh.node logs "nodeup X" and "cannot connect to X: why" (prefix once): the
+    shapes cli/logs.py recognises."""
+    node = await make_node("watcher")
+    peer = await make_node("peer")
+    with caplog.at_level(logging.INFO, "nodemesh.node"):
+        assert not await node.connect("ghost@127.0.0.1")
+        assert await node.connect(peer.name)
+    messages = [r.getMessage() for r in caplog.records if r.name == "nodemesh.node"]
+    failed = [m for m in messages if m.startswith("cannot connect to ghost@127.0.0.1: ")]
+    assert len(failed) == 1 and failed[0].count("cannot connect") == 1, messages
+    assert f"nodeup {peer.name}" in messages
