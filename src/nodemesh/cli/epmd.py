@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 
+from nodemesh.cli.logs import say
 from nodemesh.cli.types import port, seconds
 from nodemesh.epmd.client import default_epmd_port, names_response
 from nodemesh.epmd.server import EpmdServer
@@ -87,7 +88,8 @@ async def _serve(port: int, addresses: list[str] | None) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not main thread
             loop.add_signal_handler(signum, stop.set)
     # Printed once signals are handled: a supervisor may stop us as soon as it reads this.
-    print(f"epmd: listening on port {server.port} ({', '.join(server.addresses)})", flush=True)
+    where = ", ".join(server.addresses)
+    say(f"epmd: listening on port {server.port} ({where})", stdout=True, event="listening")
     async with asyncio.TaskGroup() as tasks:
         closed = tasks.create_task(_set_when_closed(server, stop))  # a local `epmd -kill`
         await stop.wait()
