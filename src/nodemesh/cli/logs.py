@@ -167,14 +167,14 @@ def _iso(created: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{millis:03d}Z"
 
 
-def say(text: str, *, stdout: bool = False, **fields: Any) -> None:
+def say(text: str, *, stdout: bool = False, level: int = logging.INFO, **fields: Any) -> None:
     """Print one of the command's own lines (``started X``, ``nodeup X``), whatever the
     log level: plain text, or under ``--log-format json`` an object shaped like the log
     records with ``fields`` added (``{"event": "nodeup", "node": ...}``)."""
     stream = sys.stdout if stdout else sys.stderr
     if _json:  # the "nodemesh: " of a text line is what "logger" says here
         message = text.removeprefix("nodemesh: ")
-        record = logging.LogRecord("nodemesh.cli", logging.INFO, "", 0, message, None, None)
+        record = logging.LogRecord("nodemesh.cli", level, "", 0, message, None, None)
         record.fields = fields
         text = JsonFormatter().format(record)
     print(text, file=stream, flush=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
-import sys
 from typing import Any
 
 from nodemesh.cli.health import add_health_options, health_config_from, serve_health
@@ -78,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run_node(args))
     except NodemeshError as exc:
-        print(f"nodemesh: {exc}", file=sys.stderr)
+        say(f"nodemesh: {exc}", level=logging.ERROR, event="error")
         return 1
 
 
