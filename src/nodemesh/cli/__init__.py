@@ -2,7 +2,10 @@
 
 Each command lives in its own module exposing ``add_commands(subparsers)``, which adds its
 sub-parsers and sets ``func`` to a callable taking the parsed arguments and returning the
-process exit code.
+process exit code. Shared pieces: :mod:`~nodemesh.cli.logs` (``-v``, ``--log-level``,
+``--log-format``, accepted before and after the command), :mod:`~nodemesh.cli.topologies`
+(``--config``, ``--strategy``, ``--option``), :mod:`~nodemesh.cli.health` (``run``'s
+health server) and :mod:`~nodemesh.cli.types` (ports and durations checked by argparse).
 """
 
 from __future__ import annotations
