@@ -16,15 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cluster.helpers import FAST
 from conftest import COOKIE, NodeFactory
+from nodemesh.cli.health import health_config_from
 from nodemesh.cluster import Cluster
 from nodemesh.errors import ConfigError, NetworkError
-from nodemesh.health import (
-    CONTENT_TYPE,
-    HealthConfig,
-    HealthServer,
-    health_config_from,
-    render_metrics,
-)
+from nodemesh.health import CONTENT_TYPE, HealthConfig, HealthServer, render_metrics
 from support.net import wait_for
 
 

@@ -19,7 +19,7 @@ ALLOWED = {
     "epmd": {"errors"},
     "runtime": {"errors", "term", "dist", "epmd", "cookie"},
     "cluster": {"errors", "term", "dist", "epmd", "cookie", "runtime"},
-    "health.py": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},
+    "health": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},
     "doctor": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},
 }
 PURE = {"term", "dist", "epmd/protocol.py"}

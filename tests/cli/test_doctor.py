@@ -88,3 +88,29 @@ async def test_unresolvable_name_and_bad_config(tmp_path: Path) -> None:
     assert fails[0].startswith("FAIL  node name: app@nowhere.invalid: the host nowhere.invalid")
     assert fails[1].startswith("FAIL  cluster config: topology 'epmd': unknown option 'hostz'")
     assert lines[-1].startswith("verdict: BROKEN - 2 problems stop")
+
+
+async def test_foreign_multicast_if_given_by_option_fails_with_the_fix(tmp_path: Path) -> None:
+    """--strategy gossip --option multicast_if=<not this host's>: a FAIL line and its fix."""
+    from support.gossip_node import free_udp_port
+
+    env = {"HOME": str(tmp_path), "NODEMESH_COOKIE": COOKIE, "ERL_EPMD_PORT": "1"}
+    code, lines = await doctor(
+        "--name",
+        "me@127.0.0.1",
+        "--strategy",
+        "gossip",
+        "--option",
+        "multicast_if=203.0.113.254",
+        "--option",
+        f"port={free_udp_port()}",
+        "--wait",
+        "0.2",
+        env=env,
+    )
+    assert code == 1
+    fail = lines.index(
+        "FAIL  gossip multicast_if 203.0.113.254: '203.0.113.254' is not an address "
+        "of this host: heartbeats cannot be sent from it"
+    )
+    assert lines[fail + 1].startswith("      fix: set multicast_if to this host's address")

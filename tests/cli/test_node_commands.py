@@ -46,10 +46,59 @@ async def test_run_prints_membership_and_exits_0_on_sigterm(
         assert await read_line(proc) == f"nodedown {anchor.name}"
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 10) == 0
+        rest = (await proc.stderr.read()).decode().splitlines()
+        assert [line for line in rest if "stopped" in line] == ["stopped cli@127.0.0.1 (SIGTERM)"]
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_run_says_why_a_connect_failed_at_the_default_level(
+    make_node: NodeFactory, epmd_port: int
+) -> None:
+    """--connect to a node with another cookie: one line with the reason, no doubled prefix."""
+    peer = await make_node("peer")
+    proc = await start_cli(
+        "run",
+        "--name",
+        "cli@127.0.0.1",
+        "--cookie",
+        "other",
+        "--connect",
+        peer.name,
+        epmd_port=epmd_port,
+    )
+    try:
+        assert proc.stderr is not None
+        assert (await asyncio.wait_for(proc.stderr.readline(), 10)).startswith(b"started")
+        line = (await asyncio.wait_for(proc.stderr.readline(), 10)).decode()
+        assert line.startswith(f"nodemesh: cannot connect to {peer.name}: ")
+        assert "cookies" in line and line.count("cannot connect") == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 10)
+
+
+async def test_run_at_debug_prints_each_nodeup_once(make_node: NodeFactory, epmd_port: int) -> None:
+    """`nodemesh run -vv`: the nodeup line appears once, not again as a log record."""
+    anchor = await make_node("anchor")
+    proc = await start_cli(
+        "run", "--name", "cli@127.0.0.1", "--cookie", COOKIE, "-vv", epmd_port=epmd_port
+    )
+    assert proc.stderr is not None
+    before = b""
+    try:
+        while not before.endswith(b"started cli@127.0.0.1\n"):  # after the debug lines
+            before += await asyncio.wait_for(proc.stderr.readline(), 10)
+        assert await anchor.connect("cli@127.0.0.1")
+        assert await read_line(proc) == f"nodeup {anchor.name}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(proc.communicate(), 10)
+    logged = (before + out + err).decode()
+    assert "nodeup" not in logged, logged  # the one line on stdout was read above
+    assert "DEBUG nodemesh" in logged and "asyncio" not in logged
 
 
 async def test_run_with_a_bad_name_fails_clearly(epmd_port: int) -> None:
@@ -58,6 +107,30 @@ async def test_run_with_a_bad_name_fails_clearly(epmd_port: int) -> None:
     _out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 1
     assert "node name" in err.decode() and "Traceback" not in err.decode()
+
+
+async def test_run_with_a_health_host_that_does_not_resolve_fails_clearly(
+    epmd_port: int,
+) -> None:
+    """A health server that cannot start is one line and exit 1, the node stopped."""
+    proc = await start_cli(
+        "run",
+        "--name",
+        "cli@127.0.0.1",
+        "--cookie",
+        COOKIE,
+        "--health-port",
+        "0",
+        "--health-host",
+        "nowhere.invalid",
+        epmd_port=epmd_port,
+    )
+    _out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 1
+    lines = err.decode().splitlines()
+    assert lines[0] == "started cli@127.0.0.1"
+    assert lines[1].startswith("nodemesh: cannot serve health checks on nowhere.invalid")
+    assert len(lines) == 2
 
 
 async def test_ping_pong_and_pang(make_node: NodeFactory, epmd_port: int) -> None:
@@ -78,3 +151,40 @@ async def test_ping_pong_and_pang(make_node: NodeFactory, epmd_port: int) -> Non
     out, _ = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 1
     assert out.decode().startswith("pang\n") and "cookie" in out.decode().lower()
+
+
+async def test_run_in_json_writes_one_object_per_line(
+    make_node: NodeFactory, epmd_port: int
+) -> None:
+    """--log-format json: started, nodeup and stopped are JSON objects naming the event."""
+    import json
+
+    anchor = await make_node("anchor")
+    proc = await start_cli(
+        "run",
+        "--name",
+        "cli@127.0.0.1",
+        "--cookie",
+        COOKIE,
+        "--log-format",
+        "json",
+        epmd_port=epmd_port,
+    )
+    assert proc.stderr is not None
+    try:
+        started = json.loads(await asyncio.wait_for(proc.stderr.readline(), 10))
+        assert (started["event"], started["node"], started["level"]) == (
+            "started",
+            "cli@127.0.0.1",
+            "INFO",
+        )
+        assert await anchor.connect("cli@127.0.0.1")
+        nodeup = json.loads(await read_line(proc))
+        assert (nodeup["event"], nodeup["node"]) == ("nodeup", anchor.name)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(proc.communicate(), 10)
+    records = [json.loads(line) for line in err.splitlines()]  # every line is an object
+    assert [(r["event"], r["signal"]) for r in records if r.get("event") == "stopped"] == [
+        ("stopped", "SIGTERM")
+    ]

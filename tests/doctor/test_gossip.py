@@ -6,7 +6,12 @@ import socket
 from pathlib import Path
 
 from nodemesh.cluster.gossip.options import GossipOptions
-from nodemesh.doctor.gossip import check_gossip, interface_is_multicast, route_for
+from nodemesh.doctor.gossip import (
+    check_gossip,
+    interface_is_multicast,
+    is_local_interface,
+    route_for,
+)
 from nodemesh.doctor.result import Status
 from support.gossip_node import free_udp_port
 
@@ -82,3 +87,28 @@ def test_gossip_in_kubernetes_warns() -> None:
     options = GossipOptions(port=free_udp_port(), multicast_if="127.0.0.1")
     results = check_gossip(options, {"KUBERNETES_SERVICE_HOST": "10.96.0.1"})
     assert results[-1].status is Status.WARN and "kubernetes_dns" in results[-1].fix
+
+
+def test_multicast_if_of_another_host_fails_with_the_fix() -> None:
+    """A multicast_if no interface here holds: FAIL naming it, and the port still checked."""
+    address = "203.0.113.254"  # TEST-NET-3: documentation only, on no host
+    assert not is_local_interface(address)
+    options = GossipOptions(port=free_udp_port(), multicast_if=address)
+    results = check_gossip(options, {})
+    assert results[0].status is Status.FAIL
+    assert (
+        results[0].detail
+        == f"{address!r} is not an address of this host: heartbeats cannot be sent from it"
+    )
+    assert results[0].fix.startswith("set multicast_if to this host's address")
+    assert results[1].status is Status.PASS  # the port binds without that interface
+
+
+def test_multicast_if_names_and_indexes_of_this_host() -> None:
+    """Loopback's address, name and index are this host's; an unknown name is not."""
+    index, name = socket.if_nameindex()[0]
+    assert is_local_interface("127.0.0.1") and is_local_interface(name)
+    assert is_local_interface(index)
+    assert not is_local_interface("nodemesh-no-such-if")
+    results = check_gossip(GossipOptions(port=free_udp_port(), multicast_if="nodemesh-no"), {})
+    assert results[0].status is Status.FAIL and "not an interface" in results[0].detail

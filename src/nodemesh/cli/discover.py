@@ -9,7 +9,8 @@ import os
 import sys
 from typing import Any
 
-from nodemesh.cli.node import topologies_of
+from nodemesh.cli.topologies import add_topology_options, topologies_of
+from nodemesh.cli.types import seconds, wait
 from nodemesh.cluster.topology import Topology
 from nodemesh.doctor.discovery import DiscoveryResult, discover_once
 from nodemesh.epmd.client import default_epmd_port
@@ -29,14 +30,14 @@ def add_commands(sub: Any) -> None:
     add_topology_options(cmd)
     cmd.add_argument(
         "--wait",
-        type=float,
+        type=wait,
         default=None,
         metavar="SECONDS",
         help="how long to listen to push strategies such as gossip "
         "[gossip: its longest heartbeat interval + 1 s, i.e. 6 s by default]",
     )
     cmd.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="per lookup [10]"
+        "--timeout", type=seconds, default=10.0, metavar="SECONDS", help="per lookup [10]"
     )
     cmd.add_argument(
         "--format",
@@ -52,19 +53,6 @@ def add_commands(sub: Any) -> None:
         "[$NODEMESH_NAME, else nodemesh_discover@<this host>]",
     )
     cmd.set_defaults(func=_discover)
-
-
-def add_topology_options(parser: argparse.ArgumentParser) -> None:
-    """``--config`` and ``--strategy``, as ``nodemesh run`` takes them."""
-    parser.add_argument(
-        "--config", metavar="TOML", help="the [topologies.*] of this file (see docs/cluster.md)"
-    )
-    parser.add_argument(
-        "--strategy",
-        metavar="NAME",
-        help="one topology of this strategy with default options. Without --config or "
-        "--strategy: $NODEMESH_CLUSTER_CONFIG, $NODEMESH_STRATEGY, $NODEMESH_TOPOLOGIES__*",
-    )
 
 
 def _discover(args: argparse.Namespace) -> int:
@@ -105,11 +93,16 @@ async def _run_all(
     topologies: list[Topology], name: str, args: argparse.Namespace
 ) -> list[DiscoveryResult]:
     epmd_port = default_epmd_port()
-    runs = [
-        discover_once(t, node_name=name, epmd_port=epmd_port, wait=args.wait, timeout=args.timeout)
-        for t in topologies
-    ]
-    return list(await asyncio.gather(*runs))
+    async with asyncio.TaskGroup() as tasks:  # side by side: gossip listens for --wait
+        runs = [
+            tasks.create_task(
+                discover_once(
+                    t, node_name=name, epmd_port=epmd_port, wait=args.wait, timeout=args.timeout
+                )
+            )
+            for t in topologies
+        ]
+    return [run.result() for run in runs]
 
 
 def print_results(results: list[DiscoveryResult], fmt: str) -> None:

@@ -8,8 +8,8 @@ import os
 import sys
 from typing import Any, TextIO
 
-from nodemesh.cli.discover import add_topology_options
-from nodemesh.cli.node import topologies_of
+from nodemesh.cli.topologies import add_topology_options, topologies_of
+from nodemesh.cli.types import seconds, wait
 from nodemesh.cluster.topology import Topology
 from nodemesh.doctor import CheckResult, DoctorOptions, Status, diagnose, verdict
 from nodemesh.epmd.client import default_epmd_port
@@ -47,10 +47,10 @@ def add_commands(sub: Any) -> None:
     )
     add_topology_options(cmd)
     cmd.add_argument(
-        "--timeout", type=float, default=3.0, metavar="SECONDS", help="per network step [3]"
+        "--timeout", type=seconds, default=3.0, metavar="SECONDS", help="per network step [3]"
     )
     cmd.add_argument(
-        "--wait", type=float, default=None, metavar="SECONDS", help="listen to gossip [6]"
+        "--wait", type=wait, default=None, metavar="SECONDS", help="listen to gossip [6]"
     )
     cmd.set_defaults(func=_doctor)
 

@@ -5,19 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import sys
 
+from nodemesh.cli.logs import say
+from nodemesh.cli.types import port, seconds
 from nodemesh.epmd.client import default_epmd_port, names_response
 from nodemesh.epmd.server import EpmdServer
 from nodemesh.errors import NodemeshError
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port number")
-    return int(text)
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,7 +25,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         description="Serve EPMD until SIGINT or SIGTERM, logging registrations.",
     )
     serve.add_argument(
-        "--port", type=_port, help="port to listen on (default: $ERL_EPMD_PORT or 4369)"
+        "--port", type=port, help="port to listen on (default: $ERL_EPMD_PORT or 4369)"
     )
     serve.add_argument(
         "--address",
@@ -44,8 +41,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         description="Print what the EPMD on HOST holds, as `epmd -names` does.",
     )
     names.add_argument("host", nargs="?", default="127.0.0.1", metavar="HOST")
-    names.add_argument("--port", type=_port, help="EPMD port (default: $ERL_EPMD_PORT or 4369)")
-    names.add_argument("--timeout", type=float, default=5.0, help="seconds (default: 5)")
+    names.add_argument("--port", type=port, help="EPMD port (default: $ERL_EPMD_PORT or 4369)")
+    names.add_argument("--timeout", type=seconds, default=5.0, help="seconds (default: 5)")
     names.set_defaults(func=run_names)
 
 
@@ -57,33 +54,56 @@ def run_epmd(args: argparse.Namespace) -> int:
     epmd_log = logging.getLogger("nodemesh.epmd")
     if epmd_log.getEffectiveLevel() > logging.INFO:
         epmd_log.setLevel(logging.INFO)  # registrations are what this command is watched for
+    port = args.port
     try:
-        return asyncio.run(_serve(args.port, addresses))
+        port = default_epmd_port() if port is None else port  # $ERL_EPMD_PORT may be bad
+        return asyncio.run(_serve(port, addresses))
     except NodemeshError as exc:
-        print(f"nodemesh epmd: {exc}", file=sys.stderr)
+        print(f"nodemesh epmd: {exc}{_taken_hint(exc, port)}", file=sys.stderr)
         return 1
 
 
-async def _serve(port: int | None, addresses: list[str] | None) -> int:
+def _taken_hint(exc: NodemeshError, port: int) -> str:
+    """When the port is taken by an EPMD already (a node's embedded one, or erl's), say so:
+    there is nothing to start."""
+    cause = exc.__cause__
+    if not isinstance(cause, OSError) or cause.errno != errno.EADDRINUSE:
+        return ""
+    try:
+        asyncio.run(names_response("127.0.0.1", epmd_port=port, timeout=2.0))
+    except NodemeshError:
+        return ""
+    return (
+        f"; an EPMD already answers on port {port} (`nodemesh names` lists its nodes): "
+        "nothing to start, or give --port for another one"
+    )
+
+
+async def _serve(port: int, addresses: list[str] | None) -> int:
     server = EpmdServer()
-    await server.start(default_epmd_port() if port is None else port, addresses)
+    await server.start(port, addresses)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not main thread
             loop.add_signal_handler(signum, stop.set)
     # Printed once signals are handled: a supervisor may stop us as soon as it reads this.
-    print(f"epmd: listening on port {server.port} ({', '.join(server.addresses)})", flush=True)
-    stopping = loop.create_task(stop.wait())
-    killed = loop.create_task(server.wait_closed())  # a local `epmd -kill`
-    await asyncio.wait({stopping, killed}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (stopping, killed):
-        task.cancel()
+    where = ", ".join(server.addresses)
+    say(f"epmd: listening on port {server.port} ({where})", stdout=True, event="listening")
+    async with asyncio.TaskGroup() as tasks:
+        closed = tasks.create_task(_set_when_closed(server, stop))  # a local `epmd -kill`
+        await stop.wait()
+        closed.cancel()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signum)
     await server.aclose()
     return 0
+
+
+async def _set_when_closed(server: EpmdServer, stop: asyncio.Event) -> None:
+    await server.wait_closed()
+    stop.set()
 
 
 def run_names(args: argparse.Namespace) -> int:
@@ -94,6 +114,6 @@ def run_names(args: argparse.Namespace) -> int:
         print(f"nodemesh names: {exc}", file=sys.stderr)
         return 1
     print(f"epmd: up and running on port {reply.epmd_port} with data:")
-    for name, port in reply.nodes:
-        print(f"name {name} at port {port}")
+    for name, node_port in reply.nodes:
+        print(f"name {name} at port {node_port}")
     return 0

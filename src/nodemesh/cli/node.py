@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import logging
 import signal
-import sys
 from typing import Any
 
+from nodemesh.cli.health import add_health_options, health_config_from, serve_health
+from nodemesh.cli.logs import say
+from nodemesh.cli.topologies import add_topology_options, topologies_of
+from nodemesh.cli.types import port, seconds
 from nodemesh.cluster import Cluster
-from nodemesh.cluster.topology import Topology, load_toml, topologies_from_env
 from nodemesh.errors import NodemeshError
-from nodemesh.health import add_health_options, health_config_from, serve_health
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import NodeDown, NodeUp
 from nodemesh.runtime.node import Node
@@ -29,26 +30,16 @@ def add_commands(sub: Any) -> None:
         metavar="NODE",
         help="connect to NODE at start (repeatable)",
     )
-    run.add_argument(
-        "--config",
-        metavar="TOML",
-        help="form the cluster with the [topologies.*] of this file (see docs/cluster.md)",
-    )
-    run.add_argument(
-        "--strategy",
-        metavar="NAME",
-        help="form the cluster with one topology of this strategy and default options "
-        "(gossip, epmd, local_epmd, erlang_hosts, ...). Without --config or --strategy, "
-        "topologies come from $NODEMESH_CLUSTER_CONFIG, $NODEMESH_STRATEGY and "
-        "$NODEMESH_TOPOLOGIES__*",
-    )
+    add_topology_options(run)
     add_health_options(run)
     run.set_defaults(func=_run)
 
     ping = sub.add_parser("ping", help="ping a node: prints pong (exit 0) or pang (exit 1)")
     ping.add_argument("target", help="node to ping, e.g. app@10.0.0.5")
     _node_options(ping, default_name="nodemesh_ping")
-    ping.add_argument("--timeout", type=float, default=7.0, help="seconds [7]")
+    ping.add_argument(
+        "--timeout", type=seconds, default=7.0, metavar="SECONDS", help="for the answer [7]"
+    )
     ping.set_defaults(func=_ping)
 
 
@@ -65,9 +56,13 @@ def _node_options(parser: argparse.ArgumentParser, default_name: str | None) -> 
     parser.add_argument(
         "--sname", action="store_true", help="short names (host without dots), like erl -sname"
     )
-    parser.add_argument("--port", type=int, default=0, help="distribution port [any free]")
+    parser.add_argument("--port", type=port, default=0, help="distribution port [any free]")
     parser.add_argument(
-        "--net-ticktime", type=float, default=60.0, help="seconds; must match the cluster [60]"
+        "--net-ticktime",
+        type=seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds; must match the cluster [60]",
     )
 
 
@@ -83,53 +78,66 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run_node(args))
     except NodemeshError as exc:
-        print(f"nodemesh: {exc}", file=sys.stderr)
+        say(f"nodemesh: {exc}", level=logging.ERROR, event="error")
         return 1
 
 
 async def _run_node(args: argparse.Namespace) -> int:
     topologies = topologies_of(args)  # a bad configuration fails before the node starts
     health_config_from(args)  # so does a bad health port
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    _on_signals(stop)
     async with Node(args.name, args.cookie, config=_config(args)) as node:
-        events = node.events()
-        printer = asyncio.create_task(_print_events(events))
-        print(f"started {node.name}", file=sys.stderr, flush=True)
-        async with Cluster(node, topologies) as cluster, serve_health(args, node, cluster):
+        name = node.name
+        say(f"started {name}", event="started", node=name)
+        events = node.events()  # before the cluster starts: its first nodeups are kept
+        # The task group is entered last and holds only what cannot fail, so a health port
+        # that cannot be served is a plain NodemeshError (one line), not an exception group.
+        async with (
+            Cluster(node, topologies) as cluster,
+            serve_health(args, node, cluster),
+            asyncio.TaskGroup() as tasks,
+        ):
+            tasks.create_task(_print_events(events))
             for peer in args.connect:
-                if not await node.connect(peer):
-                    print(f"nodemesh: cannot connect to {peer}", file=sys.stderr, flush=True)
-            await stop.wait()
-        events.close()
-        printer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await printer
+                await _connect(node, peer)
+            signal_name = await stop
+            events.close()  # ends the printer: our own shutdown's nodedowns are not news
+    say(f"stopped {name} ({signal_name})", event="stopped", node=name, signal=signal_name)
     return 0
 
 
-def topologies_of(args: argparse.Namespace) -> list[Topology]:
-    """The topologies of --config and --strategy, else those of the environment (also used
-    by ``nodemesh discover`` and ``doctor``). Raises ConfigError."""
-    topologies: list[Topology] = []
-    if args.config:
-        topologies += load_toml(args.config)
-    if args.strategy:
-        name = args.strategy.lower().replace("-", "_")
-        topologies.append(Topology.create(name if name.isidentifier() else "cli", args.strategy))
-    if args.config is None and args.strategy is None:
-        topologies = topologies_from_env()
-    return topologies
+def _on_signals(stop: asyncio.Future[str]) -> None:
+    """Resolve ``stop`` with the name of the first SIGINT or SIGTERM."""
+
+    def received(signum: signal.Signals) -> None:
+        if not stop.done():
+            stop.set_result(signum.name)
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, received, signum)
+
+
+async def _connect(node: Node, peer: str) -> None:
+    """``--connect``: a ping, so a failure comes with its reason (the cookies differ...)."""
+    reason = await node.ping_result(peer)
+    if reason is not None:
+        say(f"nodemesh: {reason}", event="connect_failed", node=peer, reason=reason)
 
 
 async def _print_events(events: Any) -> None:
     async for event in events:
         if isinstance(event, NodeUp):
-            print(f"nodeup {event.node}", flush=True)
+            say(f"nodeup {event.node}", stdout=True, event="nodeup", node=event.node)
         elif isinstance(event, NodeDown):
-            print(f"nodedown {event.node}", flush=True)
+            say(
+                f"nodedown {event.node}",
+                stdout=True,
+                event="nodedown",
+                node=event.node,
+                reason=event.reason,
+            )
 
 
 def _ping(args: argparse.Namespace) -> int:

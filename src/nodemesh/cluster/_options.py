@@ -34,7 +34,8 @@ _FALSE = {"false", "0", "no", "off"}
 class EnvText(str):
     """A value read from an environment variable: parsed from text by the converter.
 
-    ``source`` is the variable's name, quoted in error messages.
+    ``source`` is the variable's name (or the ``--option`` given on the command line),
+    quoted in error messages.
     """
 
     source: str
@@ -43,6 +44,11 @@ class EnvText(str):
         self = super().__new__(cls, value)
         self.source = source
         return self
+
+    @property
+    def shown(self) -> str:
+        """The source as messages quote it: ``$VAR``, or a command-line ``--option``."""
+        return self.source if self.source.startswith("-") else f"${self.source}"
 
 
 class _Mismatch(Exception):
@@ -91,7 +97,7 @@ def convert(value: Any, hint: Any, where: str) -> Any:
     try:
         return _convert(value, hint)
     except _Mismatch:
-        source = f" (from ${value.source})" if isinstance(value, EnvText) else ""
+        source = f" (from {value.shown})" if isinstance(value, EnvText) else ""
         raise ConfigError(
             f"{where} must be {describe_type(hint)}, got {_show(value)}{source}"
         ) from None

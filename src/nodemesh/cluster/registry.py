@@ -15,6 +15,7 @@ accepted for the strategies nodemesh has, so configurations carry over.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 from importlib import metadata
 from typing import Any
@@ -90,8 +91,12 @@ def resolve_strategy(name: str, *, where: str = "") -> StrategyClass:
         return _load(key, f"{prefix}strategy {name!r}")
     if builtin in _PLANNED:
         raise ConfigError(f"{prefix}strategy {name!r} is not implemented in this nodemesh yet")
-    known = ", ".join(sorted(available_strategies()))
-    raise ConfigError(f"{prefix}unknown strategy {name!r}; known strategies: {known}")
+    known = sorted(available_strategies())
+    close = difflib.get_close_matches(builtin, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(
+        f"{prefix}unknown strategy {name!r}{hint}; known strategies: {', '.join(known)}"
+    )
 
 
 def _load(target: str, what: str) -> StrategyClass:

@@ -1,4 +1,5 @@
-"""Gossip prerequisites: a route for the multicast group, and the UDP port can be bound.
+"""Gossip prerequisites: ``multicast_if`` is this host's, a route for the multicast group
+exists, and the UDP port can be bound.
 
 Without ``multicast_if`` the kernel sends heartbeats out of the interface its routing
 table gives for the group; with no route at all (a network namespace or container with
@@ -9,8 +10,10 @@ route get`` consults); the parsers take the text, so they are tested on fixed ta
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,13 @@ from typing import Any
 from nodemesh.doctor.result import CheckResult
 from nodemesh.errors import NetworkError
 
-__all__ = ["check_gossip", "interface_is_multicast", "route_for"]
+__all__ = [
+    "check_gossip",
+    "interface_is_multicast",
+    "is_local_interface",
+    "route_for",
+    "source_address_for",
+]
 
 _RTF_UP = 0x1
 _IFF_MULTICAST = 0x1000
@@ -81,7 +90,10 @@ def _read(path: str) -> str:
 def check_gossip(options: Any, environ: dict[str, str] | None = None) -> list[CheckResult]:
     """The multicast route (or the broadcast address) and binding the gossip socket."""
     env = dict(os.environ) if environ is None else environ
-    results = [_route_check(options)]
+    interface = _interface_check(options)
+    results = [interface or _route_check(options)]
+    if interface is not None:  # still check the port, without the interface that failed
+        options = dataclasses.replace(options, multicast_if=None)
     results.append(_bind_check(options))
     if env.get("KUBERNETES_SERVICE_HOST"):
         results.append(
@@ -92,6 +104,60 @@ def check_gossip(options: Any, environ: dict[str, str] | None = None) -> list[Ch
             )
         )
     return results
+
+
+def _interface_check(options: Any) -> CheckResult | None:
+    """A FAIL when ``multicast_if`` is not an address, name or index of this host (the
+    kernel takes some such values without complaint and heartbeats go nowhere)."""
+    interface = options.multicast_if
+    if interface is None or options.broadcast_only or is_local_interface(interface):
+        return None
+    group = str(options.multicast_addr)
+    source = source_address_for(group, options.port)
+    hint = f" (the route to {group} leaves from {source})" if source else ""
+    kind = "an address" if _is_address(interface) else "an interface"
+    return CheckResult.fail(
+        f"gossip multicast_if {interface}",
+        f"{interface!r} is not {kind} of this host: heartbeats cannot be sent from it",
+        f"set multicast_if to this host's address on the cluster network{hint}, or leave "
+        "it unset to let the routing table choose",
+    )
+
+
+def is_local_interface(interface: str | int) -> bool:
+    """Whether ``interface`` is an address (bindable here), name or index of this host."""
+    if isinstance(interface, int):
+        return interface in {index for index, _ in socket.if_nameindex()}
+    if not _is_address(interface):
+        return interface in {name for _, name in socket.if_nameindex()}
+    family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((interface, 0))  # EADDRNOTAVAIL: no interface holds it
+        except OSError:
+            return False
+    return True
+
+
+def source_address_for(group: str, port: int) -> str | None:
+    """The local address the kernel picks to send to ``group`` (None without a route):
+    connecting a UDP socket only consults the routing table, nothing is sent."""
+    family = socket.AF_INET6 if ":" in group else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((group, port))
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+    return address
+
+
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _route_check(options: Any) -> CheckResult:

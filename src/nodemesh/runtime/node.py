@@ -343,7 +343,10 @@ class Node:
         try:
             await self._connection(node)
         except NodemeshError as exc:
-            log.info("cannot connect to %s: %s", node, exc)
+            text = str(exc)  # the dial's errors already say "cannot connect to X: why"
+            log.info(
+                "%s", text if text.startswith("cannot") else f"cannot connect to {node}: {text}"
+            )
             return False
         return True
 
