@@ -19,7 +19,7 @@ from nodemesh.cookie import resolve_cookie
 from nodemesh.dist import control
 from nodemesh.dist.control import Op
 from nodemesh.dist.names import parse_node_name
-from nodemesh.errors import NodeDownError, NodemeshError
+from nodemesh.errors import MailboxClosedError, NodeDownError, NodemeshError
 from nodemesh.runtime import calls, transport
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.connection import Connection
@@ -139,20 +139,23 @@ class Node:
             self.atom, self.creation, (n & 0x3FFFF, (n >> 18) & 0xFFFFFFFF, secrets.randbits(32))
         )
 
-    def mailbox(self) -> Mailbox:
-        """A new anonymous mailbox with its own pid."""
-        mailbox = Mailbox(self, self._new_pid())
+    def mailbox(self, *, max_queued: int | None = None) -> Mailbox:
+        """A new anonymous mailbox with its own pid. ``max_queued`` bounds its queue
+        (None: ``config.max_queued_messages``); see :class:`Mailbox` for the policy.
+        Raises :class:`ConfigError` for a bound that is not a positive integer."""
+        bound = self.config.max_queued_messages if max_queued is None else max_queued
+        mailbox = Mailbox(self, self._new_pid(), on_close=self._mailbox_closed, max_queued=bound)
         self._mailboxes[mailbox.pid] = mailbox
         return mailbox
 
-    def register(self, name: str) -> Mailbox:
+    def register(self, name: str, *, max_queued: int | None = None) -> Mailbox:
         """A new mailbox registered as ``name``: Erlang reaches it as ``{name, node}``.
 
         Raises :class:`ValueError` if the name is taken.
         """
         if name in self._names or name in Services.NAMES:
             raise ValueError(f"the name {name!r} is already registered on {self.name}")
-        mailbox = self.mailbox()
+        mailbox = self.mailbox(max_queued=max_queued)
         mailbox.name = Atom(name)
         self._names[name] = mailbox
         return mailbox
@@ -177,7 +180,8 @@ class Node:
     ) -> Any:
         """Call ``module:function(*args)`` on ``node`` (like ``erpc:call``) and return the
         value. Raises :class:`RemoteCallError` when it raises, throws or exits there,
-        :class:`NodeDownError` when the node is unreachable or the connection drops, and
+        :class:`NodeDownError` when the node is unreachable, the connection drops or this
+        node stops during the call, and
         :class:`ReceiveTimeoutError` after ``timeout`` seconds."""
         return await calls.call(self, node, module, function, list(args), timeout)
 
@@ -367,6 +371,8 @@ class Node:
             request = (Atom("$gen_call"), (mailbox.pid, ref), (Atom("is_auth"), self.atom))
             conn.write(control.reg_send(mailbox.pid, Atom("net_kernel"), request))
             reply = await mailbox.receive(timeout)
+        except MailboxClosedError:
+            return f"{self.name} stopped while waiting for {node} to answer"
         except NodemeshError as exc:
             return f"{node} did not answer: {exc}"
         finally:
