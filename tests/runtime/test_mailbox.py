@@ -135,11 +135,11 @@ async def test_rpc_waiting_when_node_stops_raises_node_down(make_node: NodeFacto
 
 
 async def test_bad_bound_is_a_config_error(make_node: NodeFactory) -> None:
-    """A bound that is not a positive integer raises ConfigError, per mailbox and in
+    """A negative bound raises ConfigError, per mailbox and in
     NodeConfig."""
     node = await make_node("a")
     with pytest.raises(ConfigError):
-        node.mailbox(max_queued=0)
+        node.mailbox(max_queued=-1)
     for field in ("max_queued_messages", "max_queued_events"):
         with pytest.raises(ConfigError, match=field):
             NodeConfig(**{field: -1})

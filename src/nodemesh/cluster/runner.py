@@ -70,7 +70,7 @@ class Cluster:
         if self._started:
             return
         self._started = True
-        self._node_events = self.node.events()
+        self._node_events = self.node.events(max_queued=0)  # ours: read at once, unbounded
         for peer in self.node.nodes():
             self._joined(peer, None, "connected")
         self._tasks.append(asyncio.create_task(self._watch(self._node_events)))
@@ -105,7 +105,11 @@ class Cluster:
     # -- what users read ---------------------------------------------------------------
     def events(self) -> ClusterEventStream:
         """Subscribe to cluster events from now on (an async iterator)."""
-        stream = ClusterEventStream(self._streams.discard)
+        stream = ClusterEventStream(
+            self._streams.discard,
+            max_queued=self.node.config.max_queued_events,
+            label="cluster event stream",
+        )
         if self._closed:
             stream.close()
         else:

@@ -69,7 +69,7 @@ class Node:
         self._next_ref = 1
         self.signals = SignalTable()
         self.services = Services(self)
-        self._events = EventHub()
+        self._events = EventHub("node event stream")
         self._transport: transport.NodeTransport | None = None
         self._system: Mailbox | None = None
 
@@ -82,7 +82,7 @@ class Node:
         self._transport = transport.NodeTransport(self)
         self.port, self.creation = await self._transport.start()
         self._started = True
-        self._system = self.mailbox()
+        self._system = self.mailbox(max_queued=0)  # a sender pid only: never read, never full
         log.info("node %s listening on port %d (creation %d)", self.name, self.port, self.creation)
 
     async def aclose(self) -> None:
@@ -141,10 +141,12 @@ class Node:
 
     def mailbox(self, *, max_queued: int | None = None) -> Mailbox:
         """A new anonymous mailbox with its own pid. ``max_queued`` bounds its queue
-        (None: ``config.max_queued_messages``); see :class:`Mailbox` for the policy.
-        Raises :class:`ConfigError` for a bound that is not a positive integer."""
+        (None: ``config.max_queued_messages``; 0: unbounded); see :class:`Mailbox` for
+        the policy. Raises :class:`ConfigError` for a negative bound."""
         bound = self.config.max_queued_messages if max_queued is None else max_queued
-        mailbox = Mailbox(self, self._new_pid(), on_close=self._mailbox_closed, max_queued=bound)
+        mailbox = Mailbox(
+            self, self._new_pid(), on_close=self._mailbox_closed, max_queued=bound or None
+        )
         self._mailboxes[mailbox.pid] = mailbox
         return mailbox
 
@@ -390,9 +392,14 @@ class Node:
         await conn.wait_closed()
         return True
 
-    def events(self) -> EventStream:
-        """Subscribe to :class:`NodeUp` / :class:`NodeDown` events from now on."""
-        return self._events.subscribe()
+    def events(self, *, max_queued: int | None = None) -> EventStream:
+        """Subscribe to :class:`NodeUp` / :class:`NodeDown` events from now on.
+
+        ``max_queued`` bounds the stream (None: ``config.max_queued_events``; 0:
+        unbounded); a reader that falls that far behind gets ``StreamOverflowError``
+        after the queued events. Raises :class:`ConfigError` for a negative bound."""
+        bound = self.config.max_queued_events if max_queued is None else max_queued
+        return self._events.subscribe(bound or None)
 
     async def _connection(self, node: str) -> Connection:
         conn = self._connections.get(node)
