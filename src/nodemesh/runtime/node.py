@@ -28,6 +28,7 @@ from nodemesh.runtime.hostname import default_host
 from nodemesh.runtime.mailbox import Mailbox
 from nodemesh.runtime.services import RpcHandler, Services
 from nodemesh.runtime.signals import NOCONNECTION, Monitor, SignalTable
+from nodemesh.runtime.statistics import NodeStatistics, collect
 from nodemesh.term.types import Atom, Pid, Reference
 
 __all__ = ["Node"]
@@ -201,9 +202,12 @@ class Node:
         """Send ``message`` to a pid, a local registered name, or ``(name, node)``.
 
         Connects to the node first if needed. Like Erlang, sending to a process that does
-        not exist is not an error. Raises :class:`NodeDownError` when the node cannot be
-        reached.
+        not exist is not an error. A full local mailbox (``max_queued``) makes this wait
+        for room. Raises :class:`NodeDownError` when the node cannot be reached.
         """
+        local = self._local_mailbox(dest)
+        if local is not None:
+            await local.wait_room()  # a full local mailbox: wait, as TCP makes peers wait
         routed = self._route(dest, message, sender)
         if routed is None:
             return
@@ -215,7 +219,8 @@ class Node:
 
     def send_nowait(self, dest: Destination, message: Any, *, sender: Pid | None = None) -> None:
         """Like :meth:`send`, for nodes already connected: raises :class:`NodeDownError`
-        instead of connecting, and never waits for the socket to drain."""
+        instead of connecting, and never waits for the socket to drain (nor for room in a
+        full local mailbox: the message is queued beyond the bound)."""
         routed = self._route(dest, message, sender)
         if routed is not None:
             self._connected(routed[0]).write(routed[1])
@@ -238,6 +243,14 @@ class Node:
         assert isinstance(dest, str), f"not a destination: {dest!r}"
         self._deliver_named(dest, message)
         return None
+
+    def _local_mailbox(self, dest: Destination) -> Mailbox | None:
+        if isinstance(dest, Pid):
+            return self._mailboxes.get(dest) if dest.node == self.name else None
+        if isinstance(dest, tuple):
+            name, node = dest
+            return self._names.get(name) if node == self.name else None
+        return self._names.get(dest)
 
     def _connected(self, node: str) -> Connection:
         conn = self._connections.get(node)
@@ -391,6 +404,11 @@ class Node:
         conn.close("disconnect")
         await conn.wait_closed()
         return True
+
+    def statistics(self) -> NodeStatistics:
+        """A frozen snapshot: connections, pending handshakes, mailboxes, queued messages
+        (total and largest queue) and connections paused by a full mailbox."""
+        return collect(self._connections.values(), len(self._handshaking), self._mailboxes.values())
 
     def events(self, *, max_queued: int | None = None) -> EventStream:
         """Subscribe to :class:`NodeUp` / :class:`NodeDown` events from now on.
