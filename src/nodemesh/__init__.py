@@ -19,11 +19,14 @@ from nodemesh.errors import (
     ReceiveTimeoutError,
     RemoteCallError,
     RemoteProtocolError,
+    StreamOverflowError,
 )
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import NodeDown, NodeEvent, NodeUp
-from nodemesh.runtime.mailbox import Mailbox
+from nodemesh.runtime.mailbox import Mailbox, MailboxStatistics
 from nodemesh.runtime.node import Node
+from nodemesh.runtime.statistics import NodeStatistics
+from nodemesh.runtime.streams import Stream, StreamStatistics
 from nodemesh.term.types import (
     Atom,
     BitBinary,
@@ -56,6 +59,7 @@ __all__ = [
     "LocalProtocolError",
     "Mailbox",
     "MailboxClosedError",
+    "MailboxStatistics",
     "NameInUseError",
     "NetworkError",
     "Node",
@@ -64,6 +68,7 @@ __all__ = [
     "NodeDownError",
     "NodeEvent",
     "NodeNameError",
+    "NodeStatistics",
     "NodeUp",
     "NodemeshError",
     "OpaqueFun",
@@ -74,5 +79,8 @@ __all__ = [
     "Reference",
     "RemoteCallError",
     "RemoteProtocolError",
+    "Stream",
+    "StreamOverflowError",
+    "StreamStatistics",
     "__version__",
 ]

@@ -174,7 +174,7 @@ class Connection(asyncio.Protocol):
 
     def _schedule_release(self) -> None:
         # Called from inside the receiver's receive(): deliver later, from the loop.
-        asyncio.get_running_loop().call_soon(self._release)
+        self.established.get_loop().call_soon(self._release)
 
     def _release(self) -> None:
         if self._held is None or self.closed or self._transport is None:
