@@ -12,6 +12,7 @@ import pytest
 
 from conftest import COOKIE, NodeFactory
 from support.erlang import ErlPeer, running_epmd
+from support.net import wait_for
 
 pytestmark = pytest.mark.interop
 
@@ -65,3 +66,31 @@ async def test_fast_erlang_sender_against_a_bounded_mailbox(
     assert inbox.statistics().peak_queued == 200
     assert paused_seen
     assert peak - baseline < 20 * 1024 * 1024, f"memory grew by {(peak - baseline) >> 20} MiB"
+
+
+async def test_erlang_peer_held_past_net_ticktime_stays_connected(
+    make_node: NodeFactory, epmd_port: int
+) -> None:
+    """A connection paused for longer than net_ticktime (2 s on both sides) is declared
+    down by neither side; once the mailbox is read, every message arrives in order."""
+    py = await make_node("py", net_ticktime=2.0)
+    erl = await ErlPeer.start(
+        "erl2@127.0.0.1",
+        COOKIE,
+        env={"ERL_EPMD_PORT": str(epmd_port)},
+        extra_args=("-kernel", "net_ticktime", "2"),
+    )
+    try:
+        inbox = py.register("inbox", max_queued=10)
+        assert await py.ping(erl.name)
+        events = py.events()
+        await erl.eval(
+            f"spawn(fun() -> [{{inbox, '{py.name}'}} ! I || I <- lists:seq(1, 5000)] end), ok"
+        )
+        await wait_for(lambda: py.statistics().paused_connections == 1)
+        with pytest.raises(TimeoutError):  # two ticktimes of silence from our side
+            await events.get(timeout=5)
+        assert await erl.eval(f"lists:member('{py.name}', nodes(hidden))") == "true"
+        assert [await inbox.receive(timeout=10) for _ in range(5000)] == list(range(1, 5001))
+    finally:
+        await erl.stop()

@@ -298,10 +298,10 @@ class Mailbox:
     async def __aexit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close(exit_reason(e))
+        self.close(_exit_reason(e))
 
 
-def exit_reason(exc: BaseException | None) -> Any:
+def _exit_reason(exc: BaseException | None) -> Any:
     """The Erlang exit reason for a mailbox whose ``async with`` block ended with ``exc``."""
     if exc is None:
         return Atom("normal")
