@@ -28,8 +28,9 @@ async def test_fast_python_sender_is_paused_by_a_bounded_mailbox(make_node: Node
 
     sender = asyncio.create_task(send_all())
     await wait_for(lambda: b.statistics().paused_connections == 1, what="b pauses reading")
-    conn = a._connections[b.name]
-    await wait_for(lambda: conn.paused, what="TCP pushes back on the sender")
+    await wait_for(
+        lambda: a.statistics().write_paused_connections == 1, what="TCP pushes back on a"
+    )
     assert not sender.done()
     received = [(await inbox.receive(timeout=10))[0] for _ in range(count)]
     await sender
@@ -107,3 +108,4 @@ async def test_node_statistics_count_queues(make_node: NodeFactory) -> None:
     assert (stats.queued_messages, stats.largest_queue) == (4, 3)
     assert stats.mailboxes >= 2  # and the node's own
     assert (stats.connections, stats.pending_handshakes, stats.paused_connections) == (1, 0, 0)
+    assert stats.write_paused_connections == 0

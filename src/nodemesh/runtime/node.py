@@ -184,8 +184,8 @@ class Node:
         """Call ``module:function(*args)`` on ``node`` (like ``erpc:call``) and return the
         value. Raises :class:`RemoteCallError` when it raises, throws or exits there,
         :class:`NodeDownError` when the node is unreachable, the connection drops or this
-        node stops during the call, and
-        :class:`ReceiveTimeoutError` after ``timeout`` seconds."""
+        node stops during the call, and :class:`ReceiveTimeoutError` after ``timeout``
+        seconds."""
         return await calls.call(self, node, module, function, list(args), timeout)
 
     def _mailbox_closed(self, mailbox: Mailbox, reason: Any) -> None:
@@ -407,7 +407,7 @@ class Node:
 
     def statistics(self) -> NodeStatistics:
         """A frozen snapshot: connections, pending handshakes, mailboxes, queued messages
-        (total and largest queue) and connections paused by a full mailbox."""
+        (total and largest queue), connections paused by a full mailbox or a slow peer."""
         return collect(self._connections.values(), len(self._handshaking), self._mailboxes.values())
 
     def events(self, *, max_queued: int | None = None) -> EventStream:

@@ -20,7 +20,9 @@ class NodeStatistics:
 
     ``queued_messages`` is the total over all mailboxes and ``largest_queue`` the longest
     one; ``paused_connections`` counts connections whose reading is paused until a full
-    mailbox drains (see ``max_queued`` in :class:`~nodemesh.runtime.mailbox.Mailbox`).
+    mailbox drains (see ``max_queued`` in :class:`~nodemesh.runtime.mailbox.Mailbox`),
+    ``write_paused_connections`` those whose peer is not reading fast enough (more than
+    ``write_high_water`` bytes wait to be sent: ``await node.send`` to it waits).
     """
 
     connections: int
@@ -29,6 +31,7 @@ class NodeStatistics:
     queued_messages: int
     largest_queue: int
     paused_connections: int
+    write_paused_connections: int
 
 
 def collect(
@@ -44,4 +47,5 @@ def collect(
         queued_messages=sum(lengths),
         largest_queue=max(lengths, default=0),
         paused_connections=sum(1 for conn in conns if conn.held),
+        write_paused_connections=sum(1 for conn in conns if conn.paused),
     )
