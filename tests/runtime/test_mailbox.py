@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
 from conftest import NodeFactory
 from nodemesh import Atom, MailboxClosedError, NodeConfig, NodeDownError, ReceiveTimeoutError
 from nodemesh.errors import ConfigError
+from support.net import wait_for
 
 DOWN = Atom("DOWN")
 
@@ -144,3 +146,29 @@ async def test_bad_bound_is_a_config_error(make_node: NodeFactory) -> None:
         with pytest.raises(ConfigError, match=field):
             NodeConfig(**{field: -1})
     assert NodeConfig().max_queued_messages is None  # Erlang's default: unbounded
+
+
+async def test_many_receivers_with_timeouts_lose_nothing(make_node: NodeFactory) -> None:
+    """Twenty receivers timing out and retrying while 3,000 messages arrive: every
+    message is received exactly once and nothing stays queued."""
+    node = await make_node("a")
+    box = node.mailbox()
+    received: list[int] = []
+    done = asyncio.Event()
+
+    async def receiver() -> None:
+        while not done.is_set():
+            with contextlib.suppress(ReceiveTimeoutError):
+                received.append(await box.receive(timeout=0.001))
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(20):
+            group.create_task(receiver())
+        for i in range(3000):
+            box.deliver(i)
+            if i % 7 == 0:
+                await asyncio.sleep(0)
+        await wait_for(lambda: len(received) == 3000)
+        done.set()
+    assert sorted(received) == list(range(3000))
+    assert len(box) == 0
