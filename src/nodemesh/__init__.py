@@ -9,6 +9,7 @@ from nodemesh.errors import (
     EpmdError,
     HandshakeError,
     LocalProtocolError,
+    MailboxClosedError,
     NameInUseError,
     NetworkError,
     NodeDownError,
@@ -18,11 +19,14 @@ from nodemesh.errors import (
     ReceiveTimeoutError,
     RemoteCallError,
     RemoteProtocolError,
+    StreamOverflowError,
 )
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import NodeDown, NodeEvent, NodeUp
-from nodemesh.runtime.mailbox import Mailbox
+from nodemesh.runtime.mailbox import Mailbox, MailboxStatistics
 from nodemesh.runtime.node import Node
+from nodemesh.runtime.statistics import NodeStatistics
+from nodemesh.runtime.streams import Stream, StreamStatistics
 from nodemesh.term.types import (
     Atom,
     BitBinary,
@@ -54,6 +58,8 @@ __all__ = [
     "ImproperList",
     "LocalProtocolError",
     "Mailbox",
+    "MailboxClosedError",
+    "MailboxStatistics",
     "NameInUseError",
     "NetworkError",
     "Node",
@@ -62,6 +68,7 @@ __all__ = [
     "NodeDownError",
     "NodeEvent",
     "NodeNameError",
+    "NodeStatistics",
     "NodeUp",
     "NodemeshError",
     "OpaqueFun",
@@ -72,5 +79,8 @@ __all__ = [
     "Reference",
     "RemoteCallError",
     "RemoteProtocolError",
+    "Stream",
+    "StreamOverflowError",
+    "StreamStatistics",
     "__version__",
 ]

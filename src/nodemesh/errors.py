@@ -18,6 +18,8 @@ Every exception nodemesh raises on purpose derives from :class:`NodemeshError`::
     ├── NodeDownError            the target node is not (or no longer) connected
     ├── RemoteCallError          an rpc into another node raised, threw or exited
     ├── ReceiveTimeoutError      a mailbox had nothing within the timeout (also a TimeoutError)
+    ├── MailboxClosedError       the mailbox was closed (by its owner or the node stopping)
+    ├── StreamOverflowError      an event stream reached its bound; it ended after its events
     └── DiscoveryError           a cluster strategy could not discover its peers
 
 Anything else escaping from nodemesh is a bug. Third-party and OS exceptions are
@@ -100,6 +102,19 @@ class RemoteCallError(NodemeshError):
 
 class ReceiveTimeoutError(NodemeshError, TimeoutError):
     """A mailbox received nothing within the timeout."""
+
+
+class MailboxClosedError(NodemeshError):
+    """The mailbox was closed, by its owner or because the node stopped: no message will
+    arrive any more. Not a timeout: waiting longer would not help."""
+
+
+class StreamOverflowError(NodemeshError):
+    """An event stream reached its ``max_queued`` bound because its reader fell behind.
+
+    The stream stopped taking events at that point (never silently dropping one): the
+    events queued before are read first, then this is raised. Subscribe again to go on.
+    """
 
 
 class DiscoveryError(NodemeshError):

@@ -121,7 +121,11 @@ class Cluster:
     # -- what users read ---------------------------------------------------------------
     def events(self) -> ClusterEventStream:
         """Subscribe to cluster events from now on (an async iterator)."""
-        stream = ClusterEventStream(self._streams.discard)
+        stream = ClusterEventStream(
+            self._streams.discard,
+            max_queued=self.node.config.max_queued_events,
+            label="cluster event stream",
+        )
         if self._closed:
             stream.close()
         else:
@@ -145,7 +149,7 @@ class Cluster:
         if self._started or self._closed:
             raise RuntimeError(f"the cluster of {self.node.name} was started already")
         self._started = True
-        self._node_events = self.node.events()
+        self._node_events = self.node.events(max_queued=0)  # ours: read at once, unbounded
         now = asyncio.get_running_loop().time()
         for peer in self.node.nodes():
             self._membership.node_up(peer, now)

@@ -8,9 +8,9 @@ with the same metadata (node, topology) and error reasons (:data:`UNREACHABLE`,
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+
+from nodemesh.runtime.streams import Stream
 
 __all__ = [
     "ALREADY_DISCONNECTED",
@@ -106,43 +106,6 @@ ClusterEvent = (
 )
 
 
-class ClusterEventStream:
-    """One subscriber's queue of cluster events, an async iterator.
-
-    Holds every event published after it was opened until read; iteration ends when the
-    stream or the cluster is closed.
-    """
-
-    def __init__(self, on_close: Callable[[ClusterEventStream], None]) -> None:
-        self._queue: asyncio.Queue[ClusterEvent | None] = asyncio.Queue()
-        self._on_close = on_close
-        self._closed = False
-
-    def put_nowait(self, event: ClusterEvent | None) -> None:
-        self._queue.put_nowait(event)
-
-    async def get(self, timeout: float | None = None) -> ClusterEvent:
-        """The next event. Raises :class:`TimeoutError` after ``timeout`` seconds and
-        :class:`EOFError` once the stream (or the cluster) is closed, as the node's
-        event stream does."""
-        event = await asyncio.wait_for(self._queue.get(), timeout)
-        if event is None:
-            self._queue.put_nowait(None)  # every later get() sees the end too
-            raise EOFError("the cluster event stream is closed")
-        return event
-
-    def __aiter__(self) -> AsyncIterator[ClusterEvent]:
-        return self
-
-    async def __anext__(self) -> ClusterEvent:
-        try:
-            return await self.get()
-        except EOFError:
-            raise StopAsyncIteration from None
-
-    def close(self) -> None:
-        """Stop receiving events."""
-        if not self._closed:
-            self._closed = True
-            self._on_close(self)
-            self._queue.put_nowait(None)
+ClusterEventStream = Stream[ClusterEvent]
+"""What :meth:`Cluster.events` returns: a :class:`~nodemesh.runtime.streams.Stream` of
+cluster events (the same class as the node's event stream)."""

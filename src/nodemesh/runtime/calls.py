@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from nodemesh.dist import control
 from nodemesh.dist.control import Op
-from nodemesh.errors import NodeDownError, ReceiveTimeoutError, RemoteCallError
+from nodemesh.errors import (
+    MailboxClosedError,
+    NodeDownError,
+    ReceiveTimeoutError,
+    RemoteCallError,
+)
 from nodemesh.runtime.signals import NOCONNECTION, Monitor
 from nodemesh.term.types import Atom, Pid
 
@@ -58,6 +63,11 @@ async def call(
                     and message[:2] == (SPAWN_REPLY, req_id)
                 ):
                     raise RemoteCallError("spawn", message[3])
+    except MailboxClosedError:
+        # Our node is stopping (aclose closes every mailbox): the answer cannot arrive.
+        raise NodeDownError(
+            f"{node.name} stopped while waiting for {peer} to answer {module}:{function}"
+        ) from None
     except TimeoutError:
         raise ReceiveTimeoutError(
             f"{peer} did not answer {module}:{function} within {timeout} s"

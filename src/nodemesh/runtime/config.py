@@ -45,6 +45,10 @@ class NodeConfig:
     connect_retry_delay: float = 1.0
     decode_limits: DecodeLimits = field(default=DEFAULT_LIMITS)
     write_high_water: int = 4 * 1024 * 1024
+    # Bounds on queued messages per mailbox and events per stream; None (the default) is
+    # unbounded, as Erlang's mailboxes are. Policy: never drop a message (see Mailbox).
+    max_queued_messages: int | None = None
+    max_queued_events: int | None = None
 
     def __post_init__(self) -> None:
         if not self.hidden:
@@ -78,6 +82,10 @@ class NodeConfig:
             value = getattr(self, name)
             if type(value) is not int or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("max_queued_messages", "max_queued_events"):
+            value = getattr(self, name)
+            if value is not None and (type(value) is not int or value < 1):
+                raise ConfigError(f"{name} must be a positive integer or None, got {value!r}")
 
 
 def _positive(name: str, value: object) -> None:

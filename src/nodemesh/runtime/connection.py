@@ -23,6 +23,7 @@ from nodemesh.errors import HandshakeError, NodemeshError, ProtocolError, Remote
 from nodemesh.runtime.dispatch import dispatch
 
 if TYPE_CHECKING:
+    from nodemesh.runtime.mailbox import Mailbox
     from nodemesh.runtime.node import Node
 
 __all__ = ["Connection"]
@@ -64,6 +65,8 @@ class Connection(asyncio.Protocol):
         self._spoke = False
         self._silent = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._held: Mailbox | None = None  # reading paused until it drains (hold_for)
+        self._stashed: list[memoryview] = []  # frames read before the hold, in order
         flags = default_flags(visible=not node.config.hidden)
         self._hs: handshake.Initiator | handshake.Acceptor | None
         if dialed:
@@ -114,6 +117,9 @@ class Connection(asyncio.Protocol):
         if not self._closed.done():
             self._closed.set_result(None)
         self._wake_drain()
+        if self._held is not None:
+            self._held.cancel_drained_callback(self._schedule_release)
+            self._held, self._stashed = None, []
 
     def pause_writing(self) -> None:
         self.paused = True
@@ -149,6 +155,35 @@ class Connection(asyncio.Protocol):
             self._transport.close()
         else:
             self._transport.abort()
+
+    @property
+    def held(self) -> bool:
+        """True while reading is paused because a mailbox is full (:meth:`hold_for`)."""
+        return self._held is not None
+
+    def hold_for(self, mailbox: Mailbox) -> None:
+        """Deliver nothing more from this peer until ``mailbox`` has drained to half its
+        bound or closed: reading pauses, so TCP pushes back on the sending node (the
+        never-drop policy of :mod:`nodemesh.runtime.mailbox`). Frames already read wait,
+        in order, and are delivered first on release."""
+        if self._held is not None or self.closed or self._transport is None:
+            return
+        self._held = mailbox
+        self._transport.pause_reading()
+        mailbox.call_when_drained(self._schedule_release)
+
+    def _schedule_release(self) -> None:
+        # Called from inside the receiver's receive(): deliver later, from the loop.
+        self.established.get_loop().call_soon(self._release)
+
+    def _release(self) -> None:
+        if self._held is None or self.closed or self._transport is None:
+            return
+        self._held = None
+        stashed, self._stashed = self._stashed, []
+        self._dispatch_frames(stashed)
+        if self._held is None and not self.closed:
+            self._transport.resume_reading()
 
     async def wait_closed(self) -> None:
         """Wait until the socket is closed."""
@@ -244,14 +279,20 @@ class Connection(asyncio.Protocol):
 
     # -- established -------------------------------------------------------------------
     def _frames(self, data: bytes) -> None:
-        node = self._node
         try:
             frames = self._reader.feed(data)
         except RemoteProtocolError as exc:
             self._protocol_error(exc)
             return
+        self._dispatch_frames(frames)
+
+    def _dispatch_frames(self, frames: list[memoryview]) -> None:
+        node = self._node
         limits = node.config.decode_limits
-        for frame in frames:
+        for index, frame in enumerate(frames):
+            if self._held is not None:  # a mailbox filled up: the rest waits, in order
+                self._stashed.extend(frames[index:])
+                return
             if not frame:
                 continue  # a tick
             try:
@@ -275,7 +316,7 @@ class Connection(asyncio.Protocol):
     def _tick(self) -> None:
         if self.closed:
             return
-        if self._heard:
+        if self._heard or self._held is not None:  # held: we are not listening
             self._silent = 0
         else:
             self._silent += 1

@@ -34,13 +34,14 @@ def dispatch(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) 
         name = ctrl[3]
         mailbox = node._names.get(name)
         if mailbox is not None:
-            mailbox.deliver(payload)
+            if mailbox.deliver(payload):  # full: pause this peer until it drains
+                conn.hold_for(mailbox)
         elif name in Services.NAMES:
             node.services.handle(conn, name, ctrl[1], payload)
     elif op == 22 or op == 2 or op == 12 or op == 23:  # SEND_SENDER, SEND{,_TT}
         mailbox = node._mailboxes.get(ctrl[2])
-        if mailbox is not None:
-            mailbox.deliver(payload)
+        if mailbox is not None and mailbox.deliver(payload):
+            conn.hold_for(mailbox)
     else:
         _HANDLERS.get(op, _ignore)(node, conn, ctrl, payload)
 
@@ -88,8 +89,8 @@ def _exit(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) -> 
     if is_link_exit and not node.signals.unlink(target, sender):
         return
     mailbox = node._mailboxes.get(target)
-    if mailbox is not None:
-        mailbox.deliver((EXIT, sender, reason))
+    if mailbox is not None and mailbox.deliver((EXIT, sender, reason)):
+        conn.hold_for(mailbox)
 
 
 def _monitor(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) -> None:

@@ -19,7 +19,7 @@ from nodemesh.cookie import resolve_cookie
 from nodemesh.dist import control
 from nodemesh.dist.control import Op
 from nodemesh.dist.names import parse_node_name
-from nodemesh.errors import NodeDownError, NodemeshError
+from nodemesh.errors import MailboxClosedError, NodeDownError, NodemeshError
 from nodemesh.runtime import calls, transport
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.connection import Connection
@@ -28,6 +28,7 @@ from nodemesh.runtime.hostname import default_host
 from nodemesh.runtime.mailbox import Mailbox
 from nodemesh.runtime.services import RpcHandler, Services
 from nodemesh.runtime.signals import NOCONNECTION, Monitor, SignalTable
+from nodemesh.runtime.statistics import NodeStatistics, collect
 from nodemesh.term.types import Atom, Pid, Reference
 
 __all__ = ["Node"]
@@ -69,7 +70,7 @@ class Node:
         self._next_ref = 1
         self.signals = SignalTable()
         self.services = Services(self)
-        self._events = EventHub()
+        self._events = EventHub("node event stream")
         self._transport: transport.NodeTransport | None = None
         self._system: Mailbox | None = None
 
@@ -82,7 +83,7 @@ class Node:
         self._transport = transport.NodeTransport(self)
         self.port, self.creation = await self._transport.start()
         self._started = True
-        self._system = self.mailbox()
+        self._system = self.mailbox(max_queued=0)  # a sender pid only: never read, never full
         log.info("node %s listening on port %d (creation %d)", self.name, self.port, self.creation)
 
     async def aclose(self) -> None:
@@ -139,20 +140,25 @@ class Node:
             self.atom, self.creation, (n & 0x3FFFF, (n >> 18) & 0xFFFFFFFF, secrets.randbits(32))
         )
 
-    def mailbox(self) -> Mailbox:
-        """A new anonymous mailbox with its own pid."""
-        mailbox = Mailbox(self, self._new_pid())
+    def mailbox(self, *, max_queued: int | None = None) -> Mailbox:
+        """A new anonymous mailbox with its own pid. ``max_queued`` bounds its queue
+        (None: ``config.max_queued_messages``; 0: unbounded); see :class:`Mailbox` for
+        the policy. Raises :class:`ConfigError` for a negative bound."""
+        bound = self.config.max_queued_messages if max_queued is None else max_queued
+        mailbox = Mailbox(
+            self, self._new_pid(), on_close=self._mailbox_closed, max_queued=bound or None
+        )
         self._mailboxes[mailbox.pid] = mailbox
         return mailbox
 
-    def register(self, name: str) -> Mailbox:
+    def register(self, name: str, *, max_queued: int | None = None) -> Mailbox:
         """A new mailbox registered as ``name``: Erlang reaches it as ``{name, node}``.
 
         Raises :class:`ValueError` if the name is taken.
         """
         if name in self._names or name in Services.NAMES:
             raise ValueError(f"the name {name!r} is already registered on {self.name}")
-        mailbox = self.mailbox()
+        mailbox = self.mailbox(max_queued=max_queued)
         mailbox.name = Atom(name)
         self._names[name] = mailbox
         return mailbox
@@ -177,8 +183,9 @@ class Node:
     ) -> Any:
         """Call ``module:function(*args)`` on ``node`` (like ``erpc:call``) and return the
         value. Raises :class:`RemoteCallError` when it raises, throws or exits there,
-        :class:`NodeDownError` when the node is unreachable or the connection drops, and
-        :class:`ReceiveTimeoutError` after ``timeout`` seconds."""
+        :class:`NodeDownError` when the node is unreachable, the connection drops or this
+        node stops during the call, and :class:`ReceiveTimeoutError` after ``timeout``
+        seconds."""
         return await calls.call(self, node, module, function, list(args), timeout)
 
     def _mailbox_closed(self, mailbox: Mailbox, reason: Any) -> None:
@@ -195,9 +202,12 @@ class Node:
         """Send ``message`` to a pid, a local registered name, or ``(name, node)``.
 
         Connects to the node first if needed. Like Erlang, sending to a process that does
-        not exist is not an error. Raises :class:`NodeDownError` when the node cannot be
-        reached.
+        not exist is not an error. A full local mailbox (``max_queued``) makes this wait
+        for room. Raises :class:`NodeDownError` when the node cannot be reached.
         """
+        local = self._local_mailbox(dest)
+        if local is not None:
+            await local.wait_room()  # a full local mailbox: wait, as TCP makes peers wait
         routed = self._route(dest, message, sender)
         if routed is None:
             return
@@ -209,7 +219,8 @@ class Node:
 
     def send_nowait(self, dest: Destination, message: Any, *, sender: Pid | None = None) -> None:
         """Like :meth:`send`, for nodes already connected: raises :class:`NodeDownError`
-        instead of connecting, and never waits for the socket to drain."""
+        instead of connecting, and never waits for the socket to drain (nor for room in a
+        full local mailbox: the message is queued beyond the bound)."""
         routed = self._route(dest, message, sender)
         if routed is not None:
             self._connected(routed[0]).write(routed[1])
@@ -232,6 +243,14 @@ class Node:
         assert isinstance(dest, str), f"not a destination: {dest!r}"
         self._deliver_named(dest, message)
         return None
+
+    def _local_mailbox(self, dest: Destination) -> Mailbox | None:
+        if isinstance(dest, Pid):
+            return self._mailboxes.get(dest) if dest.node == self.name else None
+        if isinstance(dest, tuple):
+            name, node = dest
+            return self._names.get(name) if node == self.name else None
+        return self._names.get(dest)
 
     def _connected(self, node: str) -> Connection:
         conn = self._connections.get(node)
@@ -370,6 +389,8 @@ class Node:
             request = (Atom("$gen_call"), (mailbox.pid, ref), (Atom("is_auth"), self.atom))
             conn.write(control.reg_send(mailbox.pid, Atom("net_kernel"), request))
             reply = await mailbox.receive(timeout)
+        except MailboxClosedError:
+            return f"{self.name} stopped while waiting for {node} to answer"
         except NodemeshError as exc:
             return f"{node} did not answer: {exc}"
         finally:
@@ -387,9 +408,19 @@ class Node:
         await conn.wait_closed()
         return True
 
-    def events(self) -> EventStream:
-        """Subscribe to :class:`NodeUp` / :class:`NodeDown` events from now on."""
-        return self._events.subscribe()
+    def statistics(self) -> NodeStatistics:
+        """A frozen snapshot: connections, pending handshakes, mailboxes, queued messages
+        (total and largest queue), connections paused by a full mailbox or a slow peer."""
+        return collect(self._connections.values(), len(self._handshaking), self._mailboxes.values())
+
+    def events(self, *, max_queued: int | None = None) -> EventStream:
+        """Subscribe to :class:`NodeUp` / :class:`NodeDown` events from now on.
+
+        ``max_queued`` bounds the stream (None: ``config.max_queued_events``; 0:
+        unbounded); a reader that falls that far behind gets ``StreamOverflowError``
+        after the queued events. Raises :class:`ConfigError` for a negative bound."""
+        bound = self.config.max_queued_events if max_queued is None else max_queued
+        return self._events.subscribe(bound or None)
 
     async def _connection(self, node: str) -> Connection:
         conn = self._connections.get(node)

@@ -1,0 +1,51 @@
+"""A frozen snapshot of a node, from :meth:`Node.statistics` (trio's ``statistics()``:
+plain values read at one moment, cheap enough to poll from a metrics endpoint)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nodemesh.runtime.connection import Connection
+    from nodemesh.runtime.mailbox import Mailbox
+
+__all__ = ["NodeStatistics", "collect"]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatistics:
+    """What a node holds right now.
+
+    ``queued_messages`` is the total over all mailboxes and ``largest_queue`` the longest
+    one; ``paused_connections`` counts connections whose reading is paused until a full
+    mailbox drains (see ``max_queued`` in :class:`~nodemesh.runtime.mailbox.Mailbox`),
+    ``write_paused_connections`` those whose peer is not reading fast enough (more than
+    ``write_high_water`` bytes wait to be sent: ``await node.send`` to it waits).
+    """
+
+    connections: int
+    pending_handshakes: int
+    mailboxes: int
+    queued_messages: int
+    largest_queue: int
+    paused_connections: int
+    write_paused_connections: int
+
+
+def collect(
+    connections: Iterable[Connection], pending_handshakes: int, mailboxes: Iterable[Mailbox]
+) -> NodeStatistics:
+    """Count what a node holds (its connection and process tables are passed in)."""
+    conns = list(connections)
+    lengths = [len(mailbox) for mailbox in mailboxes]
+    return NodeStatistics(
+        connections=len(conns),
+        pending_handshakes=pending_handshakes,
+        mailboxes=len(lengths),
+        queued_messages=sum(lengths),
+        largest_queue=max(lengths, default=0),
+        paused_connections=sum(1 for conn in conns if conn.held),
+        write_paused_connections=sum(1 for conn in conns if conn.paused),
+    )

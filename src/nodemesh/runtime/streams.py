@@ -1,0 +1,197 @@
+"""Event streams: one subscriber's queue of events, fed by a publisher that never waits.
+
+:meth:`Node.events` and :meth:`Cluster.events` both hand out a :class:`Stream`. A stream
+holds every event published after it was opened until it is read; it is an async
+iterator, and an async context manager that ends the subscription on exit.
+
+Bounds. A publisher is the node's or the cluster's own code and must never wait for a
+slow reader, and an event must never vanish unnoticed (a reader that missed a NodeDown
+would believe a dead node alive). So a stream at its ``max_queued`` bound stops taking
+events: it logs one warning and unsubscribes, its reader first gets the events queued
+before, then :class:`~nodemesh.errors.StreamOverflowError`. Subscribe again to go on,
+and re-read the state the events describe (``node.nodes()``), as after any gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Generic, TypeVar
+
+from nodemesh.errors import ConfigError, StreamOverflowError
+
+__all__ = ["Publisher", "Stream", "StreamStatistics"]
+
+log = logging.getLogger("nodemesh.node")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatistics:
+    """A snapshot of one stream, from :meth:`Stream.statistics`: events waiting to be
+    read, the bound, events published to it so far, and whether it has ended."""
+
+    queued: int
+    max_queued: int | None
+    published: int
+    closed: bool
+    overflowed: bool
+
+
+class Stream(Generic[T]):
+    """One subscriber's queue of events, an async iterator.
+
+    ``on_close`` (called once, with the stream) is how the publisher forgets it;
+    ``max_queued`` bounds the queue (None: unbounded) with the policy of this module.
+    """
+
+    def __init__(
+        self,
+        on_close: Callable[[Stream[T]], None] | None = None,
+        *,
+        max_queued: int | None = None,
+        label: str = "event stream",
+    ) -> None:
+        if max_queued is not None and (type(max_queued) is not int or max_queued < 1):
+            raise ConfigError(f"max_queued must be a positive integer or None, got {max_queued!r}")
+        self._on_close = on_close
+        self._max = max_queued
+        self._label = label
+        self._events: deque[T] = deque()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._end: type[EOFError] | type[StreamOverflowError] | None = None
+        self._published = 0
+
+    def __repr__(self) -> str:
+        return f"<Stream {self._label} queued={len(self._events)}>"
+
+    @property
+    def closed(self) -> bool:
+        """True once the stream takes no more events (closed or overflowed)."""
+        return self._end is not None
+
+    # -- publisher side ------------------------------------------------------------------
+    def put_nowait(self, event: T) -> None:
+        """Queue ``event`` (never waits). An ended stream ignores it; a full one ends
+        with :class:`StreamOverflowError` instead of queuing it."""
+        if self._end is not None:
+            return
+        if self._max is not None and len(self._events) >= self._max:
+            log.warning(
+                "%s reached max_queued=%d: its reader fell behind; it ends here",
+                self._label,
+                self._max,
+            )
+            self._finish(StreamOverflowError)
+            return
+        self._published += 1
+        self._events.append(event)
+        self._wake()
+
+    # -- reader side ---------------------------------------------------------------------
+    async def get(self, timeout: float | None = None) -> T:
+        """The next event. Raises :class:`TimeoutError` after ``timeout`` seconds,
+        :class:`EOFError` once the stream (or its node or cluster) is closed and
+        :class:`StreamOverflowError` after the last event queued before an overflow."""
+        async with asyncio.timeout(timeout):
+            while not self._events:
+                self._raise_end()
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                try:
+                    await waiter
+                finally:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+        return self._events.popleft()
+
+    def __aiter__(self) -> Stream[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        """The next event; iteration ends at close, an overflow raises."""
+        try:
+            return await self.get()
+        except StreamOverflowError:
+            raise
+        except EOFError:
+            raise StopAsyncIteration from None
+
+    def statistics(self) -> StreamStatistics:
+        """A frozen snapshot of this stream."""
+        return StreamStatistics(
+            queued=len(self._events),
+            max_queued=self._max,
+            published=self._published,
+            closed=self._end is not None,
+            overflowed=self._end is StreamOverflowError,
+        )
+
+    # -- ending --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop receiving events; those already queued can still be read."""
+        self._finish(EOFError)
+
+    async def __aenter__(self) -> Stream[T]:
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _finish(self, end: type[EOFError] | type[StreamOverflowError]) -> None:
+        if self._end is not None:
+            return
+        self._end = end
+        if self._on_close is not None:
+            self._on_close(self)
+        self._wake()
+
+    def _raise_end(self) -> None:
+        if self._end is StreamOverflowError:
+            raise StreamOverflowError(
+                f"the {self._label} reached max_queued={self._max} and ended; subscribe again"
+            )
+        if self._end is EOFError:
+            raise EOFError(f"the {self._label} is closed")
+
+    def _wake(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class Publisher(Generic[T]):
+    """Publishes each event to every open :class:`Stream` it handed out."""
+
+    def __init__(self, label: str = "event stream") -> None:
+        self._label = label
+        self._streams: set[Stream[T]] = set()
+        self._closed = False
+
+    def subscribe(self, max_queued: int | None = None) -> Stream[T]:
+        """A new stream of the events published from now on (ended at once if the
+        publisher is closed). Raises :class:`ConfigError` for a bad ``max_queued``."""
+        stream: Stream[T] = Stream(self._streams.discard, max_queued=max_queued, label=self._label)
+        if self._closed:
+            stream.close()
+        else:
+            self._streams.add(stream)
+        return stream
+
+    def publish(self, event: T) -> None:
+        """Queue ``event`` on every open stream."""
+        for stream in list(self._streams):
+            stream.put_nowait(event)
+
+    def close(self) -> None:
+        """End every stream (after their queued events) and every later subscription."""
+        self._closed = True
+        for stream in list(self._streams):
+            stream.close()
