@@ -90,7 +90,7 @@ async def _run_node(args: argparse.Namespace) -> int:
     async with Node(args.name, args.cookie, config=_config(args)) as node:
         name = node.name
         say(f"started {name}", event="started", node=name)
-        events = node.events()  # before the cluster starts: its first nodeups are kept
+        events = node.events(max_queued=0)  # before the cluster starts: its first nodeups are kept
         # The task group is entered last and holds only what cannot fail, so a health port
         # that cannot be served is a plain NodemeshError (one line), not an exception group.
         async with (

@@ -89,7 +89,7 @@ class HealthServer:
             raise
         self._runner = runner
         self._port = sock.getsockname()[1]
-        events = self.node.events()
+        events = self.node.events(max_queued=0)  # read at once: never bounded
         self._watcher = asyncio.create_task(self._count(events))
 
     async def aclose(self) -> None:
