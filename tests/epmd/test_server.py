@@ -21,7 +21,7 @@ from nodemesh.epmd.protocol import (
     StopRequest,
 )
 from nodemesh.epmd.server import EpmdServer, EpmdServerConfig, ensure_epmd
-from nodemesh.errors import ConfigError, EpmdError
+from nodemesh.errors import ConfigError, EpmdError, EpmdNameInUseError
 
 EPMD_LOG = "nodemesh.epmd"
 
@@ -49,7 +49,7 @@ async def test_register_look_up_list(server: EpmdServer) -> None:
 async def test_registration_lives_with_its_connection(server: EpmdServer) -> None:
     """Closing the connection unregisters; the name then registers with a new creation."""
     first = await register("py", 40001, epmd_port=server.port)
-    with pytest.raises(EpmdError, match="already registered"):
+    with pytest.raises(EpmdNameInUseError, match=r"'py'.*already registered"):
         await register("py", 40002, epmd_port=server.port)
     await first.aclose()
     async with await register("py", 40002, epmd_port=server.port) as second:
