@@ -2,12 +2,17 @@
 
 Theory of operation
 -------------------
-``_WRITERS`` maps exact Python types to writers ``(term, out)`` that append the term, tag
-first, to a bytearray. An exact-type lookup is both the fastest dispatch and the one
-that gets subclass order right for free (``type(True)`` is ``bool``, not ``int``). Values
-of other types go through :func:`_writer_for`, which tests ``isinstance`` in an order
-where ``bool`` precedes ``int``, ``Atom`` precedes ``str`` and ``FrozenList`` precedes
-``tuple``; what matches nothing raises :class:`EncodeError`.
+A table of writers maps exact Python types to writers ``(term, out)`` that append the
+term, tag first, to a bytearray. An exact-type lookup is both the fastest dispatch and
+the one that gets subclass order right for free (``type(True)`` is ``bool``, not
+``int``). Values of other types go through :func:`_writer_for`, which tests
+``isinstance`` in an order where ``bool`` precedes ``int``, ``Atom`` precedes ``str`` and
+``FrozenList`` precedes ``tuple``; what matches nothing raises :class:`EncodeError`.
+
+There is one table per ``none_atom`` (the atom ``None`` is written as): ``_WRITERS`` for
+the default ``undefined``, others built on first use by :func:`_make_writers`, whose
+container writers close over their own table so that a nested ``None`` is written as the
+outer call asked, with no option passed down the recursion.
 
 Section numbers in comments are those of ``erl_ext_dist``.
 """
@@ -19,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
 from nodemesh.errors import EncodeError
+from nodemesh.term._atoms import DEFAULT_NONE_ATOM, check_none_atom
 from nodemesh.term.types import (
     Atom,
     BitBinary,
@@ -33,7 +39,7 @@ from nodemesh.term.types import (
     Term,
 )
 
-__all__ = ["encode", "encode_into"]
+__all__ = ["encode", "encode_into", "make_encode_into"]
 
 Writer: TypeAlias = Callable[[Any, bytearray], None]
 
@@ -63,7 +69,9 @@ _ATOMS: dict[str, bytes] = {}
 def encode(term: Term) -> bytes:
     """Encode ``term`` as an external term: the version byte 131, then the term.
 
-    Raises :class:`EncodeError` if the value (or anything inside it) has no Erlang form.
+    ``None`` is written as ``undefined`` (see :class:`~nodemesh.term.TermCodec` for
+    ``nil``). Raises :class:`EncodeError` if the value (or anything inside it) has no
+    Erlang form.
     """
     out = bytearray()
     encode_into(term, out)
@@ -78,24 +86,53 @@ def encode_into(term: Term, out: bytearray) -> None:
     start = len(out)
     out.append(131)  # 12.1: the version byte
     try:
-        (_WRITERS.get(type(term)) or _writer_for(term))(term, out)
+        (_WRITERS.get(type(term)) or _writer_for(term, _WRITERS))(term, out)
     except BaseException as exc:
         del out[start:]
         if isinstance(exc, RecursionError):
-            raise EncodeError("the term nests too deeply, or contains itself") from None
+            raise _too_deep() from None
         raise
 
 
-def _write(term: Term, out: bytearray) -> None:
-    (_WRITERS.get(type(term)) or _writer_for(term))(term, out)
+def make_encode_into(none_atom: str) -> Callable[[Term, bytearray], None]:
+    """:func:`encode_into` writing None as the atom ``none_atom``, which must be a
+    valid atom name other than true and false (ConfigError otherwise)."""
+    writers = _WRITERS if none_atom == DEFAULT_NONE_ATOM else _writers_for(none_atom)
+
+    def encode_into(term: Term, out: bytearray) -> None:
+        start = len(out)
+        out.append(131)  # 12.1: the version byte
+        try:
+            (writers.get(type(term)) or _writer_for(term, writers))(term, out)
+        except BaseException as exc:
+            del out[start:]
+            if isinstance(exc, RecursionError):
+                raise _too_deep() from None
+            raise
+
+    return encode_into
 
 
-def _writer_for(term: Term) -> Writer:
+def _too_deep() -> EncodeError:
+    return EncodeError("the term nests too deeply, or contains itself")
+
+
+def _writers_for(none_atom: str) -> dict[type, Writer]:
+    writers = _TABLES.get(none_atom)
+    if writers is None:
+        writers = _make_writers(check_none_atom(none_atom))
+        if len(_TABLES) < _MAX_TABLES:
+            _TABLES[none_atom] = writers
+    return writers
+
+
+def _writer_for(term: Term, writers: dict[type, Writer]) -> Writer:
     """The writer for a subclass of a supported type, in an order where subclasses
     (bool, Atom, FrozenList) come before the types they derive from."""
-    for kind, writer in _BY_ISINSTANCE:
+    for kind, exact, convert in _BY_ISINSTANCE:
         if isinstance(term, kind):
-            return writer
+            writer = writers[exact]
+            return writer if convert is None else _as(convert, writer)
     kind = type(term)
     raise EncodeError(f"a {kind.__module__}.{kind.__qualname__} has no Erlang term form")
 
@@ -148,10 +185,6 @@ def _write_atom(term: str, out: bytearray) -> None:
 
 def _write_bool(term: bool, out: bytearray) -> None:
     out += b"w\x04true" if term else b"w\x05false"
-
-
-def _write_none(term: None, out: bytearray) -> None:
-    out += b"w\x09undefined"
 
 
 # --- Numbers (12.5, 12.6, 12.20, 12.21, 12.29) ------------------------------------------
@@ -207,54 +240,66 @@ def _write_bit_binary(term: BitBinary, out: bytearray) -> None:
     out += data
 
 
-def _write_list(term: list[Any] | FrozenList, out: bytearray) -> None:
-    """NIL_EXT, STRING_EXT for up to 65535 ints in 0..255 (as erts does), else LIST_EXT."""
-    size = len(term)
-    if not size:
-        out.append(106)
-        return
-    if size < 65536 and set(map(type, term)) == _JUST_INT:
-        try:
-            chars = bytes(term)
-        except ValueError:
-            pass  # an int outside 0..255
-        else:
-            out += _TAG_U16.pack(107, size)
-            out += chars
+def _list_writer(writers: dict[type, Writer]) -> Writer:
+    def write_list(term: list[Any] | FrozenList, out: bytearray) -> None:
+        """NIL_EXT, STRING_EXT for up to 65535 ints in 0..255 (as erts does), else LIST_EXT."""
+        size = len(term)
+        if not size:
+            out.append(106)
             return
-    out += _TAG_U32.pack(108, _length(size, "a list"))
-    get = _WRITERS.get
-    for item in term:
-        (get(type(item)) or _writer_for(item))(item, out)
-    out.append(106)
+        if size < 65536 and set(map(type, term)) == _JUST_INT:
+            try:
+                chars = bytes(term)
+            except ValueError:
+                pass  # an int outside 0..255
+            else:
+                out += _TAG_U16.pack(107, size)
+                out += chars
+                return
+        out += _TAG_U32.pack(108, _length(size, "a list"))
+        get = writers.get
+        for item in term:
+            (get(type(item)) or _writer_for(item, writers))(item, out)
+        out.append(106)
+
+    return write_list
 
 
-def _write_improper(term: ImproperList, out: bytearray) -> None:
-    if not term.elements:
-        raise EncodeError("an ImproperList needs at least one element before its tail")
-    out += _TAG_U32.pack(108, _length(len(term.elements), "a list"))
-    for item in term.elements:
-        _write(item, out)
-    _write(term.tail, out)
+def _improper_writer(writers: dict[type, Writer]) -> Writer:
+    def write_improper(term: ImproperList, out: bytearray) -> None:
+        if not term.elements:
+            raise EncodeError("an ImproperList needs at least one element before its tail")
+        out += _TAG_U32.pack(108, _length(len(term.elements), "a list"))
+        get = writers.get
+        for item in (*term.elements, term.tail):
+            (get(type(item)) or _writer_for(item, writers))(item, out)
+
+    return write_improper
 
 
 # --- Tuples and maps (12.13-12.15) -----------------------------------------------------
 
 
-def _write_tuple(term: tuple[Any, ...], out: bytearray) -> None:
-    size = len(term)
-    out += _SMALL_TUPLES[size] if size < 256 else _TAG_U32.pack(105, _length(size, "a tuple"))
-    get = _WRITERS.get
-    for item in term:
-        (get(type(item)) or _writer_for(item))(item, out)
+def _tuple_writer(writers: dict[type, Writer]) -> Writer:
+    def write_tuple(term: tuple[Any, ...], out: bytearray) -> None:
+        size = len(term)
+        out += _SMALL_TUPLES[size] if size < 256 else _TAG_U32.pack(105, _length(size, "a tuple"))
+        get = writers.get
+        for item in term:
+            (get(type(item)) or _writer_for(item, writers))(item, out)
+
+    return write_tuple
 
 
-def _write_map(term: Mapping[Any, Any], out: bytearray) -> None:
-    out += _TAG_U32.pack(116, _length(len(term), "a map"))
-    get = _WRITERS.get
-    for key, value in term.items():
-        (get(type(key)) or _writer_for(key))(key, out)
-        (get(type(value)) or _writer_for(value))(value, out)
+def _map_writer(writers: dict[type, Writer]) -> Writer:
+    def write_map(term: Mapping[Any, Any], out: bytearray) -> None:
+        out += _TAG_U32.pack(116, _length(len(term), "a map"))
+        get = writers.get
+        for key, value in term.items():
+            (get(type(key)) or _writer_for(key, writers))(key, out)
+            (get(type(value)) or _writer_for(value, writers))(value, out)
+
+    return write_map
 
 
 # --- Identifiers and funs (12.10, 12.9, 12.12, 12.24, 12.26, 12.27) ---------------------
@@ -312,7 +357,8 @@ def _as(convert: Callable[[Any], Any], writer: Writer) -> Writer:
     return lambda term, out: writer(convert(term), out)
 
 
-_WRITERS: dict[type, Writer] = {
+#: Writers of the terms that contain no others, whatever the none_atom.
+_LEAVES: dict[type, Writer] = {
     Atom: _write_atom,
     bool: _write_bool,
     int: _write_int,
@@ -321,38 +367,60 @@ _WRITERS: dict[type, Writer] = {
     bytearray: _write_bytes,
     memoryview: _write_view,
     str: _write_str,
-    tuple: _write_tuple,
-    list: _write_list,
-    dict: _write_map,
-    FrozenMap: _write_map,
-    type(None): _write_none,
     Pid: _write_pid,
     Reference: _write_reference,
     Port: _write_port,
     BitBinary: _write_bit_binary,
-    ImproperList: _write_improper,
-    FrozenList: _write_list,
     ExportFun: _write_export,
     OpaqueFun: _write_opaque_fun,
 }
 
-# Subclasses: order matters (bool < int, Atom < str, FrozenList < tuple).
-_BY_ISINSTANCE: tuple[tuple[type | tuple[type, ...], Writer], ...] = (
-    (bool, _as(bool, _write_bool)),
-    (Atom, _write_atom),
-    (str, _as(str, _write_str)),
-    (int, _as(int, _write_int)),
-    (float, _as(float, _write_float)),
-    ((bytes, bytearray), _as(bytes, _write_bytes)),
-    (FrozenList, _write_list),
-    (tuple, _write_tuple),
-    (list, _write_list),
-    (Mapping, _write_map),
-    (Pid, _write_pid),
-    (Reference, _write_reference),
-    (Port, _write_port),
-    (BitBinary, _write_bit_binary),
-    (ImproperList, _write_improper),
-    (ExportFun, _write_export),
-    (OpaqueFun, _write_opaque_fun),
+
+def _make_writers(none_atom: str) -> dict[type, Writer]:
+    """The table of writers where None is written as the atom ``none_atom``."""
+    none = _atom_bytes(none_atom)
+
+    def write_none(term: None, out: bytearray) -> None:
+        out += none
+
+    writers = dict(_LEAVES)
+    write_list, write_map = _list_writer(writers), _map_writer(writers)
+    writers.update(
+        {
+            type(None): write_none,
+            tuple: _tuple_writer(writers),
+            list: write_list,
+            FrozenList: write_list,
+            dict: write_map,
+            FrozenMap: write_map,
+            ImproperList: _improper_writer(writers),
+        }
+    )
+    return writers
+
+
+_WRITERS = _make_writers(DEFAULT_NONE_ATOM)
+_TABLES: dict[str, dict[type, Writer]] = {DEFAULT_NONE_ATOM: _WRITERS}
+_MAX_TABLES = 8  # beyond this many none_atom choices, build without keeping
+
+# Subclasses: (kind, the table entry that writes it, a conversion to apply first or None).
+# Order matters (bool < int, Atom < str, FrozenList < tuple).
+_BY_ISINSTANCE: tuple[tuple[type | tuple[type, ...], type, Callable[[Any], Any] | None], ...] = (
+    (bool, bool, bool),
+    (Atom, Atom, None),
+    (str, str, str),
+    (int, int, int),
+    (float, float, float),
+    ((bytes, bytearray), bytes, bytes),
+    (FrozenList, FrozenList, None),
+    (tuple, tuple, None),
+    (list, list, None),
+    (Mapping, dict, None),
+    (Pid, Pid, None),
+    (Reference, Reference, None),
+    (Port, Port, None),
+    (BitBinary, BitBinary, None),
+    (ImproperList, ImproperList, None),
+    (ExportFun, ExportFun, None),
+    (OpaqueFun, OpaqueFun, None),
 )
