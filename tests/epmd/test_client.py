@@ -86,7 +86,8 @@ async def test_wait_closed_returns_when_epmd_dies() -> None:
         reg = await register("pyA", 40001, epmd_port=port)
         assert not reg.closed
         proc.kill()
-        await asyncio.wait_for(reg.wait_closed(), 10)
+        async with asyncio.timeout(10):
+            await reg.wait_closed()
         assert reg.closed
     finally:
         await stop_process(proc)

@@ -161,7 +161,8 @@ async def test_wait_registered_waits_through_a_handover(keepers: MakeKeeper) -> 
     await b.start()
     before = await b.wait_registered()
     await a.servers[0].aclose()
-    await asyncio.wait_for(before.wait_closed(), 10)
-    after = await asyncio.wait_for(b.wait_registered(), 10)
+    async with asyncio.timeout(10):
+        await before.wait_closed()
+        after = await b.wait_registered()
     assert after is not before
     assert not after.closed
