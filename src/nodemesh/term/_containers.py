@@ -26,6 +26,8 @@ from nodemesh.term._reading import Buffer, Reader, check_end, u32
 from nodemesh.term.types import FrozenList, FrozenMap, ImproperList, OpaqueFun, Term
 
 Elements = Callable[[Buffer, int, int, int, int], tuple[list[Any], int]]
+#: An atom cache's lookup (None: a miss, or the none_atom) and membership test.
+Probes = tuple[Callable[[Any], Any], Callable[[Any], bool]]
 
 _PID_TAGS = frozenset((88, 103))  # NEW_PID_EXT, PID_EXT
 
@@ -69,6 +71,13 @@ def _elements_reader(readers: list[Reader], atoms: AtomReaders) -> Elements:
     def from_view(key: Buffer) -> Any:
         return cache.get(bytes(key))  # a memoryview slice is not hashable
 
+    def view_known(key: Buffer) -> bool:
+        return bytes(key) in cache
+
+    # Bound once: the cache is cleared in place, never replaced.
+    on_bytes: Probes = (cache.get, cache.__contains__)
+    on_views: Probes = (from_view, view_known)
+
     def elements(
         data: Buffer, pos: int, count: int, budget: int, tagpos: int
     ) -> tuple[list[Any], int]:
@@ -78,16 +87,17 @@ def _elements_reader(readers: list[Reader], atoms: AtomReaders) -> Elements:
         if budget <= 0 or count > size - pos:
             raise _too_deep(tagpos) if budget <= 0 else _overcount(data, pos, count, tagpos)
         budget, table = budget - 1, readers
-        lookup: Callable[[Any], Any] = cache.get if type(data) is bytes else from_view
+        lookup, known = on_bytes if type(data) is bytes else on_views
         items: list[Any] = []
         append = items.append
         for _ in range(count):
             tag = data[pos]
             if tag == 119:  # 12.31 SMALL_ATOM_UTF8_EXT, as _atoms reads it
                 end = pos + 2 + data[pos + 1]
-                value = lookup(data[pos + 2 : end])
-                # None is also the cached value of none_atom: read_atom returns it.
-                if value is None or end > size:
+                key = data[pos + 2 : end]
+                value = lookup(key)
+                # None is a miss, or the cached value of the none_atom.
+                if end > size or (value is None and not known(key)):
                     value = read_atom(data, pos + 2, end, True, pos)
                 pos = end
             elif tag == 97:  # 12.5 SMALL_INTEGER_EXT
