@@ -169,3 +169,14 @@ def test_erlang_modules_have_no_elixir_name() -> None:
     assert elixir_module_name(Atom("lists")) is None
     assert elixir_module_name(Atom("Elixir.")) is None
     assert decode_from(encode(elixir_module("Enum")))[0] == Atom("Elixir.Enum")
+
+
+def test_many_subclasses_encode_the_same_through_the_remembered_writers() -> None:
+    """Subclass writers remembered per table stay right for many classes made on the fly."""
+    kinds = [type(f"Int{n}", (int,), {}) for n in range(100)]
+    values = [kind(300 + n) for n, kind in enumerate(kinds)]
+    for _ in range(2):  # the second pass finds the writers the first one remembered
+        assert encode(values) == encode(list(range(300, 400)))
+        assert ELIXIR.decode(ELIXIR.encode([Point(None, v) for v in values])) == [
+            (None, 300 + n) for n in range(100)
+        ]

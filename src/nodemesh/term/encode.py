@@ -108,11 +108,17 @@ def _writers_for(none_atom: str) -> dict[type, Writer]:
 
 def _writer_for(term: Term, writers: dict[type, Writer]) -> Writer:
     """The writer for a subclass of a supported type, in an order where subclasses
-    (bool, Atom, FrozenList) come before the types they derive from."""
+    (bool, Atom, FrozenList) come before the types they derive from. The table keeps it
+    for that subclass (a list of IntEnum members then takes the exact-type path), up to
+    ``_MAX_WRITERS`` types, so that classes made on the fly cannot grow it for ever."""
     for kind, exact, convert in _BY_ISINSTANCE:
         if isinstance(term, kind):
             writer = writers[exact]
-            return writer if convert is None else _as(convert, writer)
+            if convert is not None:
+                writer = _as(convert, writer)
+            if len(writers) < _MAX_WRITERS:
+                writers[type(term)] = writer
+            return writer
     kind = type(term)
     raise EncodeError(f"a {kind.__module__}.{kind.__qualname__} has no Erlang term form")
 
@@ -212,6 +218,7 @@ def _make_writers(none_atom: str) -> dict[type, Writer]:
 _WRITERS = _make_writers(DEFAULT_NONE_ATOM)
 _TABLES: dict[str, dict[type, Writer]] = {DEFAULT_NONE_ATOM: _WRITERS}
 _MAX_TABLES = 8  # beyond this many none_atom choices, build without keeping
+_MAX_WRITERS = 64  # per table: the exact types above, and subclasses met since
 
 # Subclasses: (kind, the table entry that writes it, a conversion to apply first or None).
 # Order matters (bool < int, Atom < str, FrozenList < tuple).
