@@ -46,6 +46,7 @@ def test_elixir_codec_writes_and_reads_nil() -> None:
     assert ELIXIR.decode(b"\x83" + NIL) is None
     assert ELIXIR.decode(b"\x83" + UNDEFINED) == Atom("undefined")
     assert ELIXIR.decode(b"\x83d\x00\x03nil") is None  # ATOM_EXT (Latin-1) too
+    assert ELIXIR.decode_from(b"\x83" + NIL) == (None, 6)  # pos defaults to 0
 
 
 class Point(NamedTuple):

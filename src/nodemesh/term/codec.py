@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 
 from nodemesh.errors import ConfigError
 from nodemesh.term._atoms import DEFAULT_NONE_ATOM, check_none_atom
-from nodemesh.term.decode import DEFAULT_LIMITS, DecodeLimits, make_decode_from, whole
+from nodemesh.term.decode import (
+    DEFAULT_LIMITS,
+    DecodeFrom,
+    DecodeLimits,
+    make_decode_from,
+    whole,
+)
 from nodemesh.term.encode import make_encode_into
 from nodemesh.term.types import Term
 
@@ -43,9 +49,7 @@ class TermCodec:
     #: ``out`` unchanged.
     encode_into: Callable[[Term, bytearray], None] = field(init=False, repr=False, compare=False)
     #: ``decode_from(data, pos=0) -> (term, end)``: the term at ``pos``; raises DecodeError.
-    decode_from: Callable[[Data, int], tuple[Term, int]] = field(
-        init=False, repr=False, compare=False
-    )
+    decode_from: DecodeFrom = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_none_atom(self.none_atom)

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from nodemesh.errors import ConfigError, DecodeError
 from nodemesh.term._atoms import DEFAULT_NONE_ATOM, check_none_atom
@@ -115,9 +115,15 @@ def decode_from(
     return _decode_view(data, pos, limits, READERS)
 
 
-def make_decode_from(
-    none_atom: str, limits: DecodeLimits
-) -> Callable[[bytes | bytearray | memoryview, int], tuple[Term, int]]:
+class DecodeFrom(Protocol):
+    """``decode_from(data, pos=0) -> (term, offset after it)``, options bound."""
+
+    def __call__(
+        self, data: bytes | bytearray | memoryview, pos: int = 0, /
+    ) -> tuple[Term, int]: ...
+
+
+def make_decode_from(none_atom: str, limits: DecodeLimits) -> DecodeFrom:
     """:func:`decode_from` with ``limits`` bound, where the atom ``none_atom`` decodes
     as None; ``none_atom`` must be a valid atom name other than true and false
     (ConfigError otherwise)."""
