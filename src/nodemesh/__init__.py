@@ -10,6 +10,7 @@ from nodemesh.errors import (
     HandshakeError,
     LocalProtocolError,
     NameInUseError,
+    NameTakenError,
     NetworkError,
     NodeDownError,
     NodemeshError,
@@ -18,6 +19,7 @@ from nodemesh.errors import (
     ReceiveTimeoutError,
     RemoteCallError,
     RemoteProtocolError,
+    RpcError,
 )
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import NodeDown, NodeEvent, NodeUp
@@ -55,6 +57,7 @@ __all__ = [
     "LocalProtocolError",
     "Mailbox",
     "NameInUseError",
+    "NameTakenError",
     "NetworkError",
     "Node",
     "NodeConfig",
@@ -72,5 +75,6 @@ __all__ = [
     "Reference",
     "RemoteCallError",
     "RemoteProtocolError",
+    "RpcError",
     "__version__",
 ]

@@ -14,11 +14,14 @@ Every exception nodemesh raises on purpose derives from :class:`NodemeshError`::
     │   └── EpmdError            EPMD refused or could not be reached
     ├── HandshakeError           the distribution handshake did not complete
     │   ├── CookieMismatchError  the peer and we do not share the cookie
-    │   └── NameInUseError       the peer already has a connection from our name
+    │   ├── NameInUseError       the peer already has a connection from our name
+    │   └── SupersededError      a simultaneous connect from the peer won the tie-break
     ├── NodeDownError            the target node is not (or no longer) connected
+    ├── NameTakenError           register() of a name already registered here (also a ValueError)
     ├── RemoteCallError          an rpc into another node raised, threw or exited
     ├── ReceiveTimeoutError      a mailbox had nothing within the timeout (also a TimeoutError)
-    └── DiscoveryError           a cluster strategy could not discover its peers
+    ├── DiscoveryError           a cluster strategy could not discover its peers
+    └── RpcError                 raised by *your* rpc handler: the caller sees ``error``
 
 Anything else escaping from nodemesh is a bug. Third-party and OS exceptions are
 translated at the edge (``raise NetworkError(...) from exc``).
@@ -79,8 +82,17 @@ class NameInUseError(HandshakeError):
     """The peer already holds a connection from a node of our name."""
 
 
+class SupersededError(HandshakeError):
+    """The peer is dialing us at the same moment and its connection wins the tie-break
+    (``erl_dist_protocol``, "simultaneous connect": status ``nok``)."""
+
+
 class NodeDownError(NodemeshError):
     """The target node is not connected and could not be reached."""
+
+
+class NameTakenError(NodemeshError, ValueError):
+    """:meth:`Node.register` was given a name already registered on this node."""
 
 
 class RemoteCallError(NodemeshError):
@@ -104,3 +116,13 @@ class ReceiveTimeoutError(NodemeshError, TimeoutError):
 
 class DiscoveryError(NodemeshError):
     """A cluster strategy could not discover its peers this round."""
+
+
+class RpcError(NodemeshError):
+    """Raise inside a handler given to :meth:`Node.expose` to make the Erlang caller see
+    ``error`` with ``reason`` (``erpc:call`` raises ``error:Reason``). nodemesh catches
+    it; it never escapes to your code from nodemesh."""
+
+    def __init__(self, reason: object) -> None:
+        super().__init__(reason)
+        self.reason = reason

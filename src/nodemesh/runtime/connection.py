@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 from nodemesh.dist import control, handshake
 from nodemesh.dist.flags import DistFlag, default_flags
 from nodemesh.dist.framing import TICK, FrameReader
-from nodemesh.errors import HandshakeError, NodemeshError, ProtocolError, RemoteProtocolError
+from nodemesh.errors import (
+    HandshakeError,
+    NodemeshError,
+    ProtocolError,
+    RemoteProtocolError,
+    SupersededError,
+)
 from nodemesh.runtime.dispatch import dispatch
 
 if TYPE_CHECKING:
@@ -34,10 +40,6 @@ SILENT_INTERVALS = 4  # net_kernel declares a peer down after 4 silent tick inte
 
 def _challenge() -> int:
     return secrets.randbits(32)
-
-
-class SupersededError(HandshakeError):
-    """The peer is dialing us at the same moment and its connection wins the tie-break."""
 
 
 class Connection(asyncio.Protocol):

@@ -19,7 +19,7 @@ from nodemesh.cookie import resolve_cookie
 from nodemesh.dist import control
 from nodemesh.dist.control import Op
 from nodemesh.dist.names import parse_node_name
-from nodemesh.errors import NodeDownError, NodemeshError
+from nodemesh.errors import NameTakenError, NodeDownError, NodemeshError
 from nodemesh.runtime import calls, transport
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.connection import Connection
@@ -148,10 +148,10 @@ class Node:
     def register(self, name: str) -> Mailbox:
         """A new mailbox registered as ``name``: Erlang reaches it as ``{name, node}``.
 
-        Raises :class:`ValueError` if the name is taken.
+        Raises :class:`NameTakenError` (also a :class:`ValueError`) if the name is taken.
         """
         if name in self._names or name in Services.NAMES:
-            raise ValueError(f"the name {name!r} is already registered on {self.name}")
+            raise NameTakenError(f"the name {name!r} is already registered on {self.name}")
         mailbox = self.mailbox()
         mailbox.name = Atom(name)
         self._names[name] = mailbox

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from nodemesh.dist import control
 from nodemesh.dist.control import Op
+from nodemesh.errors import RpcError
 from nodemesh.term.types import Atom, Pid, Reference
 
 if TYPE_CHECKING:
@@ -38,14 +39,6 @@ REX_CALLS = frozenset({Atom("call"), Atom("block_call")})
 BADRPC = Atom("badrpc")
 EXIT_TAG = Atom("EXIT")
 SPAWN_MONITOR_FLAG = 2  # SPAWN_REPLY flags: 1 = link created, 2 = monitor created
-
-
-class RpcError(Exception):
-    """Raised inside a handler to return an Erlang ``error`` with the given reason."""
-
-    def __init__(self, reason: Any) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 RpcHandler = Callable[..., Any]

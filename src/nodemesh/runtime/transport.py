@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from nodemesh.dist.names import parse_node_name
 from nodemesh.epmd.client import default_epmd_port, port_please
 from nodemesh.epmd.keeper import EpmdKeeper
-from nodemesh.errors import NetworkError, NodeDownError, NodemeshError
-from nodemesh.runtime.connection import Connection, SupersededError
+from nodemesh.errors import NetworkError, NodeDownError, NodemeshError, SupersededError
+from nodemesh.runtime.connection import Connection
 
 if TYPE_CHECKING:
     from nodemesh.runtime.node import Node
