@@ -4,7 +4,7 @@ A :class:`Node` listens for distribution connections, registers its name with EP
 (starting an embedded EPMD when none runs), connects to peers on demand, and routes
 messages between its mailboxes and processes on other nodes. Incoming control messages
 are dispatched in :meth:`Node._dispatch`; the per-peer socket work is in
-:mod:`nodemesh.runtime.connection`.
+:mod:`nodemesh.runtime._connection`.
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ from nodemesh.dist import control
 from nodemesh.dist.control import Op
 from nodemesh.dist.names import parse_node_name
 from nodemesh.errors import NameTakenError, NodeDownError, NodemeshError
-from nodemesh.runtime import calls, transport
+from nodemesh.runtime import _calls as calls
+from nodemesh.runtime import _transport as transport
+from nodemesh.runtime._connection import Connection
+from nodemesh.runtime._hostname import default_host
+from nodemesh.runtime._services import RpcHandler, Services
+from nodemesh.runtime._signals import NOCONNECTION, Monitor, SignalTable
 from nodemesh.runtime.config import NodeConfig
-from nodemesh.runtime.connection import Connection
 from nodemesh.runtime.events import EventHub, EventStream, NodeDown, NodeUp
-from nodemesh.runtime.hostname import default_host
 from nodemesh.runtime.mailbox import Mailbox
-from nodemesh.runtime.services import RpcHandler, Services
-from nodemesh.runtime.signals import NOCONNECTION, Monitor, SignalTable
 from nodemesh.term.types import Atom, Pid, Reference
 
 __all__ = ["Node"]

@@ -20,7 +20,7 @@ from nodemesh.errors import RpcError
 from nodemesh.term.types import Atom, Pid, Reference
 
 if TYPE_CHECKING:
-    from nodemesh.runtime.connection import Connection
+    from nodemesh.runtime._connection import Connection
     from nodemesh.runtime.node import Node
 
 __all__ = ["RpcRegistry", "Services"]

@@ -17,7 +17,7 @@ from nodemesh.dist.names import parse_node_name
 from nodemesh.epmd.client import default_epmd_port, port_please
 from nodemesh.epmd.keeper import EpmdKeeper
 from nodemesh.errors import NetworkError, NodeDownError, NodemeshError, SupersededError
-from nodemesh.runtime.connection import Connection
+from nodemesh.runtime._connection import Connection
 
 if TYPE_CHECKING:
     from nodemesh.runtime.node import Node

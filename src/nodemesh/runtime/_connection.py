@@ -26,7 +26,7 @@ from nodemesh.errors import (
     RemoteProtocolError,
     SupersededError,
 )
-from nodemesh.runtime.dispatch import dispatch
+from nodemesh.runtime._dispatch import dispatch
 
 if TYPE_CHECKING:
     from nodemesh.runtime.node import Node

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from nodemesh.dist import control
 from nodemesh.dist.control import Op
-from nodemesh.runtime.services import Services
-from nodemesh.runtime.signals import Monitor
+from nodemesh.runtime._services import Services
+from nodemesh.runtime._signals import Monitor
 from nodemesh.term.types import Atom, Pid, Reference
 
 if TYPE_CHECKING:
-    from nodemesh.runtime.connection import Connection
+    from nodemesh.runtime._connection import Connection
     from nodemesh.runtime.node import Node
 
 log = logging.getLogger("nodemesh.node")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from nodemesh.dist import control
 from nodemesh.dist.control import Op
 from nodemesh.errors import NodeDownError, ReceiveTimeoutError, RemoteCallError
-from nodemesh.runtime.signals import NOCONNECTION, Monitor
+from nodemesh.runtime._signals import NOCONNECTION, Monitor
 from nodemesh.term.types import Atom, Pid
 
 if TYPE_CHECKING:
