@@ -117,7 +117,7 @@ async def test_silent_client_is_cut_off_after_connect_timeout(make_node: NodeFac
     reader, writer = await raw_connect(b)
     await assert_closed_by_node(reader)
     writer.close()
-    assert b._handshaking == set()
+    assert b._connections.handshaking == set()
 
 
 async def test_pending_handshakes_are_bounded(make_node: NodeFactory) -> None:
@@ -125,14 +125,14 @@ async def test_pending_handshakes_are_bounded(make_node: NodeFactory) -> None:
     connects once the others are gone."""
     b = await make_node("b", max_pending_handshakes=3, connect_timeout=1.0)
     idle = [await raw_connect(b) for _ in range(3)]
-    await wait_for(lambda: len(b._handshaking) == 3, what="three pending handshakes")
+    await wait_for(lambda: len(b._connections.handshaking) == 3, what="three pending handshakes")
     reader, writer = await raw_connect(b)
     await assert_closed_by_node(reader)
     writer.close()
     for _, w in idle:
         w.close()
         await w.wait_closed()
-    await wait_for(lambda: not b._handshaking, what="the idle sockets to be closed")
+    await wait_for(lambda: not b._connections.handshaking, what="the idle sockets to be closed")
     a = Node("a@127.0.0.1", COOKIE, config=b.config)
     async with a:
         assert await a.ping(b.name)
@@ -146,7 +146,7 @@ async def test_unknown_destinations_are_dropped_silently(pair: tuple[Node, Node]
     await a.send(("nobody", b.name), 1)
     await a.send(gone.pid, 2)
     await assert_still_working(a, b)
-    assert Atom("nobody") not in b._names
+    assert Atom("nobody") not in b._processes.names
 
 
 async def test_aclose_is_bounded_when_a_peer_does_not_read(make_node: NodeFactory) -> None:

@@ -3,156 +3,141 @@
 
 Messages to unknown processes are dropped, as Erlang drops them. Links and monitors to
 processes that do not exist are answered at once with ``noproc``. Trace tokens (the
-``*_TT`` variants) are accepted and ignored.
+``*_TT`` variants) are accepted and ignored (the parser drops them). The replies owed
+to the peer are built by :mod:`nodemesh.dist.control`; this module decides which.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nodemesh.dist import control
-from nodemesh.dist.control import Op
-from nodemesh.runtime._services import Services
+from nodemesh.dist import events as ev
 from nodemesh.runtime._signals import Monitor
-from nodemesh.term.types import Atom, Pid, Reference
+from nodemesh.term.types import Atom, Pid
 
 if TYPE_CHECKING:
-    from nodemesh.runtime._connection import Connection
-    from nodemesh.runtime.node import Node
+    from nodemesh.runtime._processes import ProcessTable
+    from nodemesh.runtime._services import Services
+    from nodemesh.runtime.mailbox import Mailbox
+
+__all__ = ["Dispatcher", "Peer"]
 
 log = logging.getLogger("nodemesh.node")
 
-NOPROC = Atom("noproc")
 EXIT = Atom("EXIT")
+SPAWN_REPLY, ERROR = Atom("spawn_reply"), Atom("error")
 
 
-def dispatch(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) -> None:
-    """Act on one control message ``ctrl`` (with ``payload``) that arrived on ``conn``."""
-    op = ctrl[0]
-    if op == 6 or op == 16:  # REG_SEND{,_TT}: {6, From, Unused, ToName}
-        name = ctrl[3]
-        mailbox = node._names.get(name)
-        if mailbox is not None:
-            mailbox.deliver(payload)
-        elif name in Services.NAMES:
-            node.services.handle(conn, name, ctrl[1], payload)
-    elif op == 22 or op == 2 or op == 12 or op == 23:  # SEND_SENDER, SEND{,_TT}
-        mailbox = node._mailboxes.get(ctrl[2])
-        if mailbox is not None:
-            mailbox.deliver(payload)
-    else:
-        _HANDLERS.get(op, _ignore)(node, conn, ctrl, payload)
+class Peer(Protocol):
+    """The side of a connection dispatch needs: who, a way to answer, backpressure."""
+
+    @property
+    def peer(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    def write(self, frame: bytes) -> None: ...
+    def hold_for(self, mailbox: Mailbox) -> None: ...
 
 
-def _ignore(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) -> None:
-    log.debug("ignoring control message %r from %s", ctrl[0], conn.peer)
+class Dispatcher:
+    """Acts on what arrives from peers, against a :class:`ProcessTable` and the
+    node's :class:`Services`."""
 
+    def __init__(self, processes: ProcessTable, services: Services) -> None:
+        self._processes = processes
+        self._services = services
+        self._mailboxes = processes.mailboxes  # the same dicts: read per message
+        self._names = processes.names
+        self._handlers: dict[type, Callable[[Peer, Any], None]] = {
+            ev.Send: self._send,
+            ev.RegSend: self._reg_send,
+            ev.Link: self._link,
+            ev.Unlink: self._unlink,
+            ev.Exit: self._exit,
+            ev.MonitorP: self._monitor,
+            ev.DemonitorP: self._demonitor,
+            ev.MonitorPExit: self._monitor_exit,
+            ev.SpawnRequest: services.spawn_request,
+            ev.SpawnReply: self._spawn_reply,
+            ev.AliasSend: self._alias_send,
+        }
 
-def _alias_send(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) -> None:
-    # {33, From, Alias}: nodemesh mailboxes have no aliases; such messages are dropped.
-    log.debug("dropping message to unknown alias %r", ctrl[2])
+    def receive(self, conn: Peer, item: ev.Message | ev.ControlEvent) -> None:
+        """Act on one message or control event that arrived on ``conn``."""
+        if type(item) is tuple:  # the fast path: (to, message, sender), see control.read
+            to, message, sender = item
+            if isinstance(to, Pid):
+                mailbox = self._mailboxes.get(to)
+            else:
+                mailbox = self._names.get(to)
+                if mailbox is None and to in self._processes.reserved:
+                    self._services.handle(conn, to, sender, message)
+                    return
+            if mailbox is not None and mailbox.deliver(message):
+                conn.hold_for(mailbox)  # at its bound: stop reading this peer for now
+            return
+        handler = self._handlers.get(type(item))
+        if handler is None:
+            log.debug("ignoring control message %r from %s", item, conn.peer)
+        else:
+            handler(conn, item)
 
+    def _send(self, conn: Peer, event: ev.Send) -> None:
+        self.receive(conn, (event.to, event.message, event.sender))
 
-def _link(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) -> None:
-    _, sender, target = ctrl[:3]
-    if type(sender) is not Pid or type(target) is not Pid:
-        return
-    if target in node._mailboxes:
-        node.signals.link(target, sender)
-    else:
-        conn.write(control.exit_signal(target, sender, NOPROC))
+    def _reg_send(self, conn: Peer, event: ev.RegSend) -> None:
+        self.receive(conn, (event.name, event.message, event.sender))
 
+    def _deliver(self, conn: Peer, pid: Pid, message: Any) -> None:
+        mailbox = self._mailboxes.get(pid)
+        if mailbox is not None and mailbox.deliver(message):
+            conn.hold_for(mailbox)
 
-def _unlink(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) -> None:
-    if ctrl[0] == Op.UNLINK_ID:  # {35, Id, From, To}: acknowledge with {36, Id, To, From}
-        _, unlink_id, sender, target = ctrl[:4]
-        node.signals.unlink(target, sender)
-        conn.write(control.build((Op.UNLINK_ID_ACK.value, unlink_id, target, sender)))
-    else:  # {4, From, To}
-        node.signals.unlink(ctrl[2], ctrl[1])
+    def _alias_send(self, conn: Peer, event: ev.AliasSend) -> None:
+        # nodemesh mailboxes have no aliases; such messages are dropped.
+        log.debug("dropping message to unknown alias %r", event.alias)
 
+    def _link(self, conn: Peer, event: ev.Link) -> None:
+        if event.target in self._mailboxes:
+            self._processes.signals.link(event.target, event.sender)
+        else:
+            conn.write(control.noproc_exit(event))
 
-def _exit(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) -> None:
-    """EXIT/EXIT2 and their payload forms: deliver ``('EXIT', From, Reason)``."""
-    op, sender, target = ctrl[0], ctrl[1], ctrl[2]
-    if op in (Op.EXIT, Op.EXIT2):
-        reason = ctrl[3]
-    elif op in (Op.EXIT_TT, Op.EXIT2_TT):
-        reason = ctrl[4]
-    else:
-        reason = payload
-    is_link_exit = op in (Op.EXIT, Op.EXIT_TT, Op.PAYLOAD_EXIT, Op.PAYLOAD_EXIT_TT)
-    # A link exit also removes the link; if we had none (we unlinked meanwhile), the
-    # signal is stale and dropped, as Erlang drops it.
-    if is_link_exit and not node.signals.unlink(target, sender):
-        return
-    mailbox = node._mailboxes.get(target)
-    if mailbox is not None:
-        mailbox.deliver((EXIT, sender, reason))
+    def _unlink(self, conn: Peer, event: ev.Unlink) -> None:
+        self._processes.signals.unlink(event.target, event.sender)
+        if event.unlink_id is not None:
+            conn.write(control.unlink_id_ack(event))
 
+    def _exit(self, conn: Peer, event: ev.Exit) -> None:
+        """Deliver ``('EXIT', From, Reason)``: mailboxes trap exits."""
+        # A link exit also removes the link; if we had none (we unlinked meanwhile), the
+        # signal is stale and dropped, as Erlang drops it.
+        if event.link and not self._processes.signals.unlink(event.target, event.sender):
+            return
+        self._deliver(conn, event.target, (EXIT, event.sender, event.reason))
 
-def _monitor(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) -> None:
-    """{19, FromPid, ToProc, Ref}: a remote process monitors one of ours."""
-    _, watcher, target, ref = ctrl[:4]
-    if type(watcher) is not Pid or type(ref) is not Reference:
-        return
-    if type(target) is Pid:
-        exists = target in node._mailboxes
-    else:
-        exists = target in node._names or target in Services.NAMES
-    monitor = Monitor(ref, watcher, target, node.name)
-    if exists:
-        node.signals.add_monitor(monitor)
-    else:
-        conn.write(control.monitor_exit(target, watcher, ref, NOPROC))
+    def _monitor(self, conn: Peer, event: ev.MonitorP) -> None:
+        """A remote process monitors one of ours."""
+        if self._processes.exists(event.target):
+            monitor = Monitor(event.ref, event.watcher, event.target, self._processes.node)
+            self._processes.signals.add_monitor(monitor)
+        else:
+            conn.write(control.noproc_down(event))
 
+    def _demonitor(self, conn: Peer, event: ev.DemonitorP) -> None:
+        self._processes.signals.remove_monitor(event.ref)
 
-def _demonitor(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) -> None:
-    ref = ctrl[3]
-    if type(ref) is Reference:
-        node.signals.remove_monitor(ref)
+    def _monitor_exit(self, conn: Peer, event: ev.MonitorPExit) -> None:
+        monitor = self._processes.signals.remove_monitor(event.ref)
+        if monitor is not None:
+            self._deliver(conn, monitor.watcher, monitor.down_message(event.reason))
 
-
-def _monitor_exit(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) -> None:
-    """{21, FromProc, ToPid, Ref, Reason} or {28, FromProc, ToPid, Ref} + Reason."""
-    ref = ctrl[3]
-    reason = ctrl[4] if ctrl[0] == Op.MONITOR_P_EXIT else payload
-    monitor = node.signals.remove_monitor(ref) if type(ref) is Reference else None
-    if monitor is not None:
-        node._deliver(monitor.watcher, monitor.down_message(reason))
-
-
-def _spawn_request(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) -> None:
-    node.services.spawn_request(conn, ctrl, payload)
-
-
-def _spawn_reply(node: Node, conn: Connection, ctrl: tuple[Any, ...], payload: Any) -> None:
-    """{31, ReqId, To, Flags, Result}: the answer to one of our spawn requests."""
-    _, req_id, target, _flags, result = ctrl[:5]
-    if type(result) is not Pid:  # the spawn failed: the monitor will never fire
-        node.signals.remove_monitor(req_id) if type(req_id) is Reference else None
-        node._deliver(target, (Atom("spawn_reply"), req_id, Atom("error"), result))
-
-
-_HANDLERS = {
-    Op.LINK: _link,
-    Op.UNLINK: _unlink,
-    Op.UNLINK_ID: _unlink,
-    Op.EXIT: _exit,
-    Op.EXIT_TT: _exit,
-    Op.EXIT2: _exit,
-    Op.EXIT2_TT: _exit,
-    Op.PAYLOAD_EXIT: _exit,
-    Op.PAYLOAD_EXIT_TT: _exit,
-    Op.PAYLOAD_EXIT2: _exit,
-    Op.PAYLOAD_EXIT2_TT: _exit,
-    Op.MONITOR_P: _monitor,
-    Op.DEMONITOR_P: _demonitor,
-    Op.MONITOR_P_EXIT: _monitor_exit,
-    Op.PAYLOAD_MONITOR_P_EXIT: _monitor_exit,
-    Op.SPAWN_REQUEST: _spawn_request,
-    Op.SPAWN_REPLY: _spawn_reply,
-    Op.ALIAS_SEND: _alias_send,
-    Op.ALIAS_SEND_TT: _alias_send,
-}
+    def _spawn_reply(self, conn: Peer, event: ev.SpawnReply) -> None:
+        """The answer to one of our spawn requests; a pid needs nothing from us."""
+        if type(event.result) is not Pid:  # the spawn failed: the monitor will never fire
+            self._processes.signals.remove_monitor(event.req_id)
+            reply = (SPAWN_REPLY, event.req_id, ERROR, event.result)
+            self._deliver(conn, event.to, reply)

@@ -11,16 +11,14 @@ import contextlib
 import logging
 import secrets
 import socket
-from typing import TYPE_CHECKING
 
 from nodemesh.dist.names import parse_node_name
 from nodemesh.epmd.client import default_epmd_port, port_please
 from nodemesh.epmd.keeper import EpmdKeeper
 from nodemesh.errors import NetworkError, NodeDownError, NodemeshError, SupersededError
 from nodemesh.runtime._connection import Connection
-
-if TYPE_CHECKING:
-    from nodemesh.runtime.node import Node
+from nodemesh.runtime._connections import ConnectionTable
+from nodemesh.runtime._tasks import TaskHost
 
 __all__ = ["NodeTransport"]
 
@@ -30,23 +28,22 @@ log = logging.getLogger("nodemesh.node")
 class NodeTransport:
     """Listening, EPMD and outgoing connections for one node."""
 
-    def __init__(self, node: Node) -> None:
-        self._node = node
+    def __init__(self, connections: ConnectionTable, tasks: TaskHost) -> None:
+        self._connections = connections
+        self._tasks = tasks  # the node's: dials run there, and end with it
         self._server: asyncio.Server | None = None
         self._keeper: EpmdKeeper | None = None
-        self._dials: set[asyncio.Task[None]] = set()
-        config = node.config
-        self.epmd_port = config.epmd_port or default_epmd_port()
+        self.epmd_port = connections.config.epmd_port or default_epmd_port()
 
     async def start(self) -> tuple[int, int]:
         """Listen and register; return ``(port, creation)``."""
-        config = self._node.config
+        config = self._connections.config
         sock = _listen_socket(config.listen_address, config.port)
         self._server = await asyncio.get_running_loop().create_server(self._accept, sock=sock)
         port: int = sock.getsockname()[1]
         if not config.use_epmd:
             return port, secrets.randbelow(0xFFFF_FFFE) + 1
-        alive = self._node.name.split("@", 1)[0]
+        alive = self._connections.name.split("@", 1)[0]
         self._keeper = EpmdKeeper(
             alive,
             port,
@@ -61,31 +58,28 @@ class NodeTransport:
         return port, creation
 
     async def aclose(self) -> None:
-        for task in list(self._dials):
-            task.cancel()
+        """Unregister from EPMD and stop listening (dials end with the node's tasks)."""
         if self._keeper is not None:
             await self._keeper.aclose()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await self._server.wait_closed()
 
     def _accept(self) -> Connection | _Refuse:
-        node = self._node
-        if len(node._handshaking) >= node.config.max_pending_handshakes:
+        table = self._connections
+        if len(table.handshaking) >= table.config.max_pending_handshakes:
             log.warning("too many handshakes in progress; refusing a connection")
             return _Refuse()
-        return Connection(node, None)
+        return Connection(table, None)
 
     def dial(self, peer: str, future: asyncio.Future[Connection]) -> None:
         """Start connecting to ``peer``; ``future`` receives the connection or error."""
-        task = asyncio.create_task(self._dial(peer, future))
-        self._dials.add(task)
-        task.add_done_callback(self._dials.discard)
+        self._tasks.spawn(self._dial(peer, future), name=f"dial {peer}")
 
     async def _dial(self, peer: str, future: asyncio.Future[Connection]) -> None:
-        node = self._node
-        timeout = node.config.connect_timeout
+        timeout = self._connections.config.connect_timeout
         try:
             async with asyncio.timeout(timeout):
                 try:
@@ -114,24 +108,20 @@ class NodeTransport:
         cause: BaseException | None = None,
     ) -> None:
         error.__cause__ = cause
-        if self._node._pending.get(peer) is future:
-            del self._node._pending[peer]
-        if not future.done():
-            future.set_exception(error)
-            future.exception()  # may have no waiter left (a send that timed out)
+        self._connections.dial_failed(peer, future, error)
 
     async def _connect(self, peer: str) -> None:
-        node = self._node
+        table = self._connections
         name = parse_node_name(peer)
-        if node.config.use_epmd:
+        if table.config.use_epmd:
             info = await port_please(name.host, name.alive, epmd_port=self.epmd_port)
             if info is None:
                 raise NetworkError(f"EPMD on {name.host} does not know a node named {name.alive!r}")
             port = info.port
         else:
-            port = node.config.port
+            port = table.config.port
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(lambda: Connection(node, peer), name.host, port)
+        _, conn = await loop.create_connection(lambda: Connection(table, peer), name.host, port)
         await conn.established
 
 

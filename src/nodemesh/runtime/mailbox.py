@@ -51,14 +51,16 @@ class Mailbox:
     def __len__(self) -> int:
         return len(self._messages)
 
-    def deliver(self, message: Any) -> None:
-        """Queue a message (called by the node; never blocks)."""
+    def deliver(self, message: Any) -> bool:
+        """Queue a message (called by the node; never blocks). True would mean the
+        mailbox reached its bound (unbounded here: always False)."""
         if self._closed:
-            return
+            return False
         self._messages.append(message)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        return False
 
     def receive_nowait(self) -> Any:
         """Take the oldest message; raise :class:`asyncio.QueueEmpty` if there is none."""
