@@ -120,6 +120,8 @@ def test_read_gives_events_for_everything_else() -> None:
         (raw((Op.MONITOR_P, ME, YOU, 5)), "MONITOR_P: element 3 is not a reference"),
         (raw((Op.UNLINK_ID, Atom("x"), ME, YOU)), "UNLINK_ID: element 1 is not an integer"),
         (raw((Op.SEND, Atom(""), YOU), 1, 2), "unexpected bytes"),
+        (raw((Op.REG_SEND, ME, Atom("x")), 1), "REG_SEND has 3 elements, not 4"),
+        (raw((Op.SEND_SENDER, ME, YOU, YOU), 1), "SEND_SENDER has 4 elements, not 3"),
     ],
 )
 def test_wrongly_typed_fields_raise_remote_protocol_error(frame: bytes, match: str) -> None:

@@ -49,8 +49,9 @@ class Dispatcher:
     def __init__(self, processes: ProcessTable, services: Services) -> None:
         self._processes = processes
         self._services = services
-        self._mailboxes = processes.mailboxes  # the same dicts: read per message
-        self._names = processes.names
+        # The same dicts, keyed by Any: one lookup per message, no narrowing in between.
+        self._mailboxes: dict[Any, Mailbox] = processes.mailboxes
+        self._names: dict[Any, Mailbox] = processes.names
         self._handlers: dict[type, Callable[[Peer, Any], None]] = {
             ev.Send: self._send,
             ev.RegSend: self._reg_send,
@@ -69,15 +70,12 @@ class Dispatcher:
         """Act on one message or control event that arrived on ``conn``."""
         if type(item) is tuple:  # the fast path: (to, message, sender), see control.read
             to, message, sender = item
-            if isinstance(to, Pid):
-                mailbox = self._mailboxes.get(to)
-            else:
-                mailbox = self._names.get(to)
-                if mailbox is None and to in self._processes.reserved:
-                    self._services.handle(conn, to, sender, message)
-                    return
-            if mailbox is not None and mailbox.deliver(message):
-                conn.hold_for(mailbox)  # at its bound: stop reading this peer for now
+            mailbox = self._mailboxes.get(to) if type(to) is Pid else self._names.get(to)
+            if mailbox is not None:
+                if mailbox.deliver(message):
+                    conn.hold_for(mailbox)  # at its bound: stop reading this peer for now
+            elif type(to) is Atom and to in self._processes.reserved:
+                self._services.handle(conn, to, sender, message)
             return
         handler = self._handlers.get(type(item))
         if handler is None:

@@ -196,7 +196,8 @@ class Node:
         if routed is None:
             return
         node, frame = routed
-        conn = self._connections.get(node) or await self._connection(node)
+        # The dict itself, not ConnectionTable.get(): one call less per message.
+        conn = self._connections.connections.get(node) or await self._connection(node)
         conn.write(frame)
         if conn.paused:
             await conn.drain()
