@@ -13,7 +13,7 @@ import pytest
 
 from nodemesh.dist import control
 from nodemesh.dist import events as ev
-from nodemesh.errors import HandshakeError
+from nodemesh.errors import HandshakeError, NodeDownError
 from nodemesh.runtime._connection import Connection
 from nodemesh.runtime._connections import ConnectionTable
 from nodemesh.runtime.config import NodeConfig
@@ -145,3 +145,13 @@ async def test_paused_reading_is_not_silence() -> None:
     finally:
         for s in (a, b):
             await s.table.aclose(1.0)
+
+
+async def test_closing_fails_dials_in_flight(pair: tuple[Side, Side]) -> None:
+    """A dial still pending when the table closes fails with NodeDownError, not a hang."""
+    a, _ = pair
+    future, start = a.table.dial_future("nobody@127.0.0.1")
+    assert start
+    await a.table.aclose(1.0)
+    with pytest.raises(NodeDownError, match="closing"):
+        await future

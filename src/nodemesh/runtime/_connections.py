@@ -136,9 +136,11 @@ class ConnectionTable:
             future.exception()  # may have no waiter left (a send that timed out)
 
     async def aclose(self, close_timeout: float) -> None:
-        """Refuse newcomers, close handshakes at once, and flush established
-        connections for up to ``close_timeout`` seconds before aborting them."""
+        """Refuse newcomers, fail dials in flight, close handshakes at once, and flush
+        established connections for up to ``close_timeout`` seconds before aborting them."""
         self.closing = True
+        for peer, future in list(self.pending.items()):
+            self.dial_failed(peer, future, NodeDownError(f"{self._name} is closing"))
         for conn in list(self.handshaking):
             conn.close("shutdown")
         connections = list(self.connections.values())
