@@ -220,18 +220,21 @@ def read(
     if type(control) is not tuple or not control or type(control[0]) is not int:
         raise _not_control(control)
     op = control[0]
-    if op == 22 or op == 6 or op == 2:
-        n = len(control)
-        if n == (4 if op == 6 else 3):
+    if op == 22 or op == 2:  # SEND_SENDER {22, From, To}, SEND {2, '', To}
+        if len(control) == 3:
+            to = control[2]
             payload, end = decode_from(frame, pos, limits=limits)
-            to, sender = control[-1], control[1]
-            if end == len(frame) and type(sender) is Pid:
-                if op == 22 and type(to) is Pid:
+            if end == len(frame) and type(to) is Pid:
+                if op == 2:
+                    return (to, payload, None)
+                sender = control[1]
+                if type(sender) is Pid:
                     return (to, payload, sender)
-                if op == 6 and type(to) is Atom:
-                    return (to, payload, sender)
-            if end == len(frame) and op == 2 and type(to) is Pid:
-                return (to, payload, None)
+    elif op == 6 and len(control) == 4:  # REG_SEND {6, From, '', ToName}
+        to, sender = control[3], control[1]
+        payload, end = decode_from(frame, pos, limits=limits)
+        if end == len(frame) and type(to) is Atom and type(sender) is Pid:
+            return (to, payload, sender)
     return _event(frame, control, pos, limits)
 
 

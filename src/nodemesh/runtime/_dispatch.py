@@ -70,12 +70,16 @@ class Dispatcher:
         """Act on one message or control event that arrived on ``conn``."""
         if type(item) is tuple:  # the fast path: (to, message, sender), see control.read
             to, message, sender = item
-            mailbox = self._mailboxes.get(to) if type(to) is Pid else self._names.get(to)
-            if mailbox is not None:
-                if mailbox.deliver(message):
-                    conn.hold_for(mailbox)  # at its bound: stop reading this peer for now
-            elif type(to) is Atom and to in self._processes.reserved:
-                self._services.handle(conn, to, sender, message)
+            # A pid never equals a name: try pids, then names (cheaper than a type test).
+            mailbox = self._mailboxes.get(to)
+            if mailbox is None:
+                mailbox = self._names.get(to)
+                if mailbox is None:
+                    if type(to) is Atom and to in self._processes.reserved:
+                        self._services.handle(conn, to, sender, message)
+                    return
+            if mailbox.deliver(message):
+                conn.hold_for(mailbox)  # at its bound: stop reading this peer for now
             return
         handler = self._handlers.get(type(item))
         if handler is None:
