@@ -78,6 +78,8 @@ class Node:
             on_up=self._node_up,
             on_down=self._node_down,
         )
+        # The table's dict itself, read once per message sent: no attribute hop, no call.
+        self._peers = self._connections.connections
         self._events = EventHub()
         self._transport: NodeTransport | None = None
         self._system: Mailbox | None = None
@@ -196,8 +198,7 @@ class Node:
         if routed is None:
             return
         node, frame = routed
-        # The dict itself, not ConnectionTable.get(): one call less per message.
-        conn = self._connections.connections.get(node) or await self._connection(node)
+        conn = self._peers.get(node) or await self._connection(node)
         conn.write(frame)
         if conn.paused:
             await conn.drain()
