@@ -11,6 +11,7 @@ from nodemesh.errors import (
     LocalProtocolError,
     MailboxClosedError,
     NameInUseError,
+    NameTakenError,
     NetworkError,
     NodeDownError,
     NodemeshError,
@@ -19,6 +20,7 @@ from nodemesh.errors import (
     ReceiveTimeoutError,
     RemoteCallError,
     RemoteProtocolError,
+    RpcError,
     StreamOverflowError,
 )
 from nodemesh.runtime.config import NodeConfig
@@ -61,6 +63,7 @@ __all__ = [
     "MailboxClosedError",
     "MailboxStatistics",
     "NameInUseError",
+    "NameTakenError",
     "NetworkError",
     "Node",
     "NodeConfig",
@@ -79,6 +82,7 @@ __all__ = [
     "Reference",
     "RemoteCallError",
     "RemoteProtocolError",
+    "RpcError",
     "Stream",
     "StreamOverflowError",
     "StreamStatistics",
