@@ -286,7 +286,7 @@ async def test_none_crosses_as_the_configured_atom(
     py = await make_node("py", none_atom=none_atom)
     inbox = py.register("inbox")
     await py.send(("nm_peer", erl.name), (inbox.pid, None))
-    got = await erl.eval(f"receive {{From, V}} -> put(from, From), V after 5000 -> timeout end")
+    got = await erl.eval("receive {From, V} -> put(from, From), V after 5000 -> timeout end")
     assert got == none_atom
     await erl.eval(f"get(from) ! {{{none_atom}, {other}}}")
     assert await inbox.receive(timeout=5) == (None, Atom(other))

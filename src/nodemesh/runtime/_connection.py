@@ -352,10 +352,8 @@ class Connection(asyncio.Protocol):
         codec = self._owner.codec
         receive = self._owner.receive
         read = control.read
-        for index, frame in enumerate(frames):
-            if self._held is not None:  # a mailbox filled up: the rest waits, in order
-                self._stashed.extend(frames[index:])
-                return
+        pending = iter(frames)
+        for frame in pending:
             if not frame:
                 continue  # a tick
             try:
@@ -367,6 +365,9 @@ class Connection(asyncio.Protocol):
                 receive(self, item)
             except Exception:  # a bug in our handling of one message; keep the link
                 log.exception("error handling %.80r from %s", item, self.peer)
+            if self._held is not None:  # a mailbox filled up: the rest waits, in order
+                self._stashed.extend(pending)
+                return
 
     def _protocol_error(self, exc: RemoteProtocolError) -> None:
         log.warning("dropping connection to %s: %s", self.peer, exc)

@@ -141,11 +141,13 @@ class Mailbox:
             if not waiter.done():  # done: cancelled, its receiver is leaving
                 waiter.set_result(message)
                 return False
-        self._messages.append(message)
-        queued = len(self._messages)
+        messages = self._messages
+        messages.append(message)
+        queued = len(messages)
         if queued > self._peak:
             self._peak = queued
-        return self._max is not None and queued >= self._max
+        bound = self._max
+        return bound is not None and queued >= bound
 
     def call_when_drained(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` once, when the queue has drained to half its bound or the

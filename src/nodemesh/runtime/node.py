@@ -212,13 +212,18 @@ class Node:
         docs/node.md). A full local mailbox (``max_queued``) makes this wait for room.
         Raises :class:`NodeDownError` when the node cannot be reached.
         """
-        local = self._local_mailbox(dest)
-        if local is not None:
-            await local.wait_room()  # a full local mailbox: wait, as TCP makes peers wait
-        routed = self._route(dest, message, sender)
-        if routed is None:
-            return
-        node, frame = routed
+        node: str
+        if type(dest) is Pid and dest.node != self.name:  # the common case, first
+            node = dest.node
+            frame = control.send(dest, message, sender, codec=self._codec)
+        else:
+            local = self._local_mailbox(dest)
+            if local is not None:
+                await local.wait_room()  # a full local mailbox: wait, as TCP makes peers wait
+            routed = self._route(dest, message, sender)
+            if routed is None:
+                return
+            node, frame = routed
         conn = self._peers.get(node) or await self._connection(node)
         conn.write(frame)
         if conn.paused:
