@@ -21,6 +21,7 @@ ALLOWED = {
     "cluster": {"errors", "term", "dist", "epmd", "cookie", "runtime"},
     "health": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},
     "doctor": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},
+    "services": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},
 }
 PURE = {"term", "dist", "epmd/protocol.py"}
 

@@ -27,6 +27,7 @@ from nodemesh.runtime.mailbox import Mailbox, MailboxStatistics
 from nodemesh.runtime.node import Node
 from nodemesh.runtime.statistics import NodeStatistics
 from nodemesh.runtime.streams import Stream, StreamStatistics
+from nodemesh.services.pubsub import PubSub
 from nodemesh.term.types import (
     Atom,
     BitBinary,
@@ -75,6 +76,7 @@ __all__ = [
     "Pid",
     "Port",
     "ProtocolError",
+    "PubSub",
     "ReceiveTimeoutError",
     "Reference",
     "RemoteCallError",
