@@ -16,7 +16,8 @@ this module does (phoenix_pubsub ``lib/phoenix/pubsub/pg2.ex``):
 Here each worker is a registered mailbox joined to its group; subscribers are
 :class:`Subscription` streams, bounded like node event streams (a subscriber that
 falls ``max_queued`` behind gets :class:`StreamOverflowError` after its queued messages).
-Every node of one PubSub must use the same ``pool_size``, as in Phoenix.
+Every node of one PubSub must use the same ``pool_size``, as in Phoenix. Messages from
+one publisher (here: one :class:`PubSub`) arrive in the order they were broadcast.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import zlib
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +90,10 @@ class PubSub:
         self._topics: dict[bytes, set[Subscription]] = {}
         self._workers: list[Mailbox] = []
         self._task: asyncio.Task[None] | None = None
-        self._next_group = 0
+        # One group for all our broadcasts, as Phoenix picks one per publishing process
+        # (phash2(self())): the receiving node's workers run concurrently, so spreading
+        # one publisher's messages over several groups would reorder them.
+        self._broadcast_group = self.groups[zlib.crc32(node.name.encode()) % pool_size]
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -164,11 +169,9 @@ class PubSub:
         ``message`` has no Erlang form."""
         key = topic.encode()
         self._dispatch(key, message)
-        group = self.groups[self._next_group]
-        self._next_group = (self._next_group + 1) % len(self.groups)
         frame = (FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER)
         sent: set[str] = set()
-        for pid in self.scope.remote_members(group):
+        for pid in self.scope.remote_members(self._broadcast_group):
             try:
                 await self.node.send(pid, frame)
             except NodeDownError:
