@@ -22,6 +22,7 @@ ALLOWED = {
     "health": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},
     "doctor": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},
     "services": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},
+    "demo": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster", "services"},
 }
 PURE = {"term", "dist", "epmd/protocol.py"}
 

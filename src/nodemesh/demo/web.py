@@ -1,0 +1,139 @@
+"""The chat page of one node over HTTP: static files and one WebSocket per open page.
+
+``GET /`` is the page (``static/index.html``, with ``app.css`` and ``app.js``: no build
+step). ``GET /ws`` is a WebSocket speaking JSON objects. The server sends ``hello``
+(state and recent history) once, then every ``state``, ``message`` and ``notice`` of
+the :class:`~nodemesh.demo.chat.ChatNode`. The page sends ``{"type": "say", "author",
+"text"}``, ``{"type": "stop"}`` and ``{"type": "start"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from nodemesh.demo.chat import ChatNode
+from nodemesh.errors import NetworkError, NodeDownError
+
+__all__ = ["make_app", "serving"]
+
+log = logging.getLogger("nodemesh.demo")
+
+STATIC = Path(__file__).parent / "static"
+MAX_QUEUED = 1000  # events waiting for one page; a page this far behind is disconnected
+CHAT_KEY = web.AppKey("chat", ChatNode)
+
+
+def make_app(chat: ChatNode) -> web.Application:
+    """The aiohttp application serving ``chat``'s page."""
+    app = web.Application()
+    app[CHAT_KEY] = chat
+    app.router.add_get("/", _index)
+    app.router.add_get("/ws", _socket)
+    app.router.add_static("/static/", STATIC)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def serving(chat: ChatNode, host: str) -> AsyncIterator[str]:
+    """Serve ``chat``'s page on its port for the block; yields the page's URL. Raises
+    :class:`NetworkError` in one sentence when the port cannot be bound."""
+    runner = web.AppRunner(make_app(chat), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, chat.http_port, shutdown_timeout=1.0)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise NetworkError(_bind_problem(host, chat.http_port, exc)) from exc
+        yield f"http://{host}:{chat.http_port}/"
+    finally:
+        await runner.cleanup()
+
+
+def _bind_problem(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is in use (another demo?): stop what uses it or "
+            f"start on other ports, e.g. nodemesh demo --port {port + 100}"
+        )
+    if exc.errno == errno.EACCES:
+        return f"no permission to serve on port {port}: use a port above 1023 (--port)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine: pass one of its addresses (--host)"
+    return f"cannot serve on {host}:{port}: {exc.strerror or exc}"
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def _socket(request: web.Request) -> web.WebSocketResponse:
+    chat = request.app[CHAT_KEY]
+    ws = web.WebSocketResponse(heartbeat=20.0)
+    await ws.prepare(request)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def listener(event: dict[str, Any]) -> None:
+        if queue.qsize() < MAX_QUEUED:
+            queue.put_nowait(event)
+        else:  # never block the node for a slow page; the page reconnects and catches up
+            queue.put_nowait({"type": "overflow"})
+
+    unsubscribe = chat.listen(listener)
+    try:
+        await ws.send_json({"type": "hello", "state": chat.state(), "history": list(chat.history)})
+        async with asyncio.TaskGroup() as tasks:
+            writer = tasks.create_task(_write(ws, queue))
+            await _read(ws, chat)
+            writer.cancel()
+    finally:
+        unsubscribe()
+    return ws
+
+
+async def _write(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    while True:
+        event = await queue.get()
+        if event["type"] == "overflow":
+            await ws.close(message=b"too far behind")
+            return
+        try:
+            await ws.send_json(event)
+        except ConnectionResetError:  # the page went away; the reader sees it too
+            return
+
+
+async def _read(ws: web.WebSocketResponse, chat: ChatNode) -> None:
+    async for frame in ws:
+        if frame.type != WSMsgType.TEXT:
+            continue
+        try:
+            request = json.loads(frame.data)
+        except ValueError:
+            continue
+        if isinstance(request, dict):
+            await _act(ws, chat, request)
+
+
+async def _act(ws: web.WebSocketResponse, chat: ChatNode, request: dict[str, Any]) -> None:
+    kind = request.get("type")
+    if kind == "say":
+        author, text = request.get("author"), request.get("text")
+        if isinstance(author, str) and isinstance(text, str) and text.strip():
+            try:
+                await chat.say(author, text)
+            except NodeDownError as exc:
+                await ws.send_json({"type": "problem", "text": str(exc)})
+    elif kind == "stop":
+        chat.stop()
+    elif kind == "start":
+        chat.start()
