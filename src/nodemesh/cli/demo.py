@@ -76,7 +76,10 @@ def _first_error(group: BaseExceptionGroup[Any]) -> BaseException:
 
 
 def _print_urls(nodes: list[tuple[str, str]]) -> None:
-    print(f"nodemesh demo: {len(nodes)} nodes chat on room:lobby. Open two of these pages:")
+    if len(nodes) == 1:
+        print("nodemesh demo: 1 node on room:lobby. Open its page:")
+    else:
+        print(f"nodemesh demo: {len(nodes)} nodes chat on room:lobby. Open two of these pages:")
     width = max(len(name) for name, _ in nodes)
     for name, url in nodes:
         print(f"  {url}   {name:<{width}}")
