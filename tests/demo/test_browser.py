@@ -101,21 +101,26 @@ def wait(driver: Any, condition: Any, what: str) -> Any:
     )
 
 
+def collect(driver: Any, selector: str, what: str) -> list[str]:
+    """``what`` (a JavaScript expression of ``e``) for each element matching ``selector``."""
+    script = f"return [...document.querySelectorAll({selector!r})].map(e => {what})"
+    found: list[str] = driver.execute_script(script)
+    return found
+
+
 def node_list(driver: Any) -> list[str]:
     """The node names the page lists, in order."""
-    script = (
-        "return [...document.querySelectorAll('#nodes li[data-node]')].map(li => li.dataset.node)"
-    )
-    names: list[str] = driver.execute_script(script)
-    return names
+    return collect(driver, "#nodes li[data-node]", "e.dataset.node")
+
+
+def people(driver: Any) -> list[str]:
+    """The people the page lists, as "NAME NODE"."""
+    return collect(driver, "#people li[data-person]", "e.dataset.person")
 
 
 def texts(driver: Any) -> list[str]:
-    script = (
-        "return [...document.querySelectorAll('#messages .message .text')].map(e => e.textContent)"
-    )
-    found: list[str] = driver.execute_script(script)
-    return found
+    """The texts of the chat messages shown."""
+    return collect(driver, "#messages .message .text", "e.textContent")
 
 
 def test_each_page_names_its_node_and_lists_both(pages: tuple[Any, Any], demo: Demo) -> None:
@@ -128,9 +133,12 @@ def test_each_page_names_its_node_and_lists_both(pages: tuple[Any, Any], demo: D
     assert second.find_element("id", "self").text == birch
 
 
-def test_a_message_typed_on_one_node_appears_on_the_other(pages: tuple[Any, Any]) -> None:
+def test_a_message_typed_on_one_node_appears_on_the_other(
+    pages: tuple[Any, Any], demo: Demo
+) -> None:
     """Typed and sent on amber's page, the message shows on birch's page with its author,
-    and on amber's own page once (local delivery, no duplicate)."""
+    and on amber's own page once (local delivery, no duplicate); birch's page lists the
+    author among the people online, on amber."""
     first, second = pages
     wait(first, lambda d: len(node_list(d)) == 2, "both nodes on amber's page")
     name = first.find_element("id", "author")
@@ -139,10 +147,8 @@ def test_a_message_typed_on_one_node_appears_on_the_other(pages: tuple[Any, Any]
     text = f"hello from amber {uuid.uuid4().hex[:6]}"
     first.find_element("id", "text").send_keys(text + "\n")
     wait(second, lambda d: text in texts(d), "the message on birch's page")
-    authors = second.execute_script(
-        "return [...document.querySelectorAll('#messages .author')].map(e => e.textContent)"
-    )
-    assert "Ada Lovelace" in authors
+    assert "Ada Lovelace" in collect(second, "#messages .author", "e.textContent")
+    wait(second, lambda d: f"Ada Lovelace {demo.names[0]}" in people(d), "Ada among the people")
     wait(first, lambda d: text in texts(d), "the message on amber's own page")
     assert texts(first).count(text) == 1 and texts(second).count(text) == 1
 

@@ -22,6 +22,7 @@ from typing import Any
 from nodemesh.cluster import Cluster
 from nodemesh.demo.config import TOPIC, DemoConfig
 from nodemesh.demo.messages import chat_message, from_term, to_term
+from nodemesh.demo.presence import PRESENCE_TOPIC, Presence
 from nodemesh.errors import NodeDownError, NodemeshError
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import EventStream, NodeDown, NodeUp
@@ -33,6 +34,9 @@ __all__ = ["ChatNode", "Listener"]
 log = logging.getLogger("nodemesh.demo")
 
 Listener = Callable[[dict[str, Any]], None]
+
+PRESENCE_REFRESH = 5.0  # seconds between announcements of this node's people, unchanged
+PRESENCE_POLL = 0.25  # seconds between looks for new PubSub members to announce to
 
 
 def _now_ms() -> int:
@@ -47,6 +51,7 @@ class _Session:
     pubsub: PubSub
     events: EventStream
     room: Any  # the PubSub subscription to TOPIC
+    people: Any  # ... and to PRESENCE_TOPIC
 
 
 class ChatNode:
@@ -67,6 +72,8 @@ class ChatNode:
         self._wanted.set()
         self._changed = asyncio.Event()
         self._running = asyncio.Event()
+        self.presence = Presence(self.name)
+        self._people_changed = asyncio.Event()
         self.problem = ""  # why the last start failed, shown on the page
 
     # -- what pages see ------------------------------------------------------------------
@@ -89,6 +96,7 @@ class ChatNode:
             "self": self.name,
             "running": self.running,
             "nodes": nodes,
+            "people": self.presence.people(),
             "problem": self.problem,
         }
 
@@ -110,6 +118,18 @@ class ChatNode:
             raise NodeDownError(f"{self.name} is stopped: start it to chat")
         message = chat_message(author, text, self.name)
         await session.pubsub.broadcast(TOPIC, to_term(message))
+
+    def page_named(self, page: int, author: str) -> None:
+        """A page is open under ``author`` (again, after a rename): others learn it."""
+        if self.presence.named(page, author):
+            self._people_changed.set()
+            self._emit(self.state())
+
+    def page_closed(self, page: int) -> None:
+        """A page went away."""
+        if self.presence.closed(page):
+            self._people_changed.set()
+            self._emit(self.state())
 
     def stop(self) -> None:
         """Ask the node to stop (its peers see it go); the page keeps being served."""
@@ -133,8 +153,12 @@ class ChatNode:
             await self._wanted.wait()
             try:
                 async with self._opened() as session:
-                    self.problem, first = "", False
+                    self.problem = ""
+                    if not first:
+                        self._notice(f"{self.name} started again")
+                    first = False
                     await self._serve(session)
+                self._notice(f"{self.name} stopped: what is said meanwhile will not reach it")
             except NodemeshError as exc:
                 if first:
                     raise
@@ -148,9 +172,9 @@ class ChatNode:
         async with Node(self.name, self.config.cookie, config=config) as node:
             events = node.events()  # before the cluster runs: no nodeup missed
             async with PubSub(node) as pubsub:
-                room = pubsub.subscribe(TOPIC)
+                room, people = pubsub.subscribe(TOPIC), pubsub.subscribe(PRESENCE_TOPIC)
                 async with Cluster(node, self.config.topologies()):
-                    session = _Session(node, pubsub, events, room)
+                    session = _Session(node, pubsub, events, room, people)
                     self._session, self._since = session, _now_ms()
                     try:
                         yield session
@@ -158,8 +182,10 @@ class ChatNode:
                         self._session = None
                         self._running.clear()
                         self._peers.clear()
+                        self.presence.forget()
                         events.close()
                         room.close()
+                        people.close()
 
     async def _serve(self, session: _Session) -> None:
         self._running.set()
@@ -168,11 +194,14 @@ class ChatNode:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._follow_nodes(session.events))
             tasks.create_task(self._follow_room(session.room))
+            tasks.create_task(self._follow_people(session.people))
+            announcer = tasks.create_task(self._announce(session.pubsub))
             while self._wanted.is_set():
                 self._changed.clear()
                 await self._changed.wait()
-            session.events.close()
-            session.room.close()
+            announcer.cancel()
+            for stream in (session.events, session.room, session.people):
+                stream.close()
 
     async def _follow_nodes(self, events: EventStream) -> None:
         async for event in events:
@@ -182,6 +211,7 @@ class ChatNode:
                 self._notice(f"{event.node} joined")
             elif isinstance(event, NodeDown) and event.node in self._peers:
                 del self._peers[event.node]
+                self.presence.forget(event.node)
                 self._emit(self.state())
                 self._notice(f"{event.node} left ({event.reason})")
 
@@ -192,3 +222,26 @@ class ChatNode:
                 log.debug("%s: not a chat message on %s: %r", self.name, TOPIC, term)
                 continue
             self._emit({"type": "message", **message})
+
+    async def _follow_people(self, people: Any) -> None:
+        async for term in people:
+            if self.presence.heard(term):
+                self._emit(self.state())
+
+    async def _announce(self, pubsub: PubSub) -> None:
+        """Broadcast this node's people when they change, when a node joins the PubSub
+        (it has not heard them yet) and every PRESENCE_REFRESH seconds."""
+        loop = asyncio.get_running_loop()
+        known: set[str] = set()
+        last = -PRESENCE_REFRESH
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PRESENCE_POLL):
+                    await self._people_changed.wait()
+            remote = set(pubsub.remote_nodes())
+            due = self._people_changed.is_set() or not remote <= known
+            known = remote
+            if due or loop.time() - last >= PRESENCE_REFRESH:
+                self._people_changed.clear()
+                last = loop.time()
+                await pubsub.broadcast(PRESENCE_TOPIC, self.presence.announcement())

@@ -4,7 +4,8 @@
 step). ``GET /ws`` is a WebSocket speaking JSON objects. The server sends ``hello``
 (state and recent history) once, then every ``state``, ``message`` and ``notice`` of
 the :class:`~nodemesh.demo.chat.ChatNode`. The page sends ``{"type": "say", "author",
-"text"}``, ``{"type": "stop"}`` and ``{"type": "start"}``.
+"text"}``, ``{"type": "name", "author"}`` (on opening and on renaming: who is online),
+``{"type": "stop"}`` and ``{"type": "start"}``.
 """
 
 from __future__ import annotations
@@ -89,14 +90,16 @@ async def _socket(request: web.Request) -> web.WebSocketResponse:
             queue.put_nowait({"type": "overflow"})
 
     unsubscribe = chat.listen(listener)
+    page = id(ws)
     try:
         await ws.send_json({"type": "hello", "state": chat.state(), "history": list(chat.history)})
         async with asyncio.TaskGroup() as tasks:
             writer = tasks.create_task(_write(ws, queue))
-            await _read(ws, chat)
+            await _read(ws, chat, page)
             writer.cancel()
     finally:
         unsubscribe()
+        chat.page_closed(page)
     return ws
 
 
@@ -112,7 +115,7 @@ async def _write(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any]]
             return
 
 
-async def _read(ws: web.WebSocketResponse, chat: ChatNode) -> None:
+async def _read(ws: web.WebSocketResponse, chat: ChatNode, page: int) -> None:
     async for frame in ws:
         if frame.type != WSMsgType.TEXT:
             continue
@@ -121,10 +124,12 @@ async def _read(ws: web.WebSocketResponse, chat: ChatNode) -> None:
         except ValueError:
             continue
         if isinstance(request, dict):
-            await _act(ws, chat, request)
+            await _act(ws, chat, page, request)
 
 
-async def _act(ws: web.WebSocketResponse, chat: ChatNode, request: dict[str, Any]) -> None:
+async def _act(
+    ws: web.WebSocketResponse, chat: ChatNode, page: int, request: dict[str, Any]
+) -> None:
     kind = request.get("type")
     if kind == "say":
         author, text = request.get("author"), request.get("text")
@@ -133,6 +138,8 @@ async def _act(ws: web.WebSocketResponse, chat: ChatNode, request: dict[str, Any
                 await chat.say(author, text)
             except NodeDownError as exc:
                 await ws.send_json({"type": "problem", "text": str(exc)})
+    elif kind == "name" and isinstance(request.get("author"), str):
+        chat.page_named(page, request["author"])
     elif kind == "stop":
         chat.stop()
     elif kind == "start":

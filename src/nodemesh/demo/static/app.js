@@ -56,6 +56,7 @@ function renderState(state) {
   status.textContent = running ? "running" : "stopped";
   const list = $("nodes");
   list.replaceChildren(...state.nodes.map(nodeItem));
+  renderPeople(state.people || []);
   if (!state.nodes.length) list.append(el("li", { className: "none", textContent: "none: this node is stopped" }));
   $("node-count").textContent = state.nodes.length;
   $("stop").hidden = !running;
@@ -64,6 +65,26 @@ function renderState(state) {
   $("composer").querySelector("button").disabled = !running;
   if (running) hideBanner();
   else showBanner(state.problem || `${state.self} is stopped: the other pages saw it leave.`, "Start it again", start);
+}
+
+function avatarOf(name, className = "avatar") {
+  const avatar = el("div", { className, textContent: name.trim().charAt(0).toUpperCase() || "?" });
+  avatar.style.background = colorOf(name);
+  return avatar;
+}
+
+function renderPeople(people) {
+  const me = author();
+  $("people").replaceChildren(...people.map((p) => {
+    const you = p.node === self && p.name === me;
+    const li = el("li", {}, [avatarOf(p.name), el("span", { textContent: p.name }),
+      you ? el("span", { className: "you", textContent: "you" }) : "",
+      el("span", { className: "on", textContent: p.node.split("@")[0] })]);
+    li.dataset.person = `${p.name} ${p.node}`;
+    return li;
+  }));
+  if (!people.length) $("people").append(el("li", { className: "none", textContent: "nobody yet" }));
+  $("people-count").textContent = people.length;
 }
 
 function nodeItem(n) {
@@ -104,8 +125,7 @@ function addEvent(event) {
 function messageItem(m) {
   const who = m.author || "someone on the cluster";
   const mine = m.node === self && m.author === author();
-  const avatar = el("div", { className: "avatar", textContent: who.trim().charAt(0).toUpperCase() || "?" });
-  avatar.style.background = colorOf(who);
+  const avatar = avatarOf(who);
   const via = m.node ? el("span", { className: `via${m.node === self ? " local" : ""}`, textContent: `via ${m.node}` }) : "";
   const time = el("time", { dateTime: new Date(m.at).toISOString(), textContent: clock(m.at) });
   const body = el("div", {}, [
@@ -128,7 +148,10 @@ function start() { send({ type: "start" }); }
 function connect() {
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
   socket = new WebSocket(url);
-  socket.addEventListener("open", () => { retry = 500; });
+  socket.addEventListener("open", () => {
+    retry = 500;
+    send({ type: "name", author: author() });
+  });
   socket.addEventListener("message", (frame) => {
     const event = JSON.parse(frame.data);
     if (event.type === "hello") {
@@ -151,9 +174,12 @@ window.addEventListener("DOMContentLoaded", () => {
   const name = $("author");
   name.value = author();
   name.placeholder = author();
+  let renaming = null;
   name.addEventListener("input", () => {
     const value = name.value.trim();
     if (value) localStorage.setItem("nodemesh-author", value);
+    clearTimeout(renaming);  // tell the others once typing pauses, not at every key
+    renaming = setTimeout(() => send({ type: "name", author: author() }), 400);
   });
   name.addEventListener("blur", () => { name.placeholder = author(); });
   $("composer").addEventListener("submit", (e) => {
