@@ -6,7 +6,11 @@ which sends and receives exactly the messages of phoenix_pubsub's PG2 adapter.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
@@ -232,3 +236,45 @@ async def test_erlang_publisher_to_python_subscribers(
         assert sent == "1000"
         for sub in subs:
             assert [await sub.get(timeout=10) for _ in range(500)] == list(range(1, 501))
+
+
+async def start_cli(*args: str, epmd_port: int) -> asyncio.subprocess.Process:
+    env = {**os.environ, "ERL_EPMD_PORT": str(epmd_port)}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "nodemesh.cli", *args, "--cookie", COOKIE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+
+
+async def test_cli_subscribe_and_publish_with_erlang(start_erl: ErlFactory, epmd_port: int) -> None:
+    """`nodemesh subscribe room:lobby --pubsub MyApp.PubSub` prints what an Erlang
+    Phoenix.PubSub node broadcasts; `nodemesh publish` reaches its subscriber."""
+    erl = await start_erl("erl1@127.0.0.1")
+    await erl.eval(f'nm_phx:start({PHX}, 1), nm_phx:subscribe({PHX}, <<"room:lobby">>)')
+    proc = await start_cli(
+        "subscribe", "room:lobby", "--pubsub", "MyApp.PubSub", "--name", "sub@127.0.0.1",
+        "--connect", erl.name, epmd_port=epmd_port,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        assert (await asyncio.wait_for(proc.stderr.readline(), 10)).startswith(b"subscribed")
+        await wait_erl(
+            erl,
+            "length(pg:get_members('Elixir.Phoenix.PubSub', 'Elixir.MyApp.PubSub.Adapter'))",
+            "2",
+        )
+        await erl.eval(f'nm_phx:broadcast({PHX}, <<"room:lobby">>, <<"hello from erlang">>)')
+        await erl.eval(f'nm_phx:broadcast({PHX}, <<"room:lobby">>, {{new_msg, 42}})')
+        line = await asyncio.wait_for(proc.stdout.readline(), 10)
+        assert line == b"hello from erlang\n"
+        assert await asyncio.wait_for(proc.stdout.readline(), 10) == b"{new_msg,42}\n"
+        pub = await start_cli(
+            "publish", "room:lobby", "hello from the shell", "--pubsub", "MyApp.PubSub",
+            "--connect", erl.name, epmd_port=epmd_port,
+        )  # fmt: skip
+        assert await asyncio.wait_for(pub.wait(), 20) == 0
+        got = await erl.eval_term("nm_phx:drain(3, 5000)")  # its two broadcasts, then ours
+        assert got[2] == b"hello from the shell"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 10)
