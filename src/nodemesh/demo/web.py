@@ -47,10 +47,12 @@ def make_app(chat: ChatNode) -> web.Application:
 async def serving(chat: ChatNode, host: str) -> AsyncIterator[str]:
     """Serve ``chat``'s page on its port for the block; yields the page's URL. Raises
     :class:`NetworkError` in one sentence when the port cannot be bound."""
-    runner = web.AppRunner(make_app(chat), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        make_app(chat), access_log=None, handle_signals=False, shutdown_timeout=1.0
+    )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, chat.http_port, shutdown_timeout=1.0)
+        site = web.TCPSite(runner, host, chat.http_port)
         try:
             await site.start()
         except OSError as exc:
