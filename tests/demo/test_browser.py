@@ -109,8 +109,8 @@ def collect(driver: Any, selector: str, what: str) -> list[str]:
 
 
 def node_list(driver: Any) -> list[str]:
-    """The node names the page lists, in order."""
-    return collect(driver, "#nodes li[data-node]", "e.dataset.node")
+    """The node names the page lists as in the room (their PubSub known), in order."""
+    return collect(driver, "#nodes li[data-room='true']", "e.dataset.node")
 
 
 def people(driver: Any) -> list[str]:

@@ -88,9 +88,16 @@ class ChatNode:
         return lambda: self._listeners.discard(listener)
 
     def state(self) -> dict[str, Any]:
-        """This node's state as the page shows it: itself first, then its peers."""
-        nodes = [{"name": self.name, "self": True, "since": self._since}] if self.running else []
-        nodes += [{"name": n, "self": False, "since": t} for n, t in sorted(self._peers.items())]
+        """This node's state as the page shows it: itself first, then its peers, each
+        with ``room`` true once its PubSub is known here (a message reaches it)."""
+        session = self._session
+        room = set(session.pubsub.remote_nodes()) if session else set()
+        nodes = [{"name": self.name, "self": True, "since": self._since, "room": True}]
+        nodes = nodes if session else []
+        nodes += [
+            {"name": n, "self": False, "since": t, "room": n in room}
+            for n, t in sorted(self._peers.items())
+        ]
         return {
             "type": "state",
             "self": self.name,
@@ -164,6 +171,12 @@ class ChatNode:
                     raise
                 self.problem = f"could not start: {exc}"
                 self._wanted.clear()
+            except Exception as exc:  # one node's failure is shown on its page, not fatal
+                if first:
+                    raise
+                log.warning("%s stopped after an error", self.name, exc_info=True)
+                self.problem = f"stopped after an error: {exc!r}"
+                self._wanted.clear()
             self._emit(self.state())
 
     @contextlib.asynccontextmanager
@@ -230,7 +243,8 @@ class ChatNode:
 
     async def _announce(self, pubsub: PubSub) -> None:
         """Broadcast this node's people when they change, when a node joins the PubSub
-        (it has not heard them yet) and every PRESENCE_REFRESH seconds."""
+        (it has not heard them yet) and every PRESENCE_REFRESH seconds; tell the pages
+        when the PubSub's members change."""
         loop = asyncio.get_running_loop()
         known: set[str] = set()
         last = -PRESENCE_REFRESH
@@ -239,6 +253,8 @@ class ChatNode:
                 async with asyncio.timeout(PRESENCE_POLL):
                     await self._people_changed.wait()
             remote = set(pubsub.remote_nodes())
+            if remote != known:
+                self._emit(self.state())  # a node joined or left the room
             due = self._people_changed.is_set() or not remote <= known
             known = remote
             if due or loop.time() - last >= PRESENCE_REFRESH:

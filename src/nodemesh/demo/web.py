@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from nodemesh.demo.chat import ChatNode
-from nodemesh.errors import NetworkError, NodeDownError
+from nodemesh.errors import NetworkError, NodemeshError
 
 __all__ = ["make_app", "serving"]
 
@@ -138,7 +138,7 @@ async def _act(
         if isinstance(author, str) and isinstance(text, str) and text.strip():
             try:
                 await chat.say(author, text)
-            except NodeDownError as exc:
+            except NodemeshError as exc:  # stopped, or a message with no Erlang form
                 await ws.send_json({"type": "problem", "text": str(exc)})
     elif kind == "name" and isinstance(request.get("author"), str):
         chat.page_named(page, request["author"])

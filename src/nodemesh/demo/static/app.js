@@ -88,13 +88,15 @@ function renderPeople(people) {
 }
 
 function nodeItem(n) {
-  const li = el("li", { className: n.self ? "self" : "", title: `up since ${clock(n.since)}` }, [
+  const title = n.room ? `up since ${clock(n.since)}` : "connected; its PubSub is joining the room";
+  const li = el("li", { className: `${n.self ? "self" : ""}${n.room ? "" : " joining"}`, title }, [
     el("span", { className: "dot" }),
     el("span", { className: "name", textContent: n.name }),
     el("span", { className: "meta", textContent: n.self ? "this node" : `up ${ago(n.since)}` }),
   ]);
   li.dataset.node = n.name;
   li.dataset.since = n.since;
+  li.dataset.room = n.room;
   return li;
 }
 
