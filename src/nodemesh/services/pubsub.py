@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from nodemesh.errors import ConfigError, MailboxClosedError, NodeDownError
 from nodemesh.runtime.streams import Stream
 from nodemesh.services.pg import PgScope
+from nodemesh.term.encode import encode_once
 from nodemesh.term.types import Atom
 
 if TYPE_CHECKING:
@@ -169,9 +170,13 @@ class PubSub:
         ``message`` has no Erlang form."""
         key = topic.encode()
         self._dispatch(key, message)
-        frame = (FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER)
+        members = self.scope.remote_members(self._broadcast_group)
+        if not members:
+            return 0
+        # Encoded once for all nodes: the message is most of each frame's bytes.
+        frame = encode_once((FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER))
         sent: set[str] = set()
-        for pid in self.scope.remote_members(self._broadcast_group):
+        for pid in members:
             try:
                 await self.node.send(pid, frame)
             except NodeDownError:
@@ -211,16 +216,23 @@ class PubSub:
         return len(subscribers)
 
     async def _serve(self, worker: Mailbox) -> None:
+        receive_nowait = worker.receive_nowait
         with contextlib.suppress(MailboxClosedError):
             while True:
-                message = await worker.receive()
-                # PG2Worker.handle_info: forward_to_local, anything else ignored.
-                if (
-                    type(message) is tuple
-                    and len(message) == 4
-                    and message[0] == FORWARD_TO_LOCAL
-                    and type(message[1]) is bytes
-                ):
-                    self._dispatch(message[1], message[2])
-                else:
-                    log.debug("pubsub %s ignored %.200r", self.name, message)
+                self._forward(await worker.receive())
+                # Then whatever else is queued, without a trip through the event loop each.
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    while True:
+                        self._forward(receive_nowait())
+
+    def _forward(self, message: Any) -> None:
+        """PG2Worker.handle_info: ``forward_to_local`` is dispatched, anything else ignored."""
+        if (
+            type(message) is tuple
+            and len(message) == 4
+            and message[0] == FORWARD_TO_LOCAL
+            and type(message[1]) is bytes
+        ):
+            self._dispatch(message[1], message[2])
+        else:
+            log.debug("pubsub %s ignored %.200r", self.name, message)
