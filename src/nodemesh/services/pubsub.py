@@ -192,7 +192,7 @@ class PubSub:
     def remote_nodes(self) -> list[str]:
         """Other nodes with a worker of this PubSub (those a broadcast reaches)."""
         mine = self.node.name
-        nodes = {pid.node for pid in self.scope.remote_members(self.groups[0])}
+        nodes = {str(pid.node) for pid in self.scope.remote_members(self.groups[0])}
         return sorted(node for node in nodes if node != mine)
 
     async def wait_for_remote(self, n: int = 1, timeout: float | None = None) -> list[str]:
