@@ -36,6 +36,8 @@ from nodemesh.term.encode import encode_once
 from nodemesh.term.types import Atom
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from nodemesh.runtime.mailbox import Mailbox
     from nodemesh.runtime.node import Node
 
@@ -60,7 +62,9 @@ class Subscription(Stream[Any]):
     """Messages broadcast on one topic: an async iterator; ``get(timeout)``; ``close()``
     (or ``async with``) unsubscribes."""
 
-    def __init__(self, topic: str, on_close: Any, max_queued: int | None) -> None:
+    def __init__(
+        self, topic: str, on_close: Callable[[Stream[Any]], None], max_queued: int | None
+    ) -> None:
         super().__init__(on_close, max_queued=max_queued, label=f"subscription to {topic!r}")
         self.topic = topic
 
@@ -108,10 +112,10 @@ class PubSub:
             worker = self.node.register(group, max_queued=0)
             self._workers.append(worker)
             self.scope.join(group, worker.pid)
-        self._task = asyncio.create_task(self.run(), name=f"pubsub {self.name}")
+        self._task = asyncio.create_task(self._run(), name=f"pubsub {self.name}")
 
-    async def run(self) -> None:
-        """Serve the workers until they close (``start`` runs this)."""
+    async def _run(self) -> None:
+        """Serve the workers until they close."""
         async with asyncio.TaskGroup() as group:
             for worker in self._workers:
                 group.create_task(self._serve(worker))
