@@ -129,6 +129,7 @@ async def test_malformed_messages_are_dropped_and_logged_once(
         (Atom("$gen_cast"), (Atom("sync"), sender.pid, [(b"g", "x")])),
         (Atom("$gen_cast"), (Atom("sync"), sender.pid, [1])),
         [Atom("discover"), sender.pid],
+        (Atom("discover"), a.mailbox().pid),  # a pid of a's own node posing as a peer
     ]
     with caplog.at_level(logging.WARNING, logger="nodemesh.pg"):
         for _ in range(20):
@@ -137,5 +138,6 @@ async def test_malformed_messages_are_dropped_and_logged_once(
         member = b.mailbox()
         pg_b.join("after", member.pid)
         assert await pg_a.wait_for_members("after", timeout=5) == [member.pid]
+    assert pg_a.peers() == [pg_b.pid]
     lines = [r for r in caplog.records if r.name == "nodemesh.pg"]
     assert 1 <= len(lines) <= 2

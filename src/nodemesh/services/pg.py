@@ -27,7 +27,7 @@ import logging
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from nodemesh.errors import MailboxClosedError, NodeDownError
+from nodemesh.errors import MailboxClosedError, NodeDownError, NodemeshError
 from nodemesh.runtime._ratelimit import RateLimitedLog
 from nodemesh.runtime.events import NodeUp
 from nodemesh.runtime.streams import Publisher, Stream
@@ -69,8 +69,10 @@ class PgScope:
 
     @property
     def pid(self) -> Pid:
-        """The scope process's pid (what peer scopes monitor)."""
-        assert self._mailbox is not None, "scope not started"
+        """The scope process's pid (what peer scopes monitor). Raises
+        :class:`NodemeshError` before :meth:`start`."""
+        if self._mailbox is None:
+            raise NodemeshError(f"the pg scope {self.name!r} is not started")
         return self._mailbox.pid
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -84,10 +86,10 @@ class PgScope:
         self._mailbox = self.node.register(self.name, max_queued=0)
         for peer in self.node.nodes():
             self._discover(peer)
-        self._task = asyncio.create_task(self.run(events), name=f"pg scope {self.name}")
+        self._task = asyncio.create_task(self._run(events), name=f"pg scope {self.name}")
 
-    async def run(self, events: Stream[Any]) -> None:
-        """Serve the scope until cancelled or the node stops (``start`` runs this)."""
+    async def _run(self, events: Stream[Any]) -> None:
+        """Serve the scope until cancelled or the node stops."""
         async with events, asyncio.TaskGroup() as group:
             group.create_task(self._serve_mailbox())
             async for event in events:
@@ -226,6 +228,7 @@ class PgScope:
     def _on_discover(self, peer: Pid) -> None:
         """pg.erl ``handle_info({discover, Peer})``: sync our members to it, and on first
         contact monitor it and discover it back."""
+        self._check_peer(peer)
         self._send(peer, (GEN_CAST, (SYNC, self.pid, self._table.local_snapshot())))
         if not self._table.has_peer(peer):
             self._peer_refs[peer] = self._monitor(peer)
@@ -234,6 +237,7 @@ class PgScope:
 
     def _on_sync(self, peer: Pid, groups: list[Any]) -> None:
         """pg.erl ``handle_sync``: the peer's local members replace what we knew."""
+        self._check_peer(peer)
         entries = []
         for entry in groups:
             if type(entry) is not tuple or len(entry) != 2 or type(entry[1]) is not list:
@@ -242,6 +246,11 @@ class PgScope:
         if not self._table.has_peer(peer):
             self._peer_refs[peer] = self._monitor(peer)
         self._changed(self._table.sync(peer, entries))
+
+    def _check_peer(self, peer: Pid) -> None:
+        # A pid of this node posing as a peer scope would make us our own peer.
+        if peer.node == self.node.name:
+            raise ValueError(f"a peer scope cannot be on this node: {peer}")
 
     def _on_down(self, ref: Reference, pid: Pid) -> None:
         if self._member_refs.get(pid) == ref:

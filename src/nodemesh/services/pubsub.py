@@ -32,9 +32,12 @@ from typing import TYPE_CHECKING, Any
 from nodemesh.errors import ConfigError, MailboxClosedError, NodeDownError
 from nodemesh.runtime.streams import Stream
 from nodemesh.services.pg import PgScope
+from nodemesh.term.encode import encode_once
 from nodemesh.term.types import Atom
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from nodemesh.runtime.mailbox import Mailbox
     from nodemesh.runtime.node import Node
 
@@ -59,7 +62,9 @@ class Subscription(Stream[Any]):
     """Messages broadcast on one topic: an async iterator; ``get(timeout)``; ``close()``
     (or ``async with``) unsubscribes."""
 
-    def __init__(self, topic: str, on_close: Any, max_queued: int | None) -> None:
+    def __init__(
+        self, topic: str, on_close: Callable[[Stream[Any]], None], max_queued: int | None
+    ) -> None:
         super().__init__(on_close, max_queued=max_queued, label=f"subscription to {topic!r}")
         self.topic = topic
 
@@ -107,10 +112,10 @@ class PubSub:
             worker = self.node.register(group, max_queued=0)
             self._workers.append(worker)
             self.scope.join(group, worker.pid)
-        self._task = asyncio.create_task(self.run(), name=f"pubsub {self.name}")
+        self._task = asyncio.create_task(self._run(), name=f"pubsub {self.name}")
 
-    async def run(self) -> None:
-        """Serve the workers until they close (``start`` runs this)."""
+    async def _run(self) -> None:
+        """Serve the workers until they close."""
         async with asyncio.TaskGroup() as group:
             for worker in self._workers:
                 group.create_task(self._serve(worker))
@@ -169,9 +174,13 @@ class PubSub:
         ``message`` has no Erlang form."""
         key = topic.encode()
         self._dispatch(key, message)
-        frame = (FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER)
+        members = self.scope.remote_members(self._broadcast_group)
+        if not members:
+            return 0
+        # Encoded once for all nodes: the message is most of each frame's bytes.
+        frame = encode_once((FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER))
         sent: set[str] = set()
-        for pid in self.scope.remote_members(self._broadcast_group):
+        for pid in members:
             try:
                 await self.node.send(pid, frame)
             except NodeDownError:
@@ -187,7 +196,7 @@ class PubSub:
     def remote_nodes(self) -> list[str]:
         """Other nodes with a worker of this PubSub (those a broadcast reaches)."""
         mine = self.node.name
-        nodes = {pid.node for pid in self.scope.remote_members(self.groups[0])}
+        nodes = {str(pid.node) for pid in self.scope.remote_members(self.groups[0])}
         return sorted(node for node in nodes if node != mine)
 
     async def wait_for_remote(self, n: int = 1, timeout: float | None = None) -> list[str]:
@@ -211,16 +220,23 @@ class PubSub:
         return len(subscribers)
 
     async def _serve(self, worker: Mailbox) -> None:
+        receive_nowait = worker.receive_nowait
         with contextlib.suppress(MailboxClosedError):
             while True:
-                message = await worker.receive()
-                # PG2Worker.handle_info: forward_to_local, anything else ignored.
-                if (
-                    type(message) is tuple
-                    and len(message) == 4
-                    and message[0] == FORWARD_TO_LOCAL
-                    and type(message[1]) is bytes
-                ):
-                    self._dispatch(message[1], message[2])
-                else:
-                    log.debug("pubsub %s ignored %.200r", self.name, message)
+                self._forward(await worker.receive())
+                # Then whatever else is queued, without a trip through the event loop each.
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    while True:
+                        self._forward(receive_nowait())
+
+    def _forward(self, message: Any) -> None:
+        """PG2Worker.handle_info: ``forward_to_local`` is dispatched, anything else ignored."""
+        if (
+            type(message) is tuple
+            and len(message) == 4
+            and message[0] == FORWARD_TO_LOCAL
+            and type(message[1]) is bytes
+        ):
+            self._dispatch(message[1], message[2])
+        else:
+            log.debug("pubsub %s ignored %.200r", self.name, message)

@@ -4,6 +4,7 @@ See ``docs/terms.md`` for the mapping between Python and Erlang values::
 
     encode(term) -> bytes                      131, then the term
     encode_into(term, out)                     the same, appended to a bytearray
+    encode_once(term) -> Encoded               encoded now, embedded as is in later terms
     decode(data, *, limits) -> term            exactly one term filling data
     decode_from(data, pos, *, limits)          one term at pos -> (term, offset after)
 
@@ -12,7 +13,7 @@ Encoding raises :class:`~nodemesh.errors.EncodeError`; decoding raises only
 """
 
 from nodemesh.term.decode import DEFAULT_LIMITS, DecodeLimits, decode, decode_from
-from nodemesh.term.encode import encode, encode_into
+from nodemesh.term.encode import Encoded, encode, encode_into, encode_once
 from nodemesh.term.types import (
     Atom,
     BitBinary,
@@ -32,6 +33,7 @@ __all__ = [
     "Atom",
     "BitBinary",
     "DecodeLimits",
+    "Encoded",
     "ExportFun",
     "FrozenList",
     "FrozenMap",
@@ -45,4 +47,5 @@ __all__ = [
     "decode_from",
     "encode",
     "encode_into",
+    "encode_once",
 ]

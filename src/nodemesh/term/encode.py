@@ -70,6 +70,25 @@ def encode(term: Term) -> bytes:
     return bytes(out)
 
 
+class Encoded:
+    """A term encoded once by :func:`encode_once`, written verbatim wherever it is
+    encoded again: a message sent to many processes (a pub/sub broadcast) is encoded once."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data  # the term's encoding, without the version byte
+
+    def __repr__(self) -> str:
+        return f"Encoded({len(self.data)} bytes)"
+
+
+def encode_once(term: Term) -> Encoded:
+    """``term`` encoded now, to be embedded as is in later encodings. Raises
+    :class:`EncodeError` as :func:`encode` does."""
+    return Encoded(encode(term)[1:])
+
+
 def encode_into(term: Term, out: bytearray) -> None:
     """Append 131 and the encoded ``term`` to ``out`` (framing without copies).
 
@@ -308,6 +327,10 @@ def _write_opaque_fun(term: OpaqueFun, out: bytearray) -> None:
     out += term.raw
 
 
+def _write_encoded(term: Encoded, out: bytearray) -> None:
+    out += term.data
+
+
 def _as(convert: Callable[[Any], Any], writer: Writer) -> Writer:
     return lambda term, out: writer(convert(term), out)
 
@@ -334,6 +357,7 @@ _WRITERS: dict[type, Writer] = {
     FrozenList: _write_list,
     ExportFun: _write_export,
     OpaqueFun: _write_opaque_fun,
+    Encoded: _write_encoded,
 }
 
 # Subclasses: order matters (bool < int, Atom < str, FrozenList < tuple).
