@@ -49,8 +49,21 @@ def test_a_bad_node_count_is_one_sentence() -> None:
     )
 
 
+def open_page_socket(port: int) -> socket.socket:
+    """A page's WebSocket (the upgrade, by hand) that then never reads nor answers."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(
+        b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert sock.recv(12) == b"HTTP/1.1 101"
+    return sock
+
+
 def test_it_prints_each_page_and_stops_on_ctrl_c() -> None:
-    """The URLs and node names, one per line, then exit 0 with "stopped" after SIGINT."""
+    """The URLs and node names, one per line; on SIGINT, exit 0 with "stopped" at once,
+    even with a page open that does not answer the WebSocket's close handshake."""
     port = free_port()
     env = {"ERL_EPMD_PORT": str(free_port())}
     demo = DemoProcess(f"--port={port}", "--nodes=1", f"--gossip-port={free_udp_port()}", env=env)
@@ -60,7 +73,8 @@ def test_it_prints_each_page_and_stops_on_ctrl_c() -> None:
             "nodemesh demo: 1 node on room:lobby. Open its page:",
             f"  http://127.0.0.1:{port}/   {node_alive(port)}@127.0.0.1",
         ]
-        assert demo.interrupt() == 0
+        with open_page_socket(port):
+            assert demo.interrupt(timeout=4) == 0  # the close handshake waits 1 s at most
         assert demo.wait_line("stopped") == "nodemesh demo: stopped"
     finally:
         demo.close()

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from nodemesh.demo.chat import ChatNode
 from nodemesh.errors import NetworkError, NodemeshError
@@ -31,12 +31,16 @@ log = logging.getLogger("nodemesh.demo")
 STATIC = Path(__file__).parent / "static"
 MAX_QUEUED = 1000  # events waiting for one page; a page this far behind is disconnected
 CHAT_KEY = web.AppKey("chat", ChatNode)
+SOCKETS_KEY = web.AppKey("sockets", set[web.WebSocketResponse])
+CLOSE_TIMEOUT = 1.0  # seconds a page gets to answer the close handshake on Ctrl-C
 
 
 def make_app(chat: ChatNode) -> web.Application:
     """The aiohttp application serving ``chat``'s page."""
     app = web.Application()
     app[CHAT_KEY] = chat
+    app[SOCKETS_KEY] = set()
+    app.on_shutdown.append(_close_sockets)
     app.router.add_get("/", _index)
     app.router.add_get("/ws", _socket)
     app.router.add_static("/static/", STATIC)
@@ -81,8 +85,9 @@ async def _index(request: web.Request) -> web.FileResponse:
 
 async def _socket(request: web.Request) -> web.WebSocketResponse:
     chat = request.app[CHAT_KEY]
-    ws = web.WebSocketResponse(heartbeat=20.0)
+    ws = web.WebSocketResponse(heartbeat=20.0, timeout=CLOSE_TIMEOUT)
     await ws.prepare(request)
+    request.app[SOCKETS_KEY].add(ws)
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     def listener(event: dict[str, Any]) -> None:
@@ -100,9 +105,17 @@ async def _socket(request: web.Request) -> web.WebSocketResponse:
             await _read(ws, chat, page)
             writer.cancel()
     finally:
+        request.app[SOCKETS_KEY].discard(ws)
         unsubscribe()
         chat.page_closed(page)
     return ws
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """On shutdown, tell every page its server is going (it shows so and reconnects)."""
+    sockets = app[SOCKETS_KEY]
+    for ws in list(sockets):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"the demo is stopping")
 
 
 async def _write(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any]]) -> None:
