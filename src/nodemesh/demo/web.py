@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from yarl import URL
 
 from nodemesh.demo.chat import ChatNode
 from nodemesh.errors import NetworkError, NodemeshError
@@ -84,6 +85,7 @@ async def _index(request: web.Request) -> web.FileResponse:
 
 
 async def _socket(request: web.Request) -> web.WebSocketResponse:
+    _same_origin(request)
     chat = request.app[CHAT_KEY]
     ws = web.WebSocketResponse(heartbeat=20.0, timeout=CLOSE_TIMEOUT)
     await ws.prepare(request)
@@ -109,6 +111,14 @@ async def _socket(request: web.Request) -> web.WebSocketResponse:
         unsubscribe()
         chat.page_closed(page)
     return ws
+
+
+def _same_origin(request: web.Request) -> None:
+    """Refuse a WebSocket opened by a page of another site: browsers let any page connect
+    to 127.0.0.1, and this socket can chat and stop the node. Raises HTTPForbidden."""
+    origin = request.headers.get("Origin")
+    if origin is not None and URL(origin).host_port_subcomponent != request.host:
+        raise web.HTTPForbidden(text=f"pages of {origin} may not use this chat\n")
 
 
 async def _close_sockets(app: web.Application) -> None:
