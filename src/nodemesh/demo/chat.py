@@ -2,10 +2,11 @@
 again on request while its web pages stay open.
 
 A :class:`ChatNode` knows nothing of HTTP. Pages listen to it (``listen``) and get plain
-JSON-ready dicts: ``state`` (this node, whether it runs, the nodes it sees), ``message``
-(a chat message from any node, through PubSub topic ``room:lobby``) and ``notice`` (a
-node joined or left, as this node saw it). Stopping closes the node for real: its peers
-see the connection drop (a ``nodedown``), exactly as if the process had died.
+JSON-ready dicts: ``state`` (this node, whether it runs, the nodes it sees, the people
+online), ``message`` (a chat message from any node, through PubSub topic
+``room:lobby``) and ``notice`` (a node joined or left, as this node saw it). Stopping
+closes the node for real: its peers see the connection drop (a ``nodedown``), exactly
+as if the process had died.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from nodemesh.errors import NodeDownError, NodemeshError
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import EventStream, NodeDown, NodeUp
 from nodemesh.runtime.node import Node
-from nodemesh.services import PubSub
+from nodemesh.services import PubSub, Subscription
 
 __all__ = ["ChatNode", "Listener"]
 
@@ -50,8 +51,8 @@ class _Session:
     node: Node
     pubsub: PubSub
     events: EventStream
-    room: Any  # the PubSub subscription to TOPIC
-    people: Any  # ... and to PRESENCE_TOPIC
+    room: Subscription  # to TOPIC
+    people: Subscription  # to PRESENCE_TOPIC
 
 
 class ChatNode:
@@ -90,14 +91,14 @@ class ChatNode:
     def state(self) -> dict[str, Any]:
         """This node's state as the page shows it: itself first, then its peers, each
         with ``room`` true once its PubSub is known here (a message reaches it)."""
-        session = self._session
-        room = set(session.pubsub.remote_nodes()) if session else set()
-        nodes = [{"name": self.name, "self": True, "since": self._since, "room": True}]
-        nodes = nodes if session else []
-        nodes += [
-            {"name": n, "self": False, "since": t, "room": n in room}
-            for n, t in sorted(self._peers.items())
-        ]
+        nodes: list[dict[str, Any]] = []
+        if self._session is not None:
+            room = set(self._session.pubsub.remote_nodes())
+            nodes.append({"name": self.name, "self": True, "since": self._since, "room": True})
+            nodes += [
+                {"name": n, "self": False, "since": t, "room": n in room}
+                for n, t in sorted(self._peers.items())
+            ]
         return {
             "type": "state",
             "self": self.name,
@@ -228,7 +229,7 @@ class ChatNode:
                 self._emit(self.state())
                 self._notice(f"{event.node} left ({event.reason})")
 
-    async def _follow_room(self, room: Any) -> None:
+    async def _follow_room(self, room: Subscription) -> None:
         async for term in room:
             message = from_term(term)
             if message is None:
@@ -236,7 +237,7 @@ class ChatNode:
                 continue
             self._emit({"type": "message", **message})
 
-    async def _follow_people(self, people: Any) -> None:
+    async def _follow_people(self, people: Subscription) -> None:
         async for term in people:
             if self.presence.heard(term):
                 self._emit(self.state())
