@@ -46,6 +46,9 @@ def test_gossip_runs_on_the_demo_host() -> None:
         ({"gossip_port": 70000}, "not a UDP port"),
         ({"cookie": ""}, "cookie"),
         ({"heartbeat_ms": 10}, "heartbeat_ms"),
+        ({"host": "0.0.0.0"}, "one IPv4 address of this machine"),
+        ({"host": "::1"}, "one IPv4 address"),
+        ({"host": "myhost.example"}, "one IPv4 address"),
     ],
 )
 def test_bad_settings_are_one_clear_error(values: dict[str, Any], says: str) -> None:

@@ -7,6 +7,7 @@ the demo neither needs Erlang nor reaches the network. Tests pass their own port
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from nodemesh.errors import ConfigError
@@ -60,6 +61,11 @@ class DemoConfig:
             raise ConfigError(f"gossip port {self.gossip_port} is not a UDP port number")
         if not self.cookie:
             raise ConfigError("the demo's cookie must not be empty")
+        if not _one_ipv4_address(self.host):
+            raise ConfigError(
+                f"--host {self.host!r}: give one IPv4 address of this machine, e.g. 127.0.0.1 "
+                "(it names the nodes and carries the gossip multicast)"
+            )
         if self.heartbeat_ms < 50 or self.history < 0:
             raise ConfigError("heartbeat_ms must be at least 50 and history 0 or more")
 
@@ -80,3 +86,11 @@ class DemoConfig:
             "heartbeat_interval_max": self.heartbeat_ms,
         }
         return {"demo": {"strategy": "gossip", "config": config}}
+
+
+def _one_ipv4_address(text: str) -> bool:
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return not (address.is_unspecified or address.is_multicast)
