@@ -63,9 +63,13 @@ first() ->
 subscriber(Count, Cpu0) ->
     receive
         {?LOBBY, {stop, From}} ->
+            Cpu = (cpu_ms() - Cpu0) * 1000000,
             From ! {done, Count},
-            io:format("result {\"count\":~b,\"cpu_ns\":~b}~n", [Count, (cpu_ms() - Cpu0) * 1000000]),
-            halt();
+            io:format("result {\"count\":~b,\"cpu_ns\":~b}~n", [Count, Cpu]),
+            %% halt() at once could drop `done` still in the distribution buffer: wait for
+            %% the publisher, which stops once it has every subscriber's count.
+            Ref = monitor(process, From),
+            receive {'DOWN', Ref, _, _, _} -> halt() after ?TIMEOUT -> halt() end;
         {?LOBBY, _} -> subscriber(Count + 1, Cpu0);
         {<<"ping">>, Message} -> publish(<<"pong">>, Message), subscriber(Count, Cpu0)
     after ?TIMEOUT -> fail(no_message)
