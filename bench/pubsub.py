@@ -63,14 +63,16 @@ async def py_sub(args: argparse.Namespace) -> dict[str, Any]:
             if pings is not None:
                 tasks.create_task(_echo(ps, pings))
             print("ready", flush=True)
-            count = 0
             get = lobby.get
+            await get(TIMEOUT)  # the first message: CPU is counted from here
+            cpu, count = time.process_time_ns(), 1
             while await get(TIMEOUT) != STOP:
                 count += 1
+            cpu = time.process_time_ns() - cpu
             await ps.broadcast("done", count)
             if pings is not None:
                 pings.close()
-    return {"count": count}
+    return {"count": count, "cpu_ns": cpu}
 
 
 async def _echo(ps: PubSub, pings: Any) -> None:
@@ -102,13 +104,13 @@ async def py_pub(args: argparse.Namespace) -> dict[str, Any]:
                 pass  # a late answer to a warm-up ping
             rtts.append(time.perf_counter_ns() - start)
         broadcast = ps.broadcast
-        start = time.perf_counter_ns()
+        start, cpu = time.perf_counter_ns(), time.process_time_ns()
         for _ in range(args.count):
             await broadcast(LOBBY, CHAT)
         await broadcast(LOBBY, STOP)
         counts = [await done.get(TIMEOUT) for _ in range(SUBSCRIBERS)]
-        elapsed = time.perf_counter_ns() - start
-    return {"elapsed_ns": elapsed, "counts": counts, "rtt_ns": rtts}
+        elapsed, cpu = time.perf_counter_ns() - start, time.process_time_ns() - cpu
+    return {"elapsed_ns": elapsed, "cpu_ns": cpu, "counts": counts, "rtt_ns": rtts}
 
 
 # -- Redis roles (redis-py, synchronous: its fastest client) -------------------------------
@@ -135,7 +137,7 @@ def redis_sub(args: argparse.Namespace) -> dict[str, Any]:
     client = _redis(args)
     messages = _listen(client, LOBBY, *(["ping"] if args.echo else []))
     print("ready", flush=True)
-    count = 0
+    count, cpu = 0, 0
     for channel, data in messages:
         if channel == b"ping":
             client.publish("pong", encode(decode(data)))
@@ -144,8 +146,11 @@ def redis_sub(args: argparse.Namespace) -> dict[str, Any]:
         else:
             decode(data)
             count += 1
+            if count == 1:  # CPU is counted from the first message
+                cpu = time.process_time_ns()
+    cpu = time.process_time_ns() - cpu
     client.publish("done", str(count))
-    return {"count": count}
+    return {"count": count, "cpu_ns": cpu}
 
 
 def redis_pub(args: argparse.Namespace) -> dict[str, Any]:
@@ -158,7 +163,7 @@ def redis_pub(args: argparse.Namespace) -> dict[str, Any]:
         client.publish("ping", encode(CHAT))
         decode(next(replies)[1])
         rtts.append(time.perf_counter_ns() - start)
-    start = time.perf_counter_ns()
+    start, cpu = time.perf_counter_ns(), time.process_time_ns()
     if args.batch > 1:
         pipe = client.pipeline(transaction=False)
         for i in range(1, args.count + 1):
@@ -171,7 +176,8 @@ def redis_pub(args: argparse.Namespace) -> dict[str, Any]:
             publish(LOBBY, encode(CHAT))
     client.publish(LOBBY, b"stop")
     counts = [int(next(replies)[1]) for _ in range(SUBSCRIBERS)]
-    return {"elapsed_ns": time.perf_counter_ns() - start, "counts": counts, "rtt_ns": rtts}
+    elapsed, cpu = time.perf_counter_ns() - start, time.process_time_ns() - cpu
+    return {"elapsed_ns": elapsed, "cpu_ns": cpu, "counts": counts, "rtt_ns": rtts}
 
 
 ROLES = {"py-sub": py_sub, "py-pub": py_pub, "redis-sub": redis_sub, "redis-pub": redis_pub}
@@ -253,12 +259,17 @@ async def measure(run: Run, system: str, messages: int, trips: int, batch: int =
         )
     pub = await run.spawn(f"{system} pub", argv, env)
     result = await pub.result()
-    for sub in subs:
-        await sub.result()
+    sub_cpu = [(await sub.result())["cpu_ns"] for sub in subs]
     if result["counts"] != [messages] * SUBSCRIBERS:
         raise BenchError(f"{system}: subscribers counted {result['counts']} of {messages}")
     warm = min(200, trips // 10)
-    return Row(system, messages / result["elapsed_ns"] * 1e9, result["rtt_ns"][warm:])
+    return Row(
+        system,
+        messages / result["elapsed_ns"] * 1e9,
+        result["rtt_ns"][warm:],
+        pub_cpu=result["cpu_ns"] / messages / 1e3,
+        sub_cpu=statistics.mean(sub_cpu) / messages / 1e3,
+    )
 
 
 @dataclass
@@ -266,7 +277,8 @@ class Row:
     label: str
     rate: float
     rtt: list[int]
-    rates: list[float] = field(default_factory=list)
+    pub_cpu: float = 0.0  # µs of the publisher's CPU per message (throughput part)
+    sub_cpu: float = 0.0  # µs of a subscriber's CPU per message, mean of the three
 
 
 def compile_erlang() -> str | None:
@@ -298,7 +310,8 @@ async def run_once(args: argparse.Namespace) -> list[Row]:
                 run.redis_port = port
                 rows.append(await measure(run, "redis", args.messages, args.roundtrips))
                 pipelined = await measure(run, "redis", args.messages, 0, batch=PIPELINE)
-                rows.append(Row("redis-pipelined", pipelined.rate, []))
+                pipelined.label = "redis-pipelined"
+                rows.append(pipelined)
         if erl_dir is not None:
             rows.append(await measure(run, "erlang", args.messages, args.roundtrips))
     finally:
@@ -314,8 +327,9 @@ async def run_once(args: argparse.Namespace) -> list[Row]:
 def table(runs: list[list[Row]]) -> str:
     lines = [
         "| system (1 publisher → subscribers on 3 nodes) | messages/s (runs' range) "
-        "| deliveries/s | round trip median µs | round trip p99 µs |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| deliveries/s | round trip median µs | round trip p99 µs "
+        "| CPU µs/msg: publisher | CPU µs/msg: each subscriber |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for same in zip(*runs, strict=True):
         rates = [row.rate for row in same]
@@ -330,7 +344,12 @@ def table(runs: list[list[Row]]) -> str:
         else:
             median = p99 = "n/a"
         deliveries = f"{rate * SUBSCRIBERS:,.0f}"
-        lines.append(f"| {same[0].label} | {text} | {deliveries} | {median} | {p99} |")
+        pub_cpu = statistics.median(row.pub_cpu for row in same)
+        sub_cpu = statistics.median(row.sub_cpu for row in same)
+        lines.append(
+            f"| {same[0].label} | {text} | {deliveries} | {median} | {p99} "
+            f"| {pub_cpu:.1f} | {sub_cpu:.1f} |"
+        )
     return "\n".join(lines)
 
 

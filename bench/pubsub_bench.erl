@@ -20,7 +20,8 @@ main(["sub", Echo]) ->
     ok = pg:join(?SCOPE, ?LOBBY, self()),
     Echo =:= "echo" andalso pg:join(?SCOPE, <<"ping">>, self()),
     io:format("ready~n"),
-    subscriber(0);
+    first(),
+    subscriber(1, cpu_ms());
 main(["pub", N, Trips | Peers]) ->
     {ok, _} = pg:start(?SCOPE),
     ok = pg:join(?SCOPE, <<"pong">>, self()),
@@ -31,12 +32,18 @@ main(["pub", N, Trips | Peers]) ->
     warm_up(),
     Rtts = [round_trip() || _ <- lists:seq(1, list_to_integer(Trips))],
     T0 = erlang:monotonic_time(nanosecond),
+    Cpu0 = cpu_ms(),
     publish_n(list_to_integer(N)),
     publish(?LOBBY, {stop, self()}),
     Counts = [receive {done, Count} -> Count after ?TIMEOUT -> fail(no_done) end || _ <- Peers],
     T1 = erlang:monotonic_time(nanosecond),
-    io:format("result {\"elapsed_ns\":~b,\"counts\":~w,\"rtt_ns\":~w}~n", [T1 - T0, Counts, Rtts]),
+    Cpu = (cpu_ms() - Cpu0) * 1000000,
+    io:format("result {\"elapsed_ns\":~b,\"cpu_ns\":~b,\"counts\":~w,\"rtt_ns\":~w}~n",
+              [T1 - T0, Cpu, Counts, Rtts]),
     halt().
+
+%% CPU time of the whole VM (every scheduler), in ms.
+cpu_ms() -> element(1, statistics(runtime)).
 
 publish(Topic, Message) ->
     [Pid ! {Topic, Message} || Pid <- pg:get_members(?SCOPE, Topic)],
@@ -45,14 +52,26 @@ publish(Topic, Message) ->
 publish_n(0) -> ok;
 publish_n(N) -> publish(?LOBBY, ?MSG), publish_n(N - 1).
 
-subscriber(Count) ->
+%% Answer pings until the first message on the lobby: CPU is counted from there.
+first() ->
+    receive
+        {?LOBBY, _} -> ok;
+        {<<"ping">>, Message} -> publish(<<"pong">>, Message), first()
+    after ?TIMEOUT -> fail(no_message)
+    end.
+
+subscriber(Count, Cpu0) ->
     receive
         {?LOBBY, {stop, From}} ->
+            Cpu = (cpu_ms() - Cpu0) * 1000000,
             From ! {done, Count},
-            io:format("result {\"count\":~b}~n", [Count]),
-            halt();
-        {?LOBBY, _} -> subscriber(Count + 1);
-        {<<"ping">>, Message} -> publish(<<"pong">>, Message), subscriber(Count)
+            io:format("result {\"count\":~b,\"cpu_ns\":~b}~n", [Count, Cpu]),
+            %% halt() at once could drop `done` still in the distribution buffer: wait for
+            %% the publisher, which stops once it has every subscriber's count.
+            Ref = monitor(process, From),
+            receive {'DOWN', Ref, _, _, _} -> halt() after ?TIMEOUT -> halt() end;
+        {?LOBBY, _} -> subscriber(Count + 1, Cpu0);
+        {<<"ping">>, Message} -> publish(<<"pong">>, Message), subscriber(Count, Cpu0)
     after ?TIMEOUT -> fail(no_message)
     end.
 

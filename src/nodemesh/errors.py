@@ -12,6 +12,8 @@ Every exception nodemesh raises on purpose derives from :class:`NodemeshError`::
     │       └── DecodeError      bytes are not a valid external term
     ├── NetworkError             a socket operation failed or timed out
     │   └── EpmdError            EPMD refused or could not be reached
+    │       └── EpmdNameInUseError   EPMD holds our name for another live node
+    │                                (also a NameInUseError)
     ├── HandshakeError           the distribution handshake did not complete
     │   ├── CookieMismatchError  the peer and we do not share the cookie
     │   └── NameInUseError       the peer already has a connection from our name
@@ -79,6 +81,18 @@ class CookieMismatchError(HandshakeError):
 
 class NameInUseError(HandshakeError):
     """The peer already holds a connection from a node of our name."""
+
+
+class EpmdNameInUseError(EpmdError, NameInUseError):
+    """EPMD refused to register our node name: another live node holds it.
+
+    Both an :class:`EpmdError` and a :class:`NameInUseError`, so either catches it.
+    ``name`` is the refused name (the part before ``@``).
+    """
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
 
 
 class NodeDownError(NodemeshError):

@@ -43,7 +43,8 @@ class ServeProcess:
     async def stop(self, signum: int) -> int:
         """Send ``signum`` and return the exit code."""
         self.proc.send_signal(signum)
-        return await asyncio.wait_for(self.proc.wait(), 20)
+        async with asyncio.timeout(20):
+            return await self.proc.wait()
 
 
 @pytest.fixture
@@ -95,7 +96,12 @@ async def test_names_prints_like_epmd_names(serve: ServeProcess) -> None:
         theirs = await asyncio.create_subprocess_exec(
             require_epmd(), "-port", str(serve.port), "-names", stdout=asyncio.subprocess.PIPE
         )
-        (out, _), (expected, _) = await asyncio.gather(ours.communicate(), theirs.communicate())
+        async with asyncio.TaskGroup() as group:
+            mine, reference = (
+                group.create_task(ours.communicate()),
+                group.create_task(theirs.communicate()),
+            )
+        (out, _), (expected, _) = mine.result(), reference.result()
     assert (ours.returncode, out.decode()) == (0, expected.decode())
     assert out.decode() == (
         f"epmd: up and running on port {serve.port} with data:\nname py at port 40001\n"
@@ -133,7 +139,8 @@ async def test_serve_on_a_taken_port_exits_1() -> None:
         proc = await asyncio.create_subprocess_exec(
             *CLI, *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
-        out, err = await asyncio.wait_for(proc.communicate(), 20)
+        async with asyncio.timeout(20):
+            out, err = await proc.communicate()
     assert proc.returncode == 1
     assert out == b""
     assert err.decode().startswith("nodemesh epmd: cannot listen on 127.0.0.1:")

@@ -10,7 +10,14 @@ import pytest
 from epmd.helpers import free_port, start_real_epmd, stop_process, wait_until
 from nodemesh.epmd.client import default_epmd_port, names, port_please, register
 from nodemesh.epmd.protocol import NodeInfo, NodeType
-from nodemesh.errors import ConfigError, EpmdError, NodeNameError, RemoteProtocolError
+from nodemesh.errors import (
+    ConfigError,
+    EpmdError,
+    EpmdNameInUseError,
+    NameInUseError,
+    NodeNameError,
+    RemoteProtocolError,
+)
 
 interop = pytest.mark.interop
 
@@ -43,10 +50,16 @@ async def test_unknown_name_is_none(real_epmd: int) -> None:
 
 @interop
 async def test_taken_name_is_refused(real_epmd: int) -> None:
-    """Registering a live name again raises EpmdError saying it is registered."""
+    """A name real epmd holds raises EpmdNameInUseError naming it and the way out."""
     async with await register("pyA", 40001, epmd_port=real_epmd):
-        with pytest.raises(EpmdError, match="already registered"):
+        with pytest.raises(EpmdNameInUseError) as caught:
             await register("pyA", 40003, epmd_port=real_epmd)
+    error = caught.value
+    assert isinstance(error, NameInUseError) and isinstance(error, EpmdError)
+    assert error.name == "pyA"
+    assert f"127.0.0.1:{real_epmd} refused to register the node name 'pyA'" in str(error)
+    assert "already registered by another live node" in str(error)
+    assert "Give this node another name, or stop the node called 'pyA'" in str(error)
 
 
 @interop
@@ -73,7 +86,8 @@ async def test_wait_closed_returns_when_epmd_dies() -> None:
         reg = await register("pyA", 40001, epmd_port=port)
         assert not reg.closed
         proc.kill()
-        await asyncio.wait_for(reg.wait_closed(), 10)
+        async with asyncio.timeout(10):
+            await reg.wait_closed()
         assert reg.closed
     finally:
         await stop_process(proc)

@@ -10,7 +10,13 @@ import pytest
 from epmd.helpers import free_port, start_real_epmd, stop_process, wait_until
 from nodemesh.epmd.client import names
 from nodemesh.epmd.keeper import EpmdKeeper, KeeperConfig
-from nodemesh.errors import ConfigError, EpmdError, NodeNameError, RemoteProtocolError
+from nodemesh.errors import (
+    ConfigError,
+    EpmdError,
+    EpmdNameInUseError,
+    NodeNameError,
+    RemoteProtocolError,
+)
 
 FAST = KeeperConfig(listen="127.0.0.1", backoff_initial=0.01, backoff_max=0.1)
 MakeKeeper = Callable[[str, int, int], EpmdKeeper]
@@ -67,6 +73,19 @@ async def test_handover_when_the_embedding_epmd_dies(keepers: MakeKeeper) -> Non
     assert (await a.wait_registered()).creation != 0
 
 
+async def test_reregistration_runs_in_the_owners_task_group(keepers: MakeKeeper) -> None:
+    """start(task_group) re-registers inside the caller's TaskGroup; aclose() ends it."""
+    port = free_port()
+    async with asyncio.TaskGroup() as group:
+        a = keepers("a", 40001, port)
+        await a.start(group)
+        [server] = a.servers
+        await server.aclose()  # the embedded EPMD dies: the group's task registers again
+        await wait_until(lambda: names_are(port, [("a", 40001)]), what="re-registration")
+        await a.aclose()
+    assert a.registration is None
+
+
 async def test_aclose_unregisters_and_stops_its_epmd(keepers: MakeKeeper) -> None:
     """aclose() ends the registration and the embedded EPMD the keeper started."""
     port = free_port()
@@ -82,10 +101,10 @@ async def test_aclose_unregisters_and_stops_its_epmd(keepers: MakeKeeper) -> Non
 
 
 async def test_taken_name_fails_start(keepers: MakeKeeper) -> None:
-    """start() raises when another live node holds the name."""
+    """start() raises EpmdNameInUseError when another live node holds the name."""
     port = free_port()
     await keepers("a", 40001, port).start()
-    with pytest.raises(EpmdError, match="already registered"):
+    with pytest.raises(EpmdNameInUseError, match=r"'a'.*already registered"):
         await keepers("a", 40002, port).start()
 
 
@@ -142,7 +161,8 @@ async def test_wait_registered_waits_through_a_handover(keepers: MakeKeeper) -> 
     await b.start()
     before = await b.wait_registered()
     await a.servers[0].aclose()
-    await asyncio.wait_for(before.wait_closed(), 10)
-    after = await asyncio.wait_for(b.wait_registered(), 10)
+    async with asyncio.timeout(10):
+        await before.wait_closed()
+        after = await b.wait_registered()
     assert after is not before
     assert not after.closed

@@ -21,7 +21,7 @@ from nodemesh.epmd.protocol import (
     StopRequest,
 )
 from nodemesh.epmd.server import EpmdServer, EpmdServerConfig, ensure_epmd
-from nodemesh.errors import ConfigError, EpmdError
+from nodemesh.errors import ConfigError, EpmdError, EpmdNameInUseError
 
 EPMD_LOG = "nodemesh.epmd"
 
@@ -49,7 +49,7 @@ async def test_register_look_up_list(server: EpmdServer) -> None:
 async def test_registration_lives_with_its_connection(server: EpmdServer) -> None:
     """Closing the connection unregisters; the name then registers with a new creation."""
     first = await register("py", 40001, epmd_port=server.port)
-    with pytest.raises(EpmdError, match="already registered"):
+    with pytest.raises(EpmdNameInUseError, match=r"'py'.*already registered"):
         await register("py", 40002, epmd_port=server.port)
     await first.aclose()
     async with await register("py", 40002, epmd_port=server.port) as second:
@@ -62,7 +62,8 @@ async def test_old_node_gets_a_16_bit_creation(server: EpmdServer) -> None:
     request = Alive2Request(NodeInfo("old", 40001, highest_version=5, lowest_version=5))
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(request.encode())
-    reply = Alive2Response.parse(await asyncio.wait_for(reader.readexactly(4), 10))
+    async with asyncio.timeout(10):
+        reply = Alive2Response.parse(await reader.readexactly(4))
     assert reply is not None
     assert not reply.extended
     assert reply.creation in (1, 2, 3)
@@ -139,7 +140,8 @@ async def test_bytes_after_registering_drop_that_registration(
         writer.write(request)
         assert Alive2Response.parse(await reader.readexactly(6)) is not None
         writer.write(b"junk")
-        assert await asyncio.wait_for(reader.read(), 10) == b""
+        async with asyncio.timeout(10):
+            assert await reader.read() == b""
         writer.close()
         await writer.wait_closed()
         assert "4 unexpected bytes after ALIVE2_REQ" in warnings_of(caplog)[0]
@@ -162,7 +164,8 @@ async def test_dump_and_kill(server: EpmdServer) -> None:
         assert dump.lines == (DumpResponse.line("py", 40001, -1),)
         assert await exchange(server.port, KillRequest().encode()) == b"NO"
     assert await exchange(server.port, KillRequest().encode()) == b"OK"
-    await asyncio.wait_for(server.wait_closed(), 10)
+    async with asyncio.timeout(10):
+        await server.wait_closed()
     assert server.closed
 
 
@@ -170,7 +173,8 @@ async def test_aclose_drops_registrations(server: EpmdServer) -> None:
     """Closing the server closes every registration connection, as epmd dying does."""
     reg = await register("py", 40001, epmd_port=server.port)
     await server.aclose()
-    await asyncio.wait_for(reg.wait_closed(), 10)
+    async with asyncio.timeout(10):
+        await reg.wait_closed()
     assert server.registrations() == []
     with pytest.raises(EpmdError, match="Connection refused"):
         await names("127.0.0.1", epmd_port=server.port)
@@ -201,7 +205,9 @@ async def test_ensure_epmd_uses_a_running_one(server: EpmdServer) -> None:
 async def test_ensure_epmd_starts_exactly_one() -> None:
     """Racing ensure_epmd calls on a free port start one server; the others use it."""
     port = free_port()
-    results = await asyncio.gather(*(ensure_epmd(port, host="127.0.0.1") for _ in range(4)))
+    async with asyncio.TaskGroup() as group:
+        racers = [group.create_task(ensure_epmd(port, host="127.0.0.1")) for _ in range(4)]
+    results = [racer.result() for racer in racers]
     started = [s for s in results if s is not None]
     try:
         assert len(started) == 1

@@ -23,7 +23,8 @@ async def _epmd_cli(*args: str) -> tuple[int, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    async with asyncio.timeout(30):
+        out, _ = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode()
 
@@ -98,4 +99,5 @@ async def test_epmd_kill_against_our_server(server: EpmdServer) -> None:
         code, out = await _epmd_cli("-port", str(server.port), "-kill")
         assert (code, out) == (1, "Killing not allowed - living nodes in database.\n")
     assert await _epmd_cli("-port", str(server.port), "-kill") == (0, "Killed\n")
-    await asyncio.wait_for(server.wait_closed(), 10)
+    async with asyncio.timeout(10):
+        await server.wait_closed()

@@ -278,3 +278,26 @@ async def test_cli_subscribe_and_publish_with_erlang(start_erl: ErlFactory, epmd
     finally:
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 10)
+
+
+async def test_pg_erlang_scope_restarted_while_connected(
+    make_node: NodeFactory, start_erl: ErlFactory
+) -> None:
+    """An Erlang scope that restarts while the connection stays up is found again (it
+    never discovers hidden nodes itself) and sees the Python members again."""
+    erl = await start_erl("erl1@127.0.0.1")
+    await erl.eval("{ok, _} = pg:start(pg)")
+    py = await make_node("py")
+    async with PgScope(py, rediscover_interval=0.1) as scope:
+        mine = py.mailbox()
+        scope.join(Atom("grp"), mine.pid)
+        await py.connect(erl.name)
+        await wait_erl(erl, "length(pg:get_members(pg, grp))", "1")
+        await erl.eval(
+            "Old = whereis(pg), Ref = monitor(process, Old), exit(Old, kill), "
+            "receive {'DOWN', Ref, _, _, _} -> ok end, {ok, _} = pg:start(pg), "
+            "P = spawn(fun() -> receive stop -> ok end end), pg:join(pg, grp, P)"
+        )
+        await scope.wait_for_members(Atom("grp"), lambda m: len(m) == 2, timeout=10)
+        await wait_erl(erl, "length(pg:get_members(pg, grp))", "2")
+        assert py.is_connected(erl.name)

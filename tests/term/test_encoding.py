@@ -160,7 +160,7 @@ def test_round_trip(value: Any) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (None, Atom("undefined")),
+        (Atom("undefined"), None),
         ("text", b"text"),
         (bytearray(b"ab"), b"ab"),
         (memoryview(b"abc")[1:], b"bc"),

@@ -57,7 +57,7 @@ FROM_ERLANG: dict[str, tuple[str, str, Any]] = {
         "[{minor_version, 2}]",
         (Atom("hello"), Atom("é")),
     ),
-    "booleans": ("{true, false, undefined}", "[]", (True, False, Atom("undefined"))),
+    "booleans": ("{true, false, undefined, nil}", "[]", (True, False, None, Atom("nil"))),
     "booleans_minor_2": ("{true, false}", "[{minor_version, 2}]", (True, False)),
     "int_0": ("0", "[]", 0),
     "int_255": ("255", "[]", 255),

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from nodemesh.errors import DecodeError
 from nodemesh.term import (
+    ELIXIR,
+    ERLANG,
     Atom,
     BitBinary,
     ExportFun,
@@ -18,6 +20,7 @@ from nodemesh.term import (
     Pid,
     Port,
     Reference,
+    TermCodec,
     decode,
     decode_from,
     encode,
@@ -26,8 +29,9 @@ from nodemesh.term import (
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 u32 = st.integers(0, 2**32 - 1)
-# true and false decode as bools, so they are not Atoms after a round trip.
-atoms = st.text(max_size=255).filter(lambda text: text not in ("true", "false")).map(Atom)
+# true and false decode as bools, and undefined (nil for Elixir) as None: not as Atoms.
+NOT_ATOMS = ("true", "false", "undefined", "nil")
+atoms = st.text(max_size=255).filter(lambda t: t not in NOT_ATOMS).map(Atom)
 
 
 @st.composite
@@ -39,6 +43,7 @@ def bit_binaries(draw: st.DrawFn) -> BitBinary:
 
 
 leaves = st.one_of(
+    st.none(),
     st.booleans(),
     st.integers(),
     st.integers(-(2**2100), 2**2100),
@@ -74,6 +79,13 @@ terms = st.recursive(leaves, _containers, max_leaves=30)
 def test_generated_terms_round_trip(term: Any) -> None:
     """Any generated term decodes back to an equal value."""
     assert decode(encode(term)) == term
+
+
+@SETTINGS
+@given(terms, st.sampled_from([ERLANG, ELIXIR]))
+def test_generated_terms_round_trip_through_either_codec(term: Any, codec: TermCodec) -> None:
+    """Either codec decodes its own encoding back to an equal value, None included."""
+    assert codec.decode(codec.encode(term)) == term
 
 
 @SETTINGS

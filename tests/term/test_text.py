@@ -42,13 +42,3 @@ from nodemesh.term.text import erlang_text
 def test_erlang_text(term: object, text: str) -> None:
     """Each kind of term prints as erl's ~tp prints it (pids and refs with node names)."""
     assert erlang_text(term) == text
-
-
-def test_encode_once_embeds_verbatim() -> None:
-    """A term from encode_once, placed inside another, encodes exactly as the term itself."""
-    from nodemesh.term import decode, encode, encode_once
-
-    inner = (Atom("chat"), b"room", [1, 2.5, {Atom("k"): b"v"}])
-    once = encode_once(inner)
-    assert encode((Atom("wrap"), once)) == encode((Atom("wrap"), inner))
-    assert decode(encode([once, once])) == [inner, inner]

@@ -25,7 +25,13 @@ from nodemesh.epmd.protocol import (
     Port2Response,
     PortPlease2Request,
 )
-from nodemesh.errors import ConfigError, EpmdError, NodeNameError, RemoteProtocolError
+from nodemesh.errors import (
+    ConfigError,
+    EpmdError,
+    EpmdNameInUseError,
+    NodeNameError,
+    RemoteProtocolError,
+)
 
 T = TypeVar("T")
 MAX_REPLY_SIZE = 1 << 20  # a NAMES reply for thousands of nodes; more is not an EPMD
@@ -225,8 +231,9 @@ async def register(
     """Register node ``name`` listening on ``port`` with the EPMD at ``host`` (ALIVE2_REQ).
 
     Advertises distribution versions 6 down to 5. Raises NodeNameError or ConfigError for
-    a bad name or port, EpmdError if EPMD is unreachable, times out or refuses the name
-    (already registered), RemoteProtocolError if its reply is malformed.
+    a bad name or port, EpmdNameInUseError (an EpmdError and a NameInUseError) if EPMD
+    refuses the name, EpmdError if EPMD is unreachable or times out, RemoteProtocolError
+    if its reply is malformed.
     """
     if not 0 < port < 65536:
         raise ConfigError(f"distribution port {port} is not a TCP port number")
@@ -244,14 +251,22 @@ async def register(
     )
     if not reply.ok:
         link.abort()
-        raise EpmdError(
-            f"EPMD at {where} refused to register {name!r} (result {reply.result}): "
-            "the name is already registered"
-        )
+        raise _name_in_use(name, where, reply.result)
     if reply.creation == 0:  # 0 is reserved: "no creation" in pids, refs and ports
         link.abort()
         raise RemoteProtocolError(f"EPMD at {where} assigned the reserved creation 0")
     return Registration(link, node, reply.creation, where)
+
+
+def _name_in_use(name: str, where: str, result: int) -> EpmdNameInUseError:
+    """erl_dist_protocol, ALIVE2_RESP: Result 0 is success. epmd refuses (result 1) a name
+    a live connection holds; the name frees itself when that node's connection closes."""
+    return EpmdNameInUseError(
+        f"EPMD at {where} refused to register the node name {name!r} (ALIVE2 result "
+        f"{result}): it is already registered by another live node on this host. Give this "
+        f"node another name, or stop the node called {name!r} ('epmd -names' lists them)",
+        name,
+    )
 
 
 async def port_please(

@@ -10,7 +10,6 @@ creation of its first registration: pids and refs already handed out must stay v
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ class EpmdKeeper:
 
     The constructor raises NodeNameError or ConfigError for a bad name or port.
     ``await start()`` registers once, starting an embedded EPMD if none answers, and
-    raises as :func:`~nodemesh.epmd.client.register` does (a taken name: EpmdError).
+    raises as :func:`~nodemesh.epmd.client.register` does (a taken name: EpmdNameInUseError).
     After that a background task re-registers with backoff until ``aclose()``.
     """
 
@@ -87,9 +86,14 @@ class EpmdKeeper:
         """Embedded EPMDs this keeper started that still run (it closes them on aclose)."""
         return [s for s in self._servers if not s.closed]
 
-    async def start(self) -> int:
-        """Register for the first time; return the creation."""
-        if self._task is not None:
+    async def start(self, task_group: asyncio.TaskGroup | None = None) -> int:
+        """Register for the first time; return the creation.
+
+        Then re-registers in the background until ``aclose()``: as a task of
+        ``task_group`` when given (the owner's group, so its end stops this too), else as
+        a task the keeper owns and ``aclose()`` cancels and awaits.
+        """
+        if self._creation is not None:
             raise ConfigError("an EpmdKeeper starts only once")
         try:
             reg = await self._register()
@@ -97,7 +101,8 @@ class EpmdKeeper:
             await self._close_servers()  # a node that failed to start owns no EPMD
             raise
         self._creation = reg.creation
-        self._task = asyncio.get_running_loop().create_task(self._run(reg))
+        spawn = task_group.create_task if task_group else asyncio.get_running_loop().create_task
+        self._task = spawn(self._run(reg))
         return reg.creation
 
     async def wait_registered(self) -> Registration:
@@ -117,9 +122,7 @@ class EpmdKeeper:
         self._closing = True
         self._registered.set()  # wake wait_registered() to raise
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await _cancel_and_wait(self._task)
         if self._registration is not None:
             await self._registration.aclose()
         await self._close_servers()
@@ -164,3 +167,15 @@ class EpmdKeeper:
                 log.warning("cannot register %s with EPMD yet (%s); retrying", self.name, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.backoff_max)
+
+
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait for it to end; a cancellation of our caller still
+    propagates (only the task's own CancelledError is absorbed)."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise

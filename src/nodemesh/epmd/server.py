@@ -229,7 +229,6 @@ class EpmdServer:
         self._connections: set[_Connection] = set()
         self._port: int | None = None
         self._closed = asyncio.Event()
-        self._killing: asyncio.Task[None] | None = None
 
     async def start(self, port: int | None = None, host: str | Sequence[str] | None = None) -> None:
         """Listen on ``port`` (default: ``$ERL_EPMD_PORT`` or 4369; 0 picks a free one).
@@ -280,16 +279,21 @@ class EpmdServer:
 
     async def aclose(self) -> None:
         """Stop listening and close every connection, dropping all registrations."""
+        for listener in self._stop():
+            await listener.wait_closed()
+
+    def _stop(self) -> list[asyncio.Server]:
+        """Close listeners and connections now (no await: KILL_REQ calls it from a
+        protocol callback); return the listeners, for aclose to wait on."""
         listeners, self._listeners = self._listeners, []
         for listener in listeners:
             listener.close()
         for conn in list(self._connections):
             conn.shutdown()
-        for listener in listeners:
-            await listener.wait_closed()
         if listeners:
             log.info("EPMD stopped serving port %d", self.port)
         self._closed.set()
+        return listeners
 
     async def wait_closed(self) -> None:
         """Return once the server is closed (by aclose or by a KILL_REQ)."""
@@ -317,7 +321,7 @@ class EpmdServer:
 
     def _kill(self) -> None:
         log.info("EPMD stopping on KILL_REQ")
-        self._killing = asyncio.get_running_loop().create_task(self.aclose())
+        self._stop()
 
 
 def _listen_addresses(host: str | Sequence[str] | None) -> list[tuple[str, bool]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nodemesh.errors import ConfigError
-from nodemesh.term import DEFAULT_LIMITS, DecodeLimits
+from nodemesh.term import DEFAULT_LIMITS, DecodeLimits, check_none_atom
 
 __all__ = ["NodeConfig"]
 
@@ -19,6 +19,10 @@ class NodeConfig:
     of it. Nodes are hidden, like C and Java nodes: out of Erlang's ``nodes()`` and
     ``global``'s full-mesh bookkeeping, but in ``nodes(hidden)`` and ``nodes(connected)``,
     which libcluster uses. ``hidden=False`` is refused until nodemesh speaks ``global``.
+
+    ``none_atom`` is the atom Python's ``None`` travels as, and the one that arrives as
+    ``None``: ``"undefined"`` (Erlang's convention) or ``"nil"`` for Elixir peers (see
+    ``docs/terms.md`` and :class:`~nodemesh.term.TermCodec`).
     """
 
     net_ticktime: float = 60.0
@@ -44,6 +48,7 @@ class NodeConfig:
     # this many seconds fails at once with the same reason; 0 always tries again.
     connect_retry_delay: float = 1.0
     decode_limits: DecodeLimits = field(default=DEFAULT_LIMITS)
+    none_atom: str = "undefined"  # "nil" for Elixir peers
     write_high_water: int = 4 * 1024 * 1024
     # Bounds on queued messages per mailbox and events per stream; None (the default) is
     # unbounded, as Erlang's mailboxes are. Policy: never drop a message (see Mailbox).
@@ -61,6 +66,7 @@ class NodeConfig:
                 "the Erlang peers would block. Hidden nodes appear in nodes(hidden) and "
                 "nodes(connected), which libcluster uses."
             )
+        check_none_atom(self.none_atom)  # ConfigError naming none_atom
         _positive("net_ticktime", self.net_ticktime)
         _positive("connect_timeout", self.connect_timeout)
         _positive("close_timeout", self.close_timeout)

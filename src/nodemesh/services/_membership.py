@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nodemesh.term.types import FrozenList, FrozenMap, Pid
+from nodemesh.term.types import Atom, FrozenList, FrozenMap, Pid
 
 __all__ = ["GroupChange", "Joined", "Left", "Membership", "group_key"]
 
@@ -46,6 +46,8 @@ def group_key(group: Any) -> Any:
     """The hashable form of a group term. Raises :class:`TypeError` for a value that has
     no hashable Erlang form."""
     kind = type(group)
+    if kind in _ATOMIC:
+        return group
     if kind is str:
         return group.encode()
     if kind is list or kind is FrozenList:
@@ -56,6 +58,10 @@ def group_key(group: Any) -> Any:
         return FrozenMap({group_key(k): group_key(v) for k, v in group.items()})
     hash(group)
     return group
+
+
+#: Types whose values are their own key (the common groups: atoms, binaries, numbers).
+_ATOMIC = frozenset({Atom, bytes, int, float, bool, Pid, type(None)})
 
 
 class Membership:

@@ -14,9 +14,12 @@ Theory of operation, as pg.erl does it:
 
 nodemesh nodes are hidden, and Erlang starts discovery only towards visible nodes
 (``nodes()``, ``{nodeup, N}``), so this scope discovers every node it connects to, again
-after each reconnect. Erlang's scope crashes (``badarg``) on a message it does not
-expect, so only pg's exact shapes are sent. Here a malformed message is logged (rate
-limited) and dropped; the scope never crashes on input.
+after each reconnect, and every ``rediscover_interval`` seconds the connected nodes
+where it knows no scope (one that restarted, or started after the connection).
+
+Erlang's scope crashes (``badarg``) on a message it does not expect, so only pg's exact
+shapes are sent. Here a malformed message is logged (rate limited) and dropped; the
+scope never crashes on input.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import logging
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from nodemesh.errors import MailboxClosedError, NodeDownError, NodemeshError
+from nodemesh.errors import ConfigError, MailboxClosedError, NodeDownError, NodemeshError
 from nodemesh.runtime._ratelimit import RateLimitedLog
 from nodemesh.runtime.events import NodeUp
 from nodemesh.runtime.streams import Publisher, Stream
@@ -55,9 +58,19 @@ class PgScope:
     Groups are any Erlang terms; a Python ``str`` group is the binary Erlang sees.
     """
 
-    def __init__(self, node: Node, scope: str = "pg", *, drop_log_interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        node: Node,
+        scope: str = "pg",
+        *,
+        rediscover_interval: float = 5.0,
+        drop_log_interval: float = 10.0,
+    ) -> None:
+        if not rediscover_interval > 0:
+            raise ConfigError(f"rediscover_interval must be positive, got {rediscover_interval!r}")
         self.node = node
         self.name = scope
+        self.rediscover_interval = rediscover_interval
         self._table = Membership()
         self._peer_refs: dict[Pid, Reference] = {}
         self._member_refs: dict[Pid, Reference] = {}
@@ -92,6 +105,7 @@ class PgScope:
         """Serve the scope until cancelled or the node stops."""
         async with events, asyncio.TaskGroup() as group:
             group.create_task(self._serve_mailbox())
+            group.create_task(self._rediscover())
             async for event in events:
                 if type(event) is NodeUp:
                     self._discover(event.node)
@@ -262,6 +276,18 @@ class PgScope:
         elif self._peer_refs.get(pid) == ref:
             del self._peer_refs[pid]
             self._changed(self._table.drop_peer(pid))
+
+    async def _rediscover(self) -> None:
+        """Every ``rediscover_interval``, discover the connected nodes with no known
+        scope. A scope that restarts while its node stays connected sends its discover
+        only to visible nodes (pg.erl ``init/1``), never to us; a node without the scope
+        drops the message."""
+        while True:
+            await asyncio.sleep(self.rediscover_interval)
+            known = {peer.node for peer in self._table.peers()}
+            for node in self.node.nodes():
+                if node not in known:
+                    self._discover(node)
 
     # -- plumbing --------------------------------------------------------------------------
     def _discover(self, node: str) -> None:

@@ -178,7 +178,10 @@ class PubSub:
         if not members:
             return 0
         # Encoded once for all nodes: the message is most of each frame's bytes.
-        frame = encode_once((FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER))
+        frame = encode_once(
+            (FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER),
+            none_atom=self.node.config.none_atom,
+        )
         sent: set[str] = set()
         for pid in members:
             try:

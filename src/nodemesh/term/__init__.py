@@ -7,12 +7,17 @@ See ``docs/terms.md`` for the mapping between Python and Erlang values::
     encode_once(term) -> Encoded               encoded now, embedded as is in later terms
     decode(data, *, limits) -> term            exactly one term filling data
     decode_from(data, pos, *, limits)          one term at pos -> (term, offset after)
+    TermCodec(none_atom="nil", limits=...)     the same four, None being nil (Elixir)
+    elixir_module("MyApp.Worker")              Atom('Elixir.MyApp.Worker')
 
 Encoding raises :class:`~nodemesh.errors.EncodeError`; decoding raises only
 :class:`~nodemesh.errors.DecodeError`, whatever the bytes.
 """
 
+from nodemesh.term._atoms import check_none_atom
+from nodemesh.term.codec import ELIXIR, ERLANG, TermCodec
 from nodemesh.term.decode import DEFAULT_LIMITS, DecodeLimits, decode, decode_from
+from nodemesh.term.elixir import elixir_module, elixir_module_name
 from nodemesh.term.encode import Encoded, encode, encode_into, encode_once
 from nodemesh.term.types import (
     Atom,
@@ -30,6 +35,8 @@ from nodemesh.term.types import (
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "ELIXIR",
+    "ERLANG",
     "Atom",
     "BitBinary",
     "DecodeLimits",
@@ -43,8 +50,12 @@ __all__ = [
     "Port",
     "Reference",
     "Term",
+    "TermCodec",
+    "check_none_atom",
     "decode",
     "decode_from",
+    "elixir_module",
+    "elixir_module_name",
     "encode",
     "encode_into",
     "encode_once",

@@ -1,8 +1,8 @@
 """Readers of the terms that contain no other terms (erts User's Guide, ``erl_ext_dist``).
 
-Atoms, numbers, binaries, pids, ports, references and ``fun M:F/A``. Each reader is
-``(data, pos, budget) -> (value, end)``: ``pos`` is the offset just after the tag byte,
-``end`` the offset after the term; ``budget`` (nesting left) is unused by leaves.
+Numbers, binaries, pids, ports, references and ``fun M:F/A``; atoms are in ``_atoms``.
+Each reader is ``(data, pos, budget) -> (value, end)`` (see ``_reading``); ``budget``
+(nesting left) is unused by leaves.
 Section numbers in comments are those of ``erl_ext_dist``.
 
 Readers raise :class:`DecodeError` for what they check and let ``IndexError`` /
@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable
-from typing import Any, TypeAlias
 
 from nodemesh.errors import DecodeError
-from nodemesh.term.types import Atom, BitBinary, ExportFun, Pid, Port, Reference, Term
-
-Buffer: TypeAlias = bytes | memoryview
-Reader: TypeAlias = Callable[[Buffer, int, int], tuple[Term, int]]
+from nodemesh.term._atoms import atom_at
+from nodemesh.term._reading import Buffer, Reader, check_end, remember, u32
+from nodemesh.term.types import BitBinary, ExportFun, Pid, Port, Reference, Term
 
 _U16 = struct.Struct(">H")
 _I32 = struct.Struct(">i")
@@ -33,99 +30,8 @@ _U32x2_U8 = struct.Struct(">IIB")
 _U64_U32 = struct.Struct(">QI")
 _REF_IDS = tuple(struct.Struct(f">{n}I") for n in range(6))  # erts accepts 0..5 words
 _u16 = _U16.unpack_from
-u32 = struct.Struct(">I").unpack_from
 _FLOAT_TEXT = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-
-# Small caches of decoded atoms and pids keyed by their encoded bytes (always bytes:
-# a memoryview of a bytearray is unhashable), cleared when full. They spare decoding
-# the same few names again and again, and never grow past the bound.
-_CACHE_SIZE = 1024
-UTF8_ATOMS: dict[bytes, Any] = {}
-_LATIN1_ATOMS: dict[bytes, Any] = {}
-_PIDS: dict[bytes, Pid] = {}
-
-
-def view_lookup(key: Buffer) -> Any:
-    """``UTF8_ATOMS.get`` for a key sliced from a memoryview."""
-    return UTF8_ATOMS.get(bytes(key))
-
-
-def _remember(cache: dict[bytes, Any], key: Buffer, value: Any) -> None:
-    if len(cache) >= _CACHE_SIZE:
-        cache.clear()
-    cache[bytes(key)] = value
-
-
-def check_end(data: Buffer, end: int, tagpos: int) -> None:
-    if end > len(data):
-        raise DecodeError(
-            f"tag {data[tagpos]} at offset {tagpos} needs {end - tagpos} bytes, "
-            f"only {len(data) - tagpos} remain"
-        )
-
-
-# --- Atoms (12.2, 12.30-12.33) ----------------------------------------------------------
-
-
-def read_atom(data: Buffer, start: int, end: int, utf8: bool, tagpos: int) -> Term:
-    """An atom's text: UTF-8 or Latin-1, at most 255 characters; true/false are bools."""
-    check_end(data, end, tagpos)
-    cache = UTF8_ATOMS if utf8 else _LATIN1_ATOMS
-    raw = bytes(data[start:end])
-    value = cache.get(raw)
-    if value is None:
-        try:
-            text = str(raw, "utf-8" if utf8 else "latin-1")
-        except UnicodeDecodeError:
-            raise DecodeError(f"atom at offset {tagpos} is not valid UTF-8") from None
-        if len(text) > 255:
-            raise DecodeError(f"atom at offset {tagpos} is longer than 255 characters")
-        value = True if text == "true" else False if text == "false" else Atom(text)
-        _remember(cache, raw, value)
-    return value
-
-
-def _small_atom_utf8(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
-    end = pos + 1 + data[pos]  # 12.31 SMALL_ATOM_UTF8_EXT: Len (1 byte), AtomName
-    key = data[pos + 1 : end]
-    value = UTF8_ATOMS.get(key if type(key) is bytes else bytes(key))
-    if value is None or end > len(data):
-        value = read_atom(data, pos + 1, end, True, pos - 1)
-    return value, end
-
-
-def _atom_utf8(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
-    end = pos + 2 + _u16(data, pos)[0]  # 12.30 ATOM_UTF8_EXT: Len (2 bytes)
-    return read_atom(data, pos + 2, end, True, pos - 1), end
-
-
-def _small_atom(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
-    end = pos + 1 + data[pos]  # 12.33 SMALL_ATOM_EXT: Latin-1
-    return read_atom(data, pos + 1, end, False, pos - 1), end
-
-
-def _atom_latin1(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
-    end = pos + 2 + _u16(data, pos)[0]  # 12.32 ATOM_EXT: Latin-1
-    return read_atom(data, pos + 2, end, False, pos - 1), end
-
-
-_ATOM_READERS: dict[int, Reader] = {
-    100: _atom_latin1,
-    115: _small_atom,
-    118: _atom_utf8,
-    119: _small_atom_utf8,
-}
-
-
-def atom_at(data: Buffer, pos: int) -> tuple[Atom, int]:
-    """Node, module and function names: an atom tag is required; always an Atom."""
-    tag = data[pos]
-    if tag not in _ATOM_READERS:
-        raise DecodeError(f"expected an atom at offset {pos}, got tag {tag}")
-    value, end = _ATOM_READERS[tag](data, pos + 1, 0)
-    if type(value) is bool:
-        value = Atom("true" if value else "false")
-    return value, end
+_PIDS: dict[bytes, Pid] = {}  # bounded like the atom caches (see _reading)
 
 
 # --- Numbers (12.5-12.7, 12.20, 12.21, 12.29) -------------------------------------------
@@ -240,7 +146,7 @@ def _new_pid(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
     if pid is None or end > len(data):
         node, fields = atom_at(data, pos)
         pid = Pid(node, *_U32x3.unpack_from(data, fields))
-        _remember(_PIDS, key, pid)
+        remember(_PIDS, key, pid)
     return pid, end
 
 
@@ -318,7 +224,6 @@ LEAVES: dict[int, Reader] = {
     97: _small_int,
     98: _int,
     99: _float_text,
-    100: _atom_latin1,
     101: _ref,
     102: _port,
     103: _pid,
@@ -329,8 +234,5 @@ LEAVES: dict[int, Reader] = {
     111: _large_big,
     113: _export,
     114: _new_ref,
-    115: _small_atom,
-    118: _atom_utf8,
-    119: _small_atom_utf8,
     120: _v4_port,
 }

@@ -2,23 +2,30 @@
 
 Theory of operation
 -------------------
-``_WRITERS`` maps exact Python types to writers ``(term, out)`` that append the term, tag
-first, to a bytearray. An exact-type lookup is both the fastest dispatch and the one
-that gets subclass order right for free (``type(True)`` is ``bool``, not ``int``). Values
-of other types go through :func:`_writer_for`, which tests ``isinstance`` in an order
-where ``bool`` precedes ``int``, ``Atom`` precedes ``str`` and ``FrozenList`` precedes
-``tuple``; what matches nothing raises :class:`EncodeError`.
+A table of writers maps exact Python types to writers ``(term, out)`` that append the
+term, tag first, to a bytearray. An exact-type lookup is both the fastest dispatch and
+the one that gets subclass order right for free (``type(True)`` is ``bool``, not
+``int``). Values of other types go through :func:`_writer_for`, which tests
+``isinstance`` in an order where ``bool`` precedes ``int``, ``Atom`` precedes ``str`` and
+``FrozenList`` precedes ``tuple``; what matches nothing raises :class:`EncodeError`.
+Writers of terms holding no others live in ``_leaf_writers``; the containers are here.
+
+There is one table per ``none_atom`` (the atom ``None`` is written as): ``_WRITERS`` for
+the default ``undefined``, others built on first use by :func:`_make_writers`, whose
+container writers close over their own table so that a nested ``None`` is written as the
+outer call asked, with no option passed down the recursion.
 
 Section numbers in comments are those of ``erl_ext_dist``.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Mapping
-from typing import Any, TypeAlias
+from typing import Any
 
 from nodemesh.errors import EncodeError
+from nodemesh.term._atoms import DEFAULT_NONE_ATOM, check_none_atom
+from nodemesh.term._leaf_writers import LEAVES, TAG_U8, TAG_U16, TAG_U32, Writer, atom_bytes, length
 from nodemesh.term.types import (
     Atom,
     BitBinary,
@@ -33,41 +40,38 @@ from nodemesh.term.types import (
     Term,
 )
 
-__all__ = ["encode", "encode_into"]
+__all__ = ["Encoded", "encode", "encode_into", "encode_once", "make_encode_into"]
 
-Writer: TypeAlias = Callable[[Any, bytearray], None]
-
-_TAG_U8 = struct.Struct(">BB")
-_TAG_U16 = struct.Struct(">BH")
-_TAG_U32 = struct.Struct(">BI")
-_TAG_I32 = struct.Struct(">Bi")
-_TAG_F64 = struct.Struct(">Bd")
-_TAG_U32_U8 = struct.Struct(">BIB")
-_U32x2 = struct.Struct(">II")
-_U32x3 = struct.Struct(">III")
-_U64_U32 = struct.Struct(">QI")
-_REF_BODY = tuple(struct.Struct(f">I{n}I") for n in range(6))  # Creation, then n words
-_pack_u32x3 = _U32x3.pack
-_pack_tag_u32 = _TAG_U32.pack
-_pack_tag_i32 = _TAG_I32.pack
-_SMALL_INTS = tuple(_TAG_U8.pack(97, n) for n in range(256))  # 12.5 SMALL_INTEGER_EXT
-_SMALL_TUPLES = tuple(_TAG_U8.pack(104, n) for n in range(256))  # 12.13 SMALL_TUPLE_EXT
-_MAX_U32 = 0xFFFFFFFF
+_SMALL_TUPLES = tuple(TAG_U8.pack(104, n) for n in range(256))  # 12.13 SMALL_TUPLE_EXT
 _JUST_INT = {int}
-
-# Encoded atoms by text, cleared when full: encoding the same names again is the norm.
-_CACHE_SIZE = 1024
-_ATOMS: dict[str, bytes] = {}
 
 
 def encode(term: Term) -> bytes:
     """Encode ``term`` as an external term: the version byte 131, then the term.
 
-    Raises :class:`EncodeError` if the value (or anything inside it) has no Erlang form.
+    ``None`` is written as ``undefined`` (see :class:`~nodemesh.term.TermCodec` for
+    ``nil``). Raises :class:`EncodeError` if the value (or anything inside it) has no
+    Erlang form.
     """
     out = bytearray()
     encode_into(term, out)
     return bytes(out)
+
+
+def encode_into(term: Term, out: bytearray) -> None:
+    """Append 131 and the encoded ``term`` to ``out`` (framing without copies).
+
+    Raises :class:`EncodeError` as :func:`encode` does; ``out`` is then left unchanged.
+    """
+    start = len(out)
+    out.append(131)  # 12.1: the version byte
+    try:
+        (_WRITERS.get(type(term)) or _writer_for(term, _WRITERS))(term, out)
+    except BaseException as exc:
+        del out[start:]
+        if isinstance(exc, RecursionError):
+            raise _too_deep() from None
+        raise
 
 
 class Encoded:
@@ -83,300 +87,184 @@ class Encoded:
         return f"Encoded({len(self.data)} bytes)"
 
 
-def encode_once(term: Term) -> Encoded:
-    """``term`` encoded now, to be embedded as is in later encodings. Raises
-    :class:`EncodeError` as :func:`encode` does."""
-    return Encoded(encode(term)[1:])
-
-
-def encode_into(term: Term, out: bytearray) -> None:
-    """Append 131 and the encoded ``term`` to ``out`` (framing without copies).
-
-    Raises :class:`EncodeError` as :func:`encode` does; ``out`` is then left unchanged.
-    """
-    start = len(out)
-    out.append(131)  # 12.1: the version byte
-    try:
-        (_WRITERS.get(type(term)) or _writer_for(term))(term, out)
-    except BaseException as exc:
-        del out[start:]
-        if isinstance(exc, RecursionError):
-            raise EncodeError("the term nests too deeply, or contains itself") from None
-        raise
-
-
-def _write(term: Term, out: bytearray) -> None:
-    (_WRITERS.get(type(term)) or _writer_for(term))(term, out)
-
-
-def _writer_for(term: Term) -> Writer:
-    """The writer for a subclass of a supported type, in an order where subclasses
-    (bool, Atom, FrozenList) come before the types they derive from."""
-    for kind, writer in _BY_ISINSTANCE:
-        if isinstance(term, kind):
-            return writer
-    kind = type(term)
-    raise EncodeError(f"a {kind.__module__}.{kind.__qualname__} has no Erlang term form")
-
-
-def _length(size: int, what: str) -> int:
-    if size > _MAX_U32:
-        raise EncodeError(f"{what} of {size} elements does not fit a 32-bit length")
-    return size
-
-
-# --- Atoms (12.2, 12.30, 12.31) ---------------------------------------------------------
-
-
-def _atom(text: str) -> bytes:
-    """The encoded atom, from the cache when it was seen lately."""
-    cached = _ATOMS.get(text)
-    if cached is None:
-        cached = _atom_bytes(text)
-        if len(_ATOMS) >= _CACHE_SIZE:
-            _ATOMS.clear()
-        _ATOMS[text] = cached
-    return cached
-
-
-def _atom_bytes(text: str) -> bytes:
-    """SMALL_ATOM_UTF8_EXT up to 255 bytes, ATOM_UTF8_EXT above; at most 255 characters."""
-    if not isinstance(text, str):
-        raise EncodeError(f"an atom name must be an Atom or str, not {type(text).__qualname__}")
-    if len(text) > 255:
-        raise EncodeError(f"atom {text[:40]!r}... is longer than 255 characters")
-    try:
-        raw = text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise EncodeError(f"atom {text[:40]!r} is not valid Unicode") from None
-    if len(raw) < 256:
-        return _TAG_U8.pack(119, len(raw)) + raw
-    return _TAG_U16.pack(118, len(raw)) + raw
-
-
-def _node_atom(name: object) -> bytes:
-    """Node, module and function names: Atom or str (anything else is refused)."""
-    if type(name) is Atom or type(name) is str:
-        return _atom(name)
-    return _atom_bytes(name)  # type: ignore[arg-type]  # raises EncodeError, or a subclass
-
-
-def _write_atom(term: str, out: bytearray) -> None:
-    out += _ATOMS.get(term) or _atom(term)
-
-
-def _write_bool(term: bool, out: bytearray) -> None:
-    out += b"w\x04true" if term else b"w\x05false"
-
-
-def _write_none(term: None, out: bytearray) -> None:
-    out += b"w\x09undefined"
-
-
-# --- Numbers (12.5, 12.6, 12.20, 12.21, 12.29) ------------------------------------------
-
-
-def _write_int(term: int, out: bytearray) -> None:
-    if 0 <= term <= 255:
-        out += _SMALL_INTS[term]
-    elif -0x80000000 <= term <= 0x7FFFFFFF:
-        out += _pack_tag_i32(98, term)
-    else:
-        negative = term < 0
-        magnitude = -term if negative else term
-        size = (magnitude.bit_length() + 7) // 8
-        if size < 256:
-            out += bytes((110, size, negative))  # SMALL_BIG_EXT: n, Sign
-        else:
-            out += _TAG_U32_U8.pack(111, _length(size, "a bignum"), negative)
-        out += magnitude.to_bytes(size, "little")
-
-
-def _write_float(term: float, out: bytearray) -> None:
-    if term - term != 0.0:
-        raise EncodeError(f"{term!r} has no Erlang form: Erlang floats are finite")
-    out += _TAG_F64.pack(70, term)
-
-
-# --- Binaries, bitstrings, lists (12.17-12.19, 12.28) -----------------------------------
-
-
-def _write_bytes(term: bytes | bytearray | memoryview, out: bytearray) -> None:
-    size = len(term)
-    out += _pack_tag_u32(109, size if size <= _MAX_U32 else _length(size, "a binary"))
-    out += term
-
-
-def _write_view(term: memoryview, out: bytearray) -> None:
-    _write_bytes(term.cast("B") if term.c_contiguous else term.tobytes(), out)
-
-
-def _write_str(term: str, out: bytearray) -> None:
-    try:
-        _write_bytes(term.encode("utf-8"), out)
-    except UnicodeEncodeError:
-        raise EncodeError(f"str {term[:40]!r} is not valid Unicode") from None
-
-
-def _write_bit_binary(term: BitBinary, out: bytearray) -> None:
-    data, bits = term.data, term.bits
-    if not isinstance(data, bytes | bytearray) or not data or not 1 <= bits <= 8:
-        raise EncodeError(f"{term!r:.80}: needs non-empty bytes and bits in 1..8")
-    out += _TAG_U32_U8.pack(77, _length(len(data), "a bitstring"), bits)
-    out += data
-
-
-def _write_list(term: list[Any] | FrozenList, out: bytearray) -> None:
-    """NIL_EXT, STRING_EXT for up to 65535 ints in 0..255 (as erts does), else LIST_EXT."""
-    size = len(term)
-    if not size:
-        out.append(106)
-        return
-    if size < 65536 and set(map(type, term)) == _JUST_INT:
-        try:
-            chars = bytes(term)
-        except ValueError:
-            pass  # an int outside 0..255
-        else:
-            out += _TAG_U16.pack(107, size)
-            out += chars
-            return
-    out += _TAG_U32.pack(108, _length(size, "a list"))
-    get = _WRITERS.get
-    for item in term:
-        (get(type(item)) or _writer_for(item))(item, out)
-    out.append(106)
-
-
-def _write_improper(term: ImproperList, out: bytearray) -> None:
-    if not term.elements:
-        raise EncodeError("an ImproperList needs at least one element before its tail")
-    out += _TAG_U32.pack(108, _length(len(term.elements), "a list"))
-    for item in term.elements:
-        _write(item, out)
-    _write(term.tail, out)
-
-
-# --- Tuples and maps (12.13-12.15) -----------------------------------------------------
-
-
-def _write_tuple(term: tuple[Any, ...], out: bytearray) -> None:
-    size = len(term)
-    out += _SMALL_TUPLES[size] if size < 256 else _TAG_U32.pack(105, _length(size, "a tuple"))
-    get = _WRITERS.get
-    for item in term:
-        (get(type(item)) or _writer_for(item))(item, out)
-
-
-def _write_map(term: Mapping[Any, Any], out: bytearray) -> None:
-    out += _TAG_U32.pack(116, _length(len(term), "a map"))
-    get = _WRITERS.get
-    for key, value in term.items():
-        (get(type(key)) or _writer_for(key))(key, out)
-        (get(type(value)) or _writer_for(value))(value, out)
-
-
-# --- Identifiers and funs (12.10, 12.9, 12.12, 12.24, 12.26, 12.27) ---------------------
-
-
-def _fields(layout: struct.Struct, term: object, *fields: int) -> bytes:
-    try:
-        return layout.pack(*fields)
-    except struct.error:
-        raise EncodeError(f"{term!r:.120}: a field is not an int of the allowed size") from None
-
-
-def _write_pid(term: Pid, out: bytearray) -> None:
-    out.append(88)  # NEW_PID_EXT: Node, ID, Serial, Creation
-    out += _node_atom(term.node)
-    try:
-        out += _pack_u32x3(term.id, term.serial, term.creation)
-    except struct.error:
-        _fields(_U32x3, term, term.id, term.serial, term.creation)
-
-
-def _write_reference(term: Reference, out: bytearray) -> None:
-    ids = term.ids  # NEWER_REFERENCE_EXT: Len, Node, Creation, ID words
-    if not isinstance(ids, tuple | list) or len(ids) > 5:
-        raise EncodeError(f"{term!r:.120}: ids must be at most 5 ints")
-    out += _TAG_U16.pack(90, len(ids))
-    out += _node_atom(term.node)
-    out += _fields(_REF_BODY[len(ids)], term, term.creation, *ids)
-
-
-def _write_port(term: Port, out: bytearray) -> None:
-    """NEW_PORT_EXT when the ID fits 32 bits (every OTP 23+ node reads it), else V4."""
-    small = isinstance(term.id, int) and 0 <= term.id <= _MAX_U32
-    out.append(89 if small else 120)
-    out += _node_atom(term.node)
-    out += _fields(_U32x2 if small else _U64_U32, term, term.id, term.creation)
-
-
-def _write_export(term: ExportFun, out: bytearray) -> None:
-    if type(term.arity) is not int or not 0 <= term.arity <= 255:
-        raise EncodeError(f"{term!r:.120}: arity must be an int in 0..255")
-    out.append(113)  # EXPORT_EXT: Module, Function, Arity as SMALL_INTEGER_EXT
-    out += _node_atom(term.module)
-    out += _node_atom(term.function)
-    out += _SMALL_INTS[term.arity]
-
-
-def _write_opaque_fun(term: OpaqueFun, out: bytearray) -> None:
-    if not isinstance(term.raw, bytes | bytearray) or not term.raw:
-        raise EncodeError(f"{term!r:.80}: raw must be the fun's encoded bytes")
-    out += term.raw
+def encode_once(term: Term, *, none_atom: str = DEFAULT_NONE_ATOM) -> Encoded:
+    """``term`` encoded now (None as ``none_atom``), to be embedded as is in later
+    encodings. Raises :class:`EncodeError` as :func:`encode` does, and ConfigError for a
+    ``none_atom`` that cannot stand for None."""
+    out = bytearray()
+    (encode_into if none_atom == DEFAULT_NONE_ATOM else make_encode_into(none_atom))(term, out)
+    return Encoded(bytes(out[1:]))
 
 
 def _write_encoded(term: Encoded, out: bytearray) -> None:
     out += term.data
 
 
+def make_encode_into(none_atom: str) -> Callable[[Term, bytearray], None]:
+    """:func:`encode_into` writing None as the atom ``none_atom``, which must be a
+    valid atom name other than true and false (ConfigError otherwise)."""
+    writers = _WRITERS if none_atom == DEFAULT_NONE_ATOM else _writers_for(none_atom)
+
+    def encode_into(term: Term, out: bytearray) -> None:
+        start = len(out)
+        out.append(131)  # 12.1: the version byte
+        try:
+            (writers.get(type(term)) or _writer_for(term, writers))(term, out)
+        except BaseException as exc:
+            del out[start:]
+            if isinstance(exc, RecursionError):
+                raise _too_deep() from None
+            raise
+
+    return encode_into
+
+
+def _too_deep() -> EncodeError:
+    return EncodeError("the term nests too deeply, or contains itself")
+
+
+def _writers_for(none_atom: str) -> dict[type, Writer]:
+    writers = _TABLES.get(none_atom)
+    if writers is None:
+        writers = _make_writers(check_none_atom(none_atom))
+        if len(_TABLES) < _MAX_TABLES:
+            _TABLES[none_atom] = writers
+    return writers
+
+
+def _writer_for(term: Term, writers: dict[type, Writer]) -> Writer:
+    """The writer for a subclass of a supported type, in an order where subclasses
+    (bool, Atom, FrozenList) come before the types they derive from. The table keeps it
+    for that subclass (a list of IntEnum members then takes the exact-type path), up to
+    ``_MAX_WRITERS`` types, so that classes made on the fly cannot grow it for ever."""
+    for kind, exact, convert in _BY_ISINSTANCE:
+        if isinstance(term, kind):
+            writer = writers[exact]
+            if convert is not None:
+                writer = _as(convert, writer)
+            if len(writers) < _MAX_WRITERS:
+                writers[type(term)] = writer
+            return writer
+    kind = type(term)
+    raise EncodeError(f"a {kind.__module__}.{kind.__qualname__} has no Erlang term form")
+
+
+def _list_writer(writers: dict[type, Writer]) -> Writer:
+    def write_list(term: list[Any] | FrozenList, out: bytearray) -> None:
+        """NIL_EXT, STRING_EXT for up to 65535 ints in 0..255 (as erts does), else LIST_EXT."""
+        size = len(term)
+        if not size:
+            out.append(106)
+            return
+        if size < 65536 and set(map(type, term)) == _JUST_INT:
+            try:
+                chars = bytes(term)
+            except ValueError:
+                pass  # an int outside 0..255
+            else:
+                out += TAG_U16.pack(107, size)
+                out += chars
+                return
+        out += TAG_U32.pack(108, length(size, "a list"))
+        get = writers.get
+        for item in term:
+            (get(type(item)) or _writer_for(item, writers))(item, out)
+        out.append(106)
+
+    return write_list
+
+
+def _improper_writer(writers: dict[type, Writer]) -> Writer:
+    def write_improper(term: ImproperList, out: bytearray) -> None:
+        if not term.elements:
+            raise EncodeError("an ImproperList needs at least one element before its tail")
+        out += TAG_U32.pack(108, length(len(term.elements), "a list"))
+        get = writers.get
+        for item in (*term.elements, term.tail):
+            (get(type(item)) or _writer_for(item, writers))(item, out)
+
+    return write_improper
+
+
+# --- Tuples and maps (12.13-12.15) -----------------------------------------------------
+
+
+def _tuple_writer(writers: dict[type, Writer]) -> Writer:
+    def write_tuple(term: tuple[Any, ...], out: bytearray) -> None:
+        size = len(term)
+        out += _SMALL_TUPLES[size] if size < 256 else TAG_U32.pack(105, length(size, "a tuple"))
+        get = writers.get
+        for item in term:
+            (get(type(item)) or _writer_for(item, writers))(item, out)
+
+    return write_tuple
+
+
+def _map_writer(writers: dict[type, Writer]) -> Writer:
+    def write_map(term: Mapping[Any, Any], out: bytearray) -> None:
+        out += TAG_U32.pack(116, length(len(term), "a map"))
+        get = writers.get
+        for key, value in term.items():
+            (get(type(key)) or _writer_for(key, writers))(key, out)
+            (get(type(value)) or _writer_for(value, writers))(value, out)
+
+    return write_map
+
+
 def _as(convert: Callable[[Any], Any], writer: Writer) -> Writer:
     return lambda term, out: writer(convert(term), out)
 
 
-_WRITERS: dict[type, Writer] = {
-    Atom: _write_atom,
-    bool: _write_bool,
-    int: _write_int,
-    float: _write_float,
-    bytes: _write_bytes,
-    bytearray: _write_bytes,
-    memoryview: _write_view,
-    str: _write_str,
-    tuple: _write_tuple,
-    list: _write_list,
-    dict: _write_map,
-    FrozenMap: _write_map,
-    type(None): _write_none,
-    Pid: _write_pid,
-    Reference: _write_reference,
-    Port: _write_port,
-    BitBinary: _write_bit_binary,
-    ImproperList: _write_improper,
-    FrozenList: _write_list,
-    ExportFun: _write_export,
-    OpaqueFun: _write_opaque_fun,
-    Encoded: _write_encoded,
-}
+#: Writers of the terms that contain no others, whatever the none_atom.
 
-# Subclasses: order matters (bool < int, Atom < str, FrozenList < tuple).
-_BY_ISINSTANCE: tuple[tuple[type | tuple[type, ...], Writer], ...] = (
-    (bool, _as(bool, _write_bool)),
-    (Atom, _write_atom),
-    (str, _as(str, _write_str)),
-    (int, _as(int, _write_int)),
-    (float, _as(float, _write_float)),
-    ((bytes, bytearray), _as(bytes, _write_bytes)),
-    (FrozenList, _write_list),
-    (tuple, _write_tuple),
-    (list, _write_list),
-    (Mapping, _write_map),
-    (Pid, _write_pid),
-    (Reference, _write_reference),
-    (Port, _write_port),
-    (BitBinary, _write_bit_binary),
-    (ImproperList, _write_improper),
-    (ExportFun, _write_export),
-    (OpaqueFun, _write_opaque_fun),
+
+def _make_writers(none_atom: str) -> dict[type, Writer]:
+    """The table of writers where None is written as the atom ``none_atom``."""
+    none = atom_bytes(none_atom)
+
+    def write_none(term: None, out: bytearray) -> None:
+        out += none
+
+    writers = dict(LEAVES)
+    write_list, write_map = _list_writer(writers), _map_writer(writers)
+    writers.update(
+        {
+            type(None): write_none,
+            tuple: _tuple_writer(writers),
+            list: write_list,
+            FrozenList: write_list,
+            dict: write_map,
+            FrozenMap: write_map,
+            ImproperList: _improper_writer(writers),
+            Encoded: _write_encoded,
+        }
+    )
+    return writers
+
+
+_WRITERS = _make_writers(DEFAULT_NONE_ATOM)
+_TABLES: dict[str, dict[type, Writer]] = {DEFAULT_NONE_ATOM: _WRITERS}
+_MAX_TABLES = 8  # beyond this many none_atom choices, build without keeping
+_MAX_WRITERS = 64  # per table: the exact types above, and subclasses met since
+
+# Subclasses: (kind, the table entry that writes it, a conversion to apply first or None).
+# Order matters (bool < int, Atom < str, FrozenList < tuple).
+_BY_ISINSTANCE: tuple[tuple[type | tuple[type, ...], type, Callable[[Any], Any] | None], ...] = (
+    (bool, bool, bool),
+    (Atom, Atom, None),
+    (str, str, str),
+    (int, int, int),
+    (float, float, float),
+    ((bytes, bytearray), bytes, bytes),
+    (FrozenList, FrozenList, None),
+    (tuple, tuple, None),
+    (list, list, None),
+    (Mapping, dict, None),
+    (Pid, Pid, None),
+    (Reference, Reference, None),
+    (Port, Port, None),
+    (BitBinary, BitBinary, None),
+    (ImproperList, ImproperList, None),
+    (ExportFun, ExportFun, None),
+    (OpaqueFun, OpaqueFun, None),
 )

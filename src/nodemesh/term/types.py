@@ -6,8 +6,9 @@ The full mapping (see ``docs/terms.md``):
 Erlang                  Python
 ======================  ==========================================================
 atom ``true``/``false`` ``True`` / ``False``
-other atoms             :class:`Atom` (a ``str`` subclass; ``None`` encodes as
-                        ``undefined``)
+``undefined``           ``None`` (``nil`` instead for :class:`~nodemesh.term.TermCodec`
+                        with ``none_atom="nil"``, the Elixir convention)
+other atoms             :class:`Atom` (a ``str`` subclass)
 integer, float          ``int`` (any size), ``float``
 binary                  ``bytes`` (``str`` encodes as a UTF-8 binary, the Elixir
                         string convention; decoding never yields ``str``)
