@@ -10,6 +10,7 @@ import pytest
 
 from conftest import COOKIE
 from nodemesh.demo import ChatNode, DemoConfig
+from nodemesh.epmd.server import EpmdServer
 from nodemesh.errors import NodeDownError
 from support.gossip_node import free_udp_port
 from support.net import free_port
@@ -47,18 +48,26 @@ def in_room(chat: ChatNode) -> bool:
 @pytest.fixture
 async def chats(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[ChatNode, ChatNode]]:
     """amber-like and birch-like nodes (private EPMD, gossip port, cookie), running."""
-    monkeypatch.setenv("ERL_EPMD_PORT", str(free_port()))
+    epmd_port = free_port()
+    monkeypatch.setenv("ERL_EPMD_PORT", str(epmd_port))
     config = DemoConfig(nodes=2, port=free_port(), cookie=COOKIE, gossip_port=free_udp_port(),
                         heartbeat_ms=100)  # fmt: skip
     first, second = ChatNode(config, config.port), ChatNode(config, config.port + 1)
-    async with asyncio.TaskGroup() as tasks:
-        running = [tasks.create_task(chat.run()) for chat in (first, second)]
+    # As run_demo does: one EPMD for the test, not one raced for by two starting nodes.
+    epmd = EpmdServer()
+    await epmd.start(epmd_port, "127.0.0.1")
+    # Plain tasks, not a TaskGroup: the fixture's teardown may run in another task.
+    running = [asyncio.create_task(chat.run()) for chat in (first, second)]
+    try:
         async with asyncio.timeout(10):
             await first.wait_running()
             await second.wait_running()
         yield first, second
+    finally:
         for task in running:
             task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        await epmd.aclose()
 
 
 async def test_a_message_said_on_one_node_reaches_both(chats: tuple[ChatNode, ChatNode]) -> None:
