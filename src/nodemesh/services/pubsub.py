@@ -124,6 +124,7 @@ class PubSub:
         """Stop the workers (peers see them leave), end every subscription."""
         for worker in self._workers:
             worker.close()
+        self._workers = []
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
