@@ -236,7 +236,7 @@ async def test_erlang_monitors_python_mailbox(make_node: NodeFactory, erl: ErlPe
     box = py.register("watched")
     ref = await erl.eval(f"R = erlang:monitor(process, {{watched, '{py.name}'}})")
     assert ref.startswith("#Ref<")
-    await wait_for(lambda: bool(py.signals._monitors), what="the monitor to arrive")
+    await wait_for(lambda: bool(py._processes.signals._monitors), what="the monitor to arrive")
     box.close("done")
     down = await erl.eval("receive {'DOWN', R, process, _, Why} -> Why after 5000 -> timeout end")
     assert down == "done"
