@@ -102,7 +102,7 @@ class PubSub:
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
-        """Start the scope (if ours) and the workers. Raises :class:`ValueError` when a
+        """Start the scope (if ours) and the workers. Raises :class:`NameTakenError` when a
         worker's name is already registered on the node (the same PubSub started twice)."""
         if self._task is not None:
             return
