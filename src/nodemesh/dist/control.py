@@ -129,7 +129,22 @@ def send(to: Pid, message: Any, sender: Pid | None = None) -> bytes:
     """A message to a pid: SEND_SENDER when the sender is known, else SEND."""
     if sender is not None:
         return build((Op.SEND_SENDER.value, sender, to), message, with_payload=True)
-    return build((Op.SEND.value, EMPTY_ATOM, to), message, with_payload=True)
+    # SEND's control term {2, '', To} is the same bytes for every message to one pid
+    # (a pub/sub broadcast sends to the same few pids over and over): encode it once.
+    head = _SEND_HEADS.get(to)
+    if head is None:
+        head = build((Op.SEND.value, EMPTY_ATOM, to))
+        if len(_SEND_HEADS) >= _SEND_HEADS_MAX:
+            _SEND_HEADS.clear()
+        _SEND_HEADS[to] = head
+    out = bytearray(head)
+    encode_into(message, out)
+    out[0:4] = (len(out) - 4).to_bytes(4, "big")
+    return bytes(out)
+
+
+_SEND_HEADS: dict[Pid, bytes] = {}  # frame starts (length still to fill) by destination
+_SEND_HEADS_MAX = 1024
 
 
 def reg_send(sender: Pid, name: Atom, message: Any) -> bytes:
