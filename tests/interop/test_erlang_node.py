@@ -275,3 +275,21 @@ async def test_rpc_when_the_node_dies_mid_call(make_node: NodeFactory, epmd_port
             await asyncio.wait_for(call, 5)
     finally:
         await peer.stop()
+
+
+@pytest.mark.parametrize(("none_atom", "other"), [("undefined", "nil"), ("nil", "undefined")])
+async def test_none_crosses_as_the_configured_atom(
+    make_node: NodeFactory, erl: ErlPeer, none_atom: str, other: str
+) -> None:
+    """With NodeConfig(none_atom=...), Python's None arrives in Erlang as that atom, that
+    atom comes back as None, and the other one stays an Atom, in messages and in rpc."""
+    py = await make_node("py", none_atom=none_atom)
+    inbox = py.register("inbox")
+    await py.send(("nm_peer", erl.name), (inbox.pid, None))
+    got = await erl.eval(f"receive {{From, V}} -> put(from, From), V after 5000 -> timeout end")
+    assert got == none_atom
+    await erl.eval(f"get(from) ! {{{none_atom}, {other}}}")
+    assert await inbox.receive(timeout=5) == (None, Atom(other))
+    py.expose("py", "echo", lambda value: (value, value is None))
+    got = await erl.eval(f"rpc:call('{py.name}', py, echo, [{none_atom}])")
+    assert got == f"{{{none_atom},true}}"

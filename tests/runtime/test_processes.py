@@ -24,7 +24,7 @@ REF = Reference(Atom("there@127.0.0.1"), 3, (1, 2, 3))
 
 def new_mailbox(table: ProcessTable, name: str | None = None) -> Mailbox:
     """A real mailbox in ``table``; the node it would send through is not needed here."""
-    mailbox = Mailbox(cast(Any, None), table.new_pid())
+    mailbox = Mailbox(cast(Any, None), table.new_pid(), on_close=table.remove)
     if name is not None:
         table.register(name, mailbox)
     table.add(mailbox)
@@ -144,14 +144,7 @@ def test_a_full_mailbox_asks_the_connection_to_hold(
 ) -> None:
     """When deliver() says the mailbox is at its bound, dispatch calls hold_for()."""
 
-    class Full(Mailbox):
-        __slots__ = ()
-
-        def deliver(self, message: Any) -> bool:
-            super().deliver(message)
-            return True
-
-    box = Full(cast(Any, None), table.new_pid())
+    box = Mailbox(cast(Any, None), table.new_pid(), on_close=table.remove, max_queued=1)
     table.add(box)
     wire = Wire()
     dispatch.receive(wire, (box.pid, "x", None))

@@ -16,7 +16,8 @@ from typing import Any
 
 from nodemesh.dist import events as ev
 from nodemesh.errors import DecodeError, RemoteProtocolError
-from nodemesh.term import DEFAULT_LIMITS, DecodeLimits, decode_from, encode_into
+from nodemesh.term import encode_into
+from nodemesh.term.codec import ERLANG, TermCodec
 from nodemesh.term.types import Atom, Pid, Reference
 
 __all__ = [
@@ -115,20 +116,32 @@ NOPROC = Atom("noproc")
 
 
 # -- building ----------------------------------------------------------------------------
-def build(control: tuple[Any, ...], payload: Any = None, *, with_payload: bool = False) -> bytes:
-    """Encode one frame: length prefix, pass-through byte, control term, payload term."""
+def build(
+    control: tuple[Any, ...],
+    payload: Any = None,
+    *,
+    with_payload: bool = False,
+    codec: TermCodec = ERLANG,
+) -> bytes:
+    """Encode one frame: length prefix, pass-through byte, control term, payload term.
+
+    The payload is encoded with ``codec`` (which atom is None: ``undefined`` or Elixir's
+    ``nil``); control tuples hold no None, so the default encoder serves them.
+    """
     out = bytearray(b"\x00\x00\x00\x00p")
     encode_into(control, out)
     if with_payload:
-        encode_into(payload, out)
+        codec.encode_into(payload, out)
     out[0:4] = (len(out) - 4).to_bytes(4, "big")
     return bytes(out)
 
 
-def send(to: Pid, message: Any, sender: Pid | None = None) -> bytes:
+def send(
+    to: Pid, message: Any, sender: Pid | None = None, *, codec: TermCodec = ERLANG
+) -> bytes:
     """A message to a pid: SEND_SENDER when the sender is known, else SEND."""
     if sender is not None:
-        return build((Op.SEND_SENDER.value, sender, to), message, with_payload=True)
+        return build((Op.SEND_SENDER.value, sender, to), message, with_payload=True, codec=codec)
     # SEND's control term {2, '', To} is the same bytes for every message to one pid
     # (a pub/sub broadcast sends to the same few pids over and over): encode it once.
     head = _SEND_HEADS.get(to)
@@ -138,7 +151,7 @@ def send(to: Pid, message: Any, sender: Pid | None = None) -> bytes:
             _SEND_HEADS.clear()
         _SEND_HEADS[to] = head
     out = bytearray(head)
-    encode_into(message, out)
+    codec.encode_into(message, out)
     out[0:4] = (len(out) - 4).to_bytes(4, "big")
     return bytes(out)
 
@@ -147,9 +160,10 @@ _SEND_HEADS: dict[Pid, bytes] = {}  # frame starts (length still to fill) by des
 _SEND_HEADS_MAX = 1024
 
 
-def reg_send(sender: Pid, name: Atom, message: Any) -> bytes:
+def reg_send(sender: Pid, name: Atom, message: Any, *, codec: TermCodec = ERLANG) -> bytes:
     """A message to a registered name on the peer."""
-    return build((Op.REG_SEND.value, sender, EMPTY_ATOM, name), message, with_payload=True)
+    ctrl = (Op.REG_SEND.value, sender, EMPTY_ATOM, name)
+    return build(ctrl, message, with_payload=True, codec=codec)
 
 
 def link(sender: Pid, target: Pid) -> bytes:
@@ -168,9 +182,9 @@ def unlink_id_ack(request: ev.Unlink) -> bytes:
     return build((Op.UNLINK_ID_ACK.value, request.unlink_id, request.target, request.sender))
 
 
-def exit_signal(sender: Pid, to: Pid, reason: Any) -> bytes:
+def exit_signal(sender: Pid, to: Pid, reason: Any, *, codec: TermCodec = ERLANG) -> bytes:
     """A linked process exited (PAYLOAD_EXIT)."""
-    return build((Op.PAYLOAD_EXIT.value, sender, to), reason, with_payload=True)
+    return build((Op.PAYLOAD_EXIT.value, sender, to), reason, with_payload=True, codec=codec)
 
 
 def noproc_exit(request: ev.Link) -> bytes:
@@ -188,10 +202,12 @@ def demonitor_p(watcher: Pid, target: Pid | Atom, ref: Reference) -> bytes:
     return build((Op.DEMONITOR_P.value, watcher, target, ref))
 
 
-def monitor_exit(from_proc: Pid | Atom, to: Pid, ref: Reference, reason: Any) -> bytes:
+def monitor_exit(
+    from_proc: Pid | Atom, to: Pid, ref: Reference, reason: Any, *, codec: TermCodec = ERLANG
+) -> bytes:
     """The monitored process ``from_proc`` is gone (PAYLOAD_MONITOR_P_EXIT)."""
     control = (Op.PAYLOAD_MONITOR_P_EXIT.value, from_proc, to, ref)
-    return build(control, reason, with_payload=True)
+    return build(control, reason, with_payload=True, codec=codec)
 
 
 def noproc_down(request: ev.MonitorP) -> bytes:
@@ -206,10 +222,12 @@ def spawn_request(
     mfa: tuple[Atom, Atom, int],
     opts: list[Any],
     args: list[Any],
+    *,
+    codec: TermCodec = ERLANG,
 ) -> bytes:
     """SPAWN_REQUEST ``{29, ReqId, From, GroupLeader, {M, F, A}, Opts}`` + ArgList."""
     control = (Op.SPAWN_REQUEST.value, req_id, sender, group_leader, mfa, opts)
-    return build(control, args, with_payload=True)
+    return build(control, args, with_payload=True, codec=codec)
 
 
 def spawn_reply(request: ev.SpawnRequest, flags: int, result: Pid | Atom) -> bytes:
@@ -219,9 +237,7 @@ def spawn_reply(request: ev.SpawnRequest, flags: int, result: Pid | Atom) -> byt
 
 
 # -- parsing -----------------------------------------------------------------------------
-def read(
-    frame: bytes | memoryview, limits: DecodeLimits = DEFAULT_LIMITS
-) -> ev.Message | ev.ControlEvent:
+def read(frame: bytes | memoryview, codec: TermCodec = ERLANG) -> ev.Message | ev.ControlEvent:
     """Like :func:`parse`, but SEND, SEND_SENDER and REG_SEND come back as a bare
     ``(to, message, sender)`` tuple (:data:`~nodemesh.dist.events.Message`).
 
@@ -231,14 +247,15 @@ def read(
     # _control() inlined: one call less per message.
     if frame[0] != PASS_THROUGH:
         raise _bad_header(frame[0])
-    control, pos = decode_from(frame, 1, limits=limits)
+    decode_from = codec.decode_from  # with the node's limits and none atom
+    control, pos = decode_from(frame, 1)
     if type(control) is not tuple or not control or type(control[0]) is not int:
         raise _not_control(control)
     op = control[0]
     if op == 22 or op == 2:  # SEND_SENDER {22, From, To}, SEND {2, '', To}
         if len(control) == 3:
             to = control[2]
-            payload, end = decode_from(frame, pos, limits=limits)
+            payload, end = decode_from(frame, pos)
             if end == len(frame) and type(to) is Pid:
                 if op == 2:
                     return (to, payload, None)
@@ -247,13 +264,13 @@ def read(
                     return (to, payload, sender)
     elif op == 6 and len(control) == 4:  # REG_SEND {6, From, '', ToName}
         to, sender = control[3], control[1]
-        payload, end = decode_from(frame, pos, limits=limits)
+        payload, end = decode_from(frame, pos)
         if end == len(frame) and type(to) is Atom and type(sender) is Pid:
             return (to, payload, sender)
-    return _event(frame, control, pos, limits)
+    return _event(frame, control, pos, codec)
 
 
-def parse(frame: bytes | memoryview, limits: DecodeLimits = DEFAULT_LIMITS) -> ev.ControlEvent:
+def parse(frame: bytes | memoryview, codec: TermCodec = ERLANG) -> ev.ControlEvent:
     """Decode one non-empty frame payload into a typed control event.
 
     Raises :class:`RemoteProtocolError` (or its subclass :class:`DecodeError`) for
@@ -261,14 +278,14 @@ def parse(frame: bytes | memoryview, limits: DecodeLimits = DEFAULT_LIMITS) -> e
     control tuple of the wrong arity or with a field of the wrong type (erts drops
     such a connection too: "invalid distribution message"), trailing bytes.
     """
-    control, pos = _control(frame, limits)
-    return _event(frame, control, pos, limits)
+    control, pos = _control(frame, codec)
+    return _event(frame, control, pos, codec)
 
 
-def _control(frame: bytes | memoryview, limits: DecodeLimits) -> tuple[tuple[Any, ...], int]:
+def _control(frame: bytes | memoryview, codec: TermCodec) -> tuple[tuple[Any, ...], int]:
     if frame[0] != PASS_THROUGH:
         raise _bad_header(frame[0])
-    control, pos = decode_from(frame, 1, limits=limits)
+    control, pos = codec.decode_from(frame, 1)
     if type(control) is not tuple or not control or type(control[0]) is not int:
         raise _not_control(control)
     return control, pos
@@ -285,7 +302,7 @@ def _not_control(control: Any) -> DecodeError:
 
 
 def _event(
-    frame: bytes | memoryview, control: tuple[Any, ...], pos: int, limits: DecodeLimits
+    frame: bytes | memoryview, control: tuple[Any, ...], pos: int, codec: TermCodec
 ) -> ev.ControlEvent:
     shape = _SHAPES.get(control[0])
     if shape is None:
@@ -295,7 +312,7 @@ def _event(
         raise RemoteProtocolError(f"control {op.name} has {len(control)} elements, not {shape[0]}")
     payload = None
     if shape[1]:
-        payload, pos = decode_from(frame, pos, limits=limits)
+        payload, pos = codec.decode_from(frame, pos)
     if pos != len(frame):
         raise RemoteProtocolError(f"{len(frame) - pos} unexpected bytes after the message")
     return _Fields(op, control).event(payload)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from nodemesh.dist import control
 from nodemesh.errors import MailboxClosedError, NodeDownError, ReceiveTimeoutError, RemoteCallError
 from nodemesh.runtime._signals import NOCONNECTION, Monitor
+from nodemesh.term.codec import ERLANG, TermCodec
 from nodemesh.term.types import Atom, Pid
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ async def call(
     mailbox: Mailbox,
     mfa: tuple[str, str, list[Any]],
     timeout: float | None,
+    *,
+    codec: TermCodec = ERLANG,
 ) -> Any:
     """Run ``module:function(*args)`` on ``conn``'s peer from ``mailbox`` (closed at the
     end) and return its value; see :meth:`Node.rpc` for what it raises."""
@@ -47,7 +50,9 @@ async def call(
     processes.signals.add_monitor(Monitor(req_id, mailbox.pid, Atom("erpc"), peer))
     call_args = [res, Atom(module), Atom(function), list(args)]
     conn.write(
-        control.spawn_request(req_id, mailbox.pid, mailbox.pid, ERPC_CALL, SPAWN_OPTS, call_args)
+        control.spawn_request(
+            req_id, mailbox.pid, mailbox.pid, ERPC_CALL, SPAWN_OPTS, call_args, codec=codec
+        )
     )
     try:
         async with asyncio.timeout(timeout):

@@ -29,6 +29,7 @@ from nodemesh.errors import (
     SupersededError,
 )
 from nodemesh.runtime.config import NodeConfig
+from nodemesh.term.codec import TermCodec
 
 if TYPE_CHECKING:
     from nodemesh.runtime.mailbox import Mailbox
@@ -54,6 +55,10 @@ class ConnectionOwner(Protocol):
     def cookie(self) -> str: ...
     @property
     def creation(self) -> int: ...
+    @property
+    def codec(self) -> TermCodec:
+        """How terms are read: the node's decode limits and which atom is None."""
+        ...
 
     def name_status(self, peer: str) -> str:
         """The handshake status for an incoming connection from ``peer``."""
@@ -344,7 +349,7 @@ class Connection(asyncio.Protocol):
         self._dispatch_frames(frames)
 
     def _dispatch_frames(self, frames: list[memoryview]) -> None:
-        limits = self._config.decode_limits
+        codec = self._owner.codec
         receive = self._owner.receive
         read = control.read
         for index, frame in enumerate(frames):
@@ -354,7 +359,7 @@ class Connection(asyncio.Protocol):
             if not frame:
                 continue  # a tick
             try:
-                item = read(frame, limits)
+                item = read(frame, codec)
             except RemoteProtocolError as exc:
                 self._protocol_error(exc)
                 return

@@ -17,6 +17,7 @@ from nodemesh.dist.handshake import simultaneous_status
 from nodemesh.errors import NodeDownError
 from nodemesh.runtime._connection import Connection
 from nodemesh.runtime.config import NodeConfig
+from nodemesh.term.codec import TermCodec
 
 __all__ = ["ConnectionTable"]
 
@@ -34,11 +35,14 @@ class ConnectionTable:
         cookie: str,
         config: NodeConfig,
         *,
+        codec: TermCodec | None = None,
         receive: Receive,
         on_up: Callable[[str], None],
         on_down: Callable[[str, str], None],
     ) -> None:
         self._name, self._cookie, self._config = name, cookie, config
+        # How every connection reads terms: the node's none atom and decode limits.
+        self.codec = codec or TermCodec(none_atom=config.none_atom, limits=config.decode_limits)
         self.creation = 0  # set once EPMD (or the EPMD-less start) gave one
         self.closing = False
         self.receive = receive  # the node's dispatcher, called per message: no hop

@@ -21,9 +21,9 @@ from typing import Any
 
 from nodemesh.errors import NodemeshError
 from nodemesh.runtime._admission import Admission, AdmissionStatistics, first_message_complete
+from nodemesh.runtime._connection import Connection
 from nodemesh.runtime._ratelimit import RateLimitedLog
 from nodemesh.runtime.config import NodeConfig
-from nodemesh.runtime._connection import Connection
 
 try:
     import fcntl

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from nodemesh.dist import control
 from nodemesh.dist import events as ev
 from nodemesh.errors import RpcError
+from nodemesh.term.codec import ERLANG, TermCodec
 from nodemesh.term.types import Atom, Pid, Reference
 
 if TYPE_CHECKING:
@@ -77,7 +78,10 @@ class Services:
 
     NAMES = frozenset({Atom("net_kernel"), Atom("rex")})
 
-    def __init__(self, processes: ProcessTable, tasks: TaskHost) -> None:
+    def __init__(
+        self, processes: ProcessTable, tasks: TaskHost, *, codec: TermCodec = ERLANG
+    ) -> None:
+        self._codec = codec  # rpc values are the caller's: None is its none atom
         self._processes = processes
         self._tasks = tasks
         self.rpc = RpcRegistry()
@@ -118,7 +122,7 @@ class Services:
     ) -> None:
         kind, value = await self.rpc.call(module, function, args)
         reply = value if kind == RETURN else (BADRPC, (EXIT_TAG, value))
-        conn.write(control.send(caller, (tag, reply)))
+        conn.write(control.send(caller, (tag, reply), codec=self._codec))
 
     def spawn_request(self, conn: Peer, event: ev.SpawnRequest) -> None:
         """SPAWN_REQUEST: only ``erpc:execute_call/4`` and ``execute_cast/3`` (rpc:call,
@@ -163,7 +167,7 @@ class Services:
         else:
             reason = (res_ref, kind, value)
         if monitor and not conn.closed:
-            conn.write(control.monitor_exit(pid, caller, req_id, reason))
+            conn.write(control.monitor_exit(pid, caller, req_id, reason, codec=self._codec))
 
     def _spawn(self, coro: Any) -> None:
         self._tasks.spawn(coro)

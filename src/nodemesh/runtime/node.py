@@ -35,6 +35,7 @@ from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import EventHub, EventStream, NodeDown, NodeUp
 from nodemesh.runtime.mailbox import Mailbox
 from nodemesh.runtime.statistics import NodeStatistics, collect
+from nodemesh.term.codec import TermCodec
 from nodemesh.term.types import Atom, Pid, Reference
 
 __all__ = ["Node"]
@@ -70,11 +71,14 @@ class Node:
         self._closing = False
         self._processes = ProcessTable(self.name, reserved=Services.NAMES)
         self._tasks = TaskHost(self.name)
-        self.services = Services(self._processes, self._tasks)
+        # Which atom is None (undefined, or nil for Elixir), both ways; the decode limits.
+        self._codec = TermCodec(none_atom=self.config.none_atom, limits=self.config.decode_limits)
+        self.services = Services(self._processes, self._tasks, codec=self._codec)
         self._connections = ConnectionTable(
             self.name,
             self.cookie,
             self.config,
+            codec=self._codec,
             receive=Dispatcher(self._processes, self.services).receive,
             on_up=self._node_up,
             on_down=self._node_down,
@@ -186,7 +190,9 @@ class Node:
         seconds."""
         conn = await self._connection(node)
         mfa = (module, function, list(args))
-        return await calls.call(self._processes, conn, self.mailbox(), mfa, timeout)
+        return await calls.call(
+            self._processes, conn, self.mailbox(), mfa, timeout, codec=self._codec
+        )
 
     def _mailbox_closed(self, mailbox: Mailbox, reason: Any) -> None:
         """The mailbox's ``on_close``: forget it and tell its links and monitors."""
@@ -234,13 +240,15 @@ class Node:
             if dest.node == self.name:
                 self._processes.deliver(dest, message)
                 return None
-            return dest.node, control.send(dest, message, sender)
+            return dest.node, control.send(dest, message, sender, codec=self._codec)
         if isinstance(dest, tuple):
             name, node = dest
             if node == self.name:
                 self._processes.deliver(name, message)
                 return None
-            return node, control.reg_send(sender or self._system_pid(), Atom(name), message)
+            return node, control.reg_send(
+                sender or self._system_pid(), Atom(name), message, codec=self._codec
+            )
         assert isinstance(dest, str), f"not a destination: {dest!r}"
         self._processes.deliver(dest, message)
         return None
@@ -318,7 +326,11 @@ class Node:
             return
         conn = self._connections.get(monitor.watcher.node)
         if conn is not None:
-            conn.write(control.monitor_exit(monitor.target, monitor.watcher, monitor.ref, reason))
+            conn.write(
+                control.monitor_exit(
+                    monitor.target, monitor.watcher, monitor.ref, reason, codec=self._codec
+                )
+            )
 
     def _signal_exit(self, source: Pid, target: Pid, reason: Any) -> None:
         """Send a link exit signal from ``source`` (exited) to ``target``."""
@@ -327,7 +339,7 @@ class Node:
             return
         conn = self._connections.get(target.node)
         if conn is not None:
-            conn.write(control.exit_signal(source, target, reason))
+            conn.write(control.exit_signal(source, target, reason, codec=self._codec))
 
     # -- connections -------------------------------------------------------------------
     def nodes(self) -> list[str]:
