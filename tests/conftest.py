@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +16,26 @@ COOKIE = "nodemesh-test-cookie"
 
 NodeFactory = Callable[..., Coroutine[Any, Any, Node]]
 AppNode = Callable[[str], Coroutine[Any, Any, Node]]
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Undo what a command run in-process did to logging (``nodemesh -v`` sets levels on
+    nodemesh's loggers and replaces the root handlers), so later tests' caplog sees every
+    record again."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {
+        name: logger.level
+        for name, logger in logging.root.manager.loggerDict.items()
+        if name.startswith("nodemesh") and isinstance(logger, logging.Logger)
+    }
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, logger in logging.root.manager.loggerDict.items():
+        if name.startswith("nodemesh") and isinstance(logger, logging.Logger):
+            logger.setLevel(levels.get(name, logging.NOTSET))
 
 
 @pytest.fixture

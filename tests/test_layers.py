@@ -60,3 +60,13 @@ def test_lower_layers_do_not_import_upper_ones(package: str) -> None:
             parts = name.split(".")
             if parts[0] == "nodemesh" and len(parts) > 1:
                 assert parts[1] in allowed, f"{path.relative_to(SRC)} imports {name}"
+
+
+#: Runtime parts the node is built from; each must work without a Node.
+COLLABORATORS = sorted((SRC / "runtime").glob("_*.py"))
+
+
+@pytest.mark.parametrize("path", COLLABORATORS, ids=lambda p: p.name)
+def test_runtime_parts_do_not_know_the_node(path: Path) -> None:
+    """Private runtime modules (connection, tables, dispatch...) never import Node."""
+    assert "nodemesh.runtime.node" not in imports_of(path)

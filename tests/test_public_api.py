@@ -21,3 +21,12 @@ def test_readme_names() -> None:
     assert Atom("x") == "x"
     assert NodeConfig().hidden
     assert NodeUp("a@b") != NodeDown("a@b", "x")
+
+
+def test_errors_users_meet_are_exported() -> None:
+    """RpcError (raised by handlers) and NameTakenError are top-level NodemeshErrors."""
+    from nodemesh import NameTakenError, NodemeshError, RpcError
+
+    assert issubclass(RpcError, NodemeshError)
+    assert issubclass(NameTakenError, NodemeshError) and issubclass(NameTakenError, ValueError)
+    assert RpcError("oops").reason == "oops"

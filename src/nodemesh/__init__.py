@@ -11,6 +11,7 @@ from nodemesh.errors import (
     LocalProtocolError,
     MailboxClosedError,
     NameInUseError,
+    NameTakenError,
     NetworkError,
     NodeDownError,
     NodemeshError,
@@ -19,6 +20,7 @@ from nodemesh.errors import (
     ReceiveTimeoutError,
     RemoteCallError,
     RemoteProtocolError,
+    RpcError,
     StreamOverflowError,
 )
 from nodemesh.runtime.config import NodeConfig
@@ -62,6 +64,7 @@ __all__ = [
     "MailboxClosedError",
     "MailboxStatistics",
     "NameInUseError",
+    "NameTakenError",
     "NetworkError",
     "Node",
     "NodeConfig",
@@ -81,6 +84,7 @@ __all__ = [
     "Reference",
     "RemoteCallError",
     "RemoteProtocolError",
+    "RpcError",
     "Stream",
     "StreamOverflowError",
     "StreamStatistics",

@@ -16,13 +16,16 @@ Every exception nodemesh raises on purpose derives from :class:`NodemeshError`::
     │                                (also a NameInUseError)
     ├── HandshakeError           the distribution handshake did not complete
     │   ├── CookieMismatchError  the peer and we do not share the cookie
-    │   └── NameInUseError       the peer already has a connection from our name
+    │   ├── NameInUseError       the peer already has a connection from our name
+    │   └── SupersededError      a simultaneous connect from the peer won the tie-break
     ├── NodeDownError            the target node is not (or no longer) connected
+    ├── NameTakenError           register() of a name already registered here (also a ValueError)
     ├── RemoteCallError          an rpc into another node raised, threw or exited
     ├── ReceiveTimeoutError      a mailbox had nothing within the timeout (also a TimeoutError)
     ├── MailboxClosedError       the mailbox was closed (by its owner or the node stopping)
     ├── StreamOverflowError      an event stream reached its bound; it ended after its events
-    └── DiscoveryError           a cluster strategy could not discover its peers
+    ├── DiscoveryError           a cluster strategy could not discover its peers
+    └── RpcError                 raised by *your* rpc handler: the caller sees ``error``
 
 Anything else escaping from nodemesh is a bug. Third-party and OS exceptions are
 translated at the edge (``raise NetworkError(...) from exc``).
@@ -95,8 +98,17 @@ class EpmdNameInUseError(EpmdError, NameInUseError):
         self.name = name
 
 
+class SupersededError(HandshakeError):
+    """The peer is dialing us at the same moment and its connection wins the tie-break
+    (``erl_dist_protocol``, "simultaneous connect": status ``nok``)."""
+
+
 class NodeDownError(NodemeshError):
     """The target node is not connected and could not be reached."""
+
+
+class NameTakenError(NodemeshError, ValueError):
+    """:meth:`Node.register` was given a name already registered on this node."""
 
 
 class RemoteCallError(NodemeshError):
@@ -133,3 +145,13 @@ class StreamOverflowError(NodemeshError):
 
 class DiscoveryError(NodemeshError):
     """A cluster strategy could not discover its peers this round."""
+
+
+class RpcError(NodemeshError):
+    """Raise inside a handler given to :meth:`Node.expose` to make the Erlang caller see
+    ``error`` with ``reason`` (``erpc:call`` raises ``error:Reason``). nodemesh catches
+    it; it never escapes to your code from nodemesh."""
+
+    def __init__(self, reason: object) -> None:
+        super().__init__(reason)
+        self.reason = reason

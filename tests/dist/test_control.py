@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nodemesh.dist import control
+from nodemesh.dist import events as ev
 from nodemesh.dist.control import Op
 from nodemesh.dist.framing import FrameReader
 from nodemesh.errors import RemoteProtocolError
@@ -18,30 +19,116 @@ from nodemesh.term.types import Atom, Pid, Reference
 ME = Pid(Atom("a@h"), 1, 0, 5)
 YOU = Pid(Atom("b@h"), 2, 0, 6)
 REF = Reference(Atom("a@h"), 5, (1, 2, 3))
+MFA = (Atom("erpc"), Atom("execute_call"), 4)
+REQUEST = ev.SpawnRequest(REF, YOU, YOU, MFA, [], [])
 
 
-def parse_built(frame: bytes) -> tuple[tuple[object, ...], object]:
+def parse_built(frame: bytes) -> ev.ControlEvent:
     (payload,) = FrameReader(1 << 20).feed(frame)
     return control.parse(payload)
+
+
+def raw(control_tuple: tuple[object, ...], *payload: object) -> bytes:
+    """One frame payload as a peer would send it: ``p``, the control term, the payload."""
+    return b"p" + encode(control_tuple) + b"".join(encode(p) for p in payload)
 
 
 @pytest.mark.parametrize(
     ("frame", "expected"),
     [
-        (control.send(YOU, "hi", ME), ((Op.SEND_SENDER, ME, YOU), b"hi")),
-        (control.send(YOU, 1), ((Op.SEND, Atom(""), YOU), 1)),
-        (control.reg_send(ME, Atom("chat"), [1]), ((Op.REG_SEND, ME, Atom(""), Atom("chat")), [1])),
+        (control.send(YOU, "hi", ME), ev.Send(YOU, b"hi", ME)),
+        (control.send(YOU, 1), ev.Send(YOU, 1, None)),
+        (control.reg_send(ME, Atom("chat"), [1]), ev.RegSend(ME, Atom("chat"), [1])),
         (
             control.monitor_exit(ME, YOU, REF, Atom("normal")),
-            ((Op.PAYLOAD_MONITOR_P_EXIT, ME, YOU, REF), Atom("normal")),
+            ev.MonitorPExit(ME, YOU, REF, Atom("normal")),
         ),
-        (control.exit_signal(ME, YOU, Atom("kill")), ((Op.PAYLOAD_EXIT, ME, YOU), Atom("kill"))),
-        (control.build((Op.LINK.value, ME, YOU)), ((Op.LINK, ME, YOU), None)),
+        (control.exit_signal(ME, YOU, Atom("kill")), ev.Exit(ME, YOU, Atom("kill"), link=True)),
+        (control.link(ME, YOU), ev.Link(ME, YOU)),
+        (control.unlink_id(7, ME, YOU), ev.Unlink(ME, YOU, 7)),
+        (control.unlink_id_ack(ev.Unlink(YOU, ME, 7)), ev.UnlinkIdAck(7, ME, YOU)),
+        (control.noproc_exit(ev.Link(YOU, ME)), ev.Exit(ME, YOU, Atom("noproc"), link=True)),
+        (control.monitor_p(ME, Atom("rex"), REF), ev.MonitorP(ME, Atom("rex"), REF)),
+        (control.demonitor_p(ME, YOU, REF), ev.DemonitorP(ME, YOU, REF)),
+        (
+            control.noproc_down(ev.MonitorP(YOU, Atom("gone"), REF)),
+            ev.MonitorPExit(Atom("gone"), YOU, REF, Atom("noproc")),
+        ),
+        (
+            control.spawn_request(REF, ME, ME, MFA, [Atom("monitor")], [1]),
+            ev.SpawnRequest(REF, ME, ME, MFA, [Atom("monitor")], [1]),
+        ),
+        (control.spawn_reply(REQUEST, 2, ME), ev.SpawnReply(REF, YOU, 2, ME)),
     ],
 )
-def test_built_frames_parse_back(frame: bytes, expected: tuple[object, object]) -> None:
-    """Every builder's frame parses to its control tuple and payload."""
+def test_built_frames_parse_back(frame: bytes, expected: ev.ControlEvent) -> None:
+    """Every builder's frame parses to the typed event it means."""
     assert parse_built(frame) == expected
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        (raw((Op.SEND_TT, Atom(""), YOU, Atom("tok")), 1), ev.Send(YOU, 1, None)),
+        (raw((Op.SEND_SENDER_TT, ME, YOU, Atom("tok")), 1), ev.Send(YOU, 1, ME)),
+        (raw((Op.REG_SEND_TT, ME, Atom(""), Atom("x"), 0), 1), ev.RegSend(ME, Atom("x"), 1)),
+        (raw((Op.EXIT, ME, YOU, Atom("r"))), ev.Exit(ME, YOU, Atom("r"), link=True)),
+        (raw((Op.EXIT_TT, ME, YOU, 0, Atom("r"))), ev.Exit(ME, YOU, Atom("r"), link=True)),
+        (raw((Op.EXIT2, ME, YOU, Atom("r"))), ev.Exit(ME, YOU, Atom("r"), link=False)),
+        (raw((Op.PAYLOAD_EXIT2, ME, YOU), Atom("r")), ev.Exit(ME, YOU, Atom("r"), link=False)),
+        (raw((Op.UNLINK, ME, YOU)), ev.Unlink(ME, YOU, None)),
+        (raw((Op.MONITOR_P_EXIT, YOU, ME, REF, Atom("r"))), ev.MonitorPExit(YOU, ME, REF, "r")),
+        (
+            raw((Op.SPAWN_REPLY_TT, REF, ME, 0, Atom("notsup"), 0)),
+            ev.SpawnReply(REF, ME, 0, "notsup"),
+        ),
+        (raw((Op.ALIAS_SEND, ME, REF), 1), ev.AliasSend(ME, REF, 1)),
+        (raw((Op.NODE_LINK,)), ev.Other(Op.NODE_LINK, (Op.NODE_LINK,))),
+    ],
+)
+def test_peer_forms_parse_to_one_event_per_meaning(frame: bytes, expected: ev.ControlEvent) -> None:
+    """Trace-token and payload variants parse to the same event as their plain form."""
+    assert control.parse(frame) == expected
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        (control.send(YOU, "hi", ME)[4:], (YOU, b"hi", ME)),
+        (control.send(YOU, 1)[4:], (YOU, 1, None)),
+        (control.reg_send(ME, Atom("chat"), [1])[4:], (Atom("chat"), [1], ME)),
+    ],
+)
+def test_read_hands_messages_over_as_tuples(frame: bytes, expected: ev.Message) -> None:
+    """read()'s fast path gives (to, message, sender) for SEND, SEND_SENDER, REG_SEND."""
+    assert control.read(frame) == expected
+
+
+def test_read_gives_events_for_everything_else() -> None:
+    """read() returns the same typed event as parse() for non-message operations."""
+    frame = control.link(ME, YOU)[4:]
+    assert control.read(frame) == control.parse(frame) == ev.Link(ME, YOU)
+
+
+@pytest.mark.parametrize(
+    ("frame", "match"),
+    [
+        (raw((Op.SEND, Atom(""), Atom("x")), 1), "SEND: element 2 is not a pid"),
+        (raw((Op.SEND_SENDER, 5, YOU), 1), "SEND_SENDER: element 1 is not a pid"),
+        (raw((Op.REG_SEND, ME, Atom(""), b"x"), 1), "REG_SEND: element 3 is not an atom"),
+        (raw((Op.LINK, ME, Atom("x"))), "LINK: element 2 is not a pid"),
+        (raw((Op.MONITOR_P, ME, YOU, 5)), "MONITOR_P: element 3 is not a reference"),
+        (raw((Op.UNLINK_ID, Atom("x"), ME, YOU)), "UNLINK_ID: element 1 is not an integer"),
+        (raw((Op.SEND, Atom(""), YOU), 1, 2), "unexpected bytes"),
+        (raw((Op.REG_SEND, ME, Atom("x")), 1), "REG_SEND has 3 elements, not 4"),
+        (raw((Op.SEND_SENDER, ME, YOU, YOU), 1), "SEND_SENDER has 4 elements, not 3"),
+    ],
+)
+def test_wrongly_typed_fields_raise_remote_protocol_error(frame: bytes, match: str) -> None:
+    """A control tuple with a field of the wrong type is the peer's protocol error."""
+    for parser in (control.parse, control.read):
+        with pytest.raises(RemoteProtocolError, match=match):
+            parser(frame)
 
 
 @pytest.mark.parametrize(
@@ -66,8 +153,9 @@ def test_malformed_frames_raise_remote_protocol_error(payload: bytes, match: str
 @given(st.binary(min_size=1, max_size=200))
 def test_arbitrary_frames_raise_only_protocol_errors(data: bytes) -> None:
     """Any bytes either parse or raise RemoteProtocolError, nothing else."""
-    with contextlib.suppress(RemoteProtocolError):
-        control.parse(b"p" + data)
+    for parser in (control.parse, control.read):
+        with contextlib.suppress(RemoteProtocolError):
+            parser(b"p" + data)
 
 
 @given(st.data())
@@ -77,5 +165,19 @@ def test_mutated_frames_raise_only_protocol_errors(data: st.DataObject) -> None:
     for _ in range(data.draw(st.integers(1, 4))):
         i = data.draw(st.integers(0, len(frame) - 1))
         frame[i] = data.draw(st.integers(0, 255))
-    with contextlib.suppress(RemoteProtocolError):
-        control.parse(bytes(frame))
+    for parser in (control.parse, control.read):
+        with contextlib.suppress(RemoteProtocolError):
+            parser(bytes(frame))
+
+
+def test_send_reuses_the_encoded_control_term() -> None:
+    """SEND frames built from the cached {2, '', To} are byte for byte the plain build,
+    for the first and every later message to a pid, and the cache stays bounded."""
+    for _ in range(2):
+        for message in ("hi", (Atom("chat"), b"room", [1, 2]), b""):
+            assert control.send(YOU, message) == control.build(
+                (2, Atom(""), YOU), message, with_payload=True
+            )
+    for n in range(control._SEND_HEADS_MAX + 5):
+        control.send(Pid(YOU.node, n, 0, YOU.creation), 1)
+    assert len(control._SEND_HEADS) <= control._SEND_HEADS_MAX

@@ -8,7 +8,7 @@ import pytest
 
 from nodemesh.dist.names import NodeName, parse_node_name
 from nodemesh.errors import ConfigError, NodeNameError
-from nodemesh.runtime.hostname import default_host
+from nodemesh.runtime._hostname import default_host
 
 # Each accepted/refused case was tried with `erl -name` / `erl -sname` on OTP 25.2, or
 # follows inet_tcp_dist:splitnode/3 (the check made when connecting).

@@ -236,7 +236,7 @@ async def test_erlang_monitors_python_mailbox(make_node: NodeFactory, erl: ErlPe
     box = py.register("watched")
     ref = await erl.eval(f"R = erlang:monitor(process, {{watched, '{py.name}'}})")
     assert ref.startswith("#Ref<")
-    await wait_for(lambda: bool(py.signals._monitors), what="the monitor to arrive")
+    await wait_for(lambda: bool(py._processes.signals._monitors), what="the monitor to arrive")
     box.close("done")
     down = await erl.eval("receive {'DOWN', R, process, _, Why} -> Why after 5000 -> timeout end")
     assert down == "done"
@@ -275,3 +275,21 @@ async def test_rpc_when_the_node_dies_mid_call(make_node: NodeFactory, epmd_port
             await asyncio.wait_for(call, 5)
     finally:
         await peer.stop()
+
+
+@pytest.mark.parametrize(("none_atom", "other"), [("undefined", "nil"), ("nil", "undefined")])
+async def test_none_crosses_as_the_configured_atom(
+    make_node: NodeFactory, erl: ErlPeer, none_atom: str, other: str
+) -> None:
+    """With NodeConfig(none_atom=...), Python's None arrives in Erlang as that atom, that
+    atom comes back as None, and the other one stays an Atom, in messages and in rpc."""
+    py = await make_node("py", none_atom=none_atom)
+    inbox = py.register("inbox")
+    await py.send(("nm_peer", erl.name), (inbox.pid, None))
+    got = await erl.eval(f"receive {{From, V}} -> put(from, From), V after 5000 -> timeout end")
+    assert got == none_atom
+    await erl.eval(f"get(from) ! {{{none_atom}, {other}}}")
+    assert await inbox.receive(timeout=5) == (None, Atom(other))
+    py.expose("py", "echo", lambda value: (value, value is None))
+    got = await erl.eval(f"rpc:call('{py.name}', py, echo, [{none_atom}])")
+    assert got == f"{{{none_atom},true}}"

@@ -229,7 +229,7 @@ async def test_unknown_destinations_are_dropped_silently(pair: tuple[Node, Node]
     await a.send(("nobody", b.name), 1)
     await a.send(gone.pid, 2)
     await assert_still_working(a, b)
-    assert Atom("nobody") not in b._names
+    assert Atom("nobody") not in b._processes.names
 
 
 async def test_aclose_is_bounded_when_a_peer_does_not_read(make_node: NodeFactory) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from conftest import NodeFactory
-from nodemesh import Atom, NodeDownError, Pid, ReceiveTimeoutError
+from nodemesh import Atom, NameTakenError, NodeDownError, Pid, ReceiveTimeoutError
 from nodemesh.runtime.events import NodeDown, NodeUp
 from support.net import wait_for
 
@@ -55,6 +55,16 @@ async def test_local_send_by_name_and_pid(make_node: NodeFactory) -> None:
     await a.send(("here", a.name), 3)
     assert [box.receive_nowait() for _ in range(3)] == [1, 2, 3]
     assert a.nodes() == []
+
+
+async def test_register_of_a_taken_name_raises_name_taken_error(make_node: NodeFactory) -> None:
+    """register() of a name in use (or a service name) raises NameTakenError, a ValueError."""
+    a = await make_node("a")
+    a.register("here")
+    for name in ("here", "rex"):
+        with pytest.raises(NameTakenError, match=name):
+            a.register(name)
+    assert issubclass(NameTakenError, ValueError)
 
 
 async def test_nodeup_and_nodedown_on_both_sides(make_node: NodeFactory) -> None:

@@ -6,7 +6,8 @@ import pytest
 
 from conftest import NodeFactory
 from nodemesh import Atom, Node, PubSub, StreamOverflowError
-from nodemesh.services import adapter_groups
+from nodemesh.services import PgScope, adapter_groups
+from nodemesh.services.pubsub import PHOENIX_SCOPE
 
 
 async def pubsub_on(make_node: NodeFactory, alive: str) -> tuple[Node, PubSub]:
@@ -114,3 +115,43 @@ async def test_wait_for_remote_times_out(make_node: NodeFactory) -> None:
     async with PubSub(node) as ps:
         with pytest.raises(TimeoutError):
             await ps.wait_for_remote(1, timeout=0.2)
+
+
+async def test_two_pubsubs_share_one_scope(make_node: NodeFactory) -> None:
+    """Two PubSub servers of a node on one 'Elixir.Phoenix.PubSub' scope keep their
+    topics apart: each reaches only its own server on the other node."""
+    a, b = await make_node("a"), await make_node("b")
+    async with PgScope(a, PHOENIX_SCOPE) as scope_a, PgScope(b, PHOENIX_SCOPE) as scope_b:
+        ps = {
+            (node.name, name): PubSub(node, name, scope=scope)
+            for node, scope in ((a, scope_a), (b, scope_b))
+            for name in ("One.PubSub", "Two.PubSub")
+        }
+        for server in ps.values():
+            await server.start()
+        one, two = ps[b.name, "One.PubSub"].subscribe("t"), ps[b.name, "Two.PubSub"].subscribe("t")
+        await a.connect(b.name)
+        await ps[a.name, "One.PubSub"].wait_for_remote(1, timeout=5)
+        await ps[a.name, "Two.PubSub"].wait_for_remote(1, timeout=5)
+        assert await ps[a.name, "One.PubSub"].broadcast("t", "for one") == 1
+        assert await ps[a.name, "Two.PubSub"].broadcast("t", "for two") == 1
+        assert await one.get(timeout=5) == b"for one"
+        assert await two.get(timeout=5) == b"for two"
+        assert one.statistics().queued == 0 and two.statistics().queued == 0
+        for server in ps.values():
+            await server.aclose()
+
+
+async def test_broadcast_writes_none_as_the_nodes_none_atom(make_node: NodeFactory) -> None:
+    """A node configured for Elixir (none_atom="nil") broadcasts None as nil: a peer on
+    Erlang's convention reads the atom nil, one on Elixir's reads None."""
+    elixir = await make_node("ex", none_atom="nil")
+    erlang, other_elixir = await make_node("erl"), await make_node("ex2", none_atom="nil")
+    async with PubSub(elixir) as ps, PubSub(erlang) as ps_erl, PubSub(other_elixir) as ps_ex:
+        subs = ps_erl.subscribe("t"), ps_ex.subscribe("t")
+        await elixir.connect(erlang.name)
+        await elixir.connect(other_elixir.name)
+        await ps.wait_for_remote(2, timeout=5)
+        assert await ps.broadcast("t", (None, 1)) == 2
+        assert await subs[0].get(timeout=5) == (Atom("nil"), 1)
+        assert await subs[1].get(timeout=5) == (None, 1)

@@ -15,7 +15,7 @@ from nodemesh.cluster.topology import Topology
 from nodemesh.doctor.discovery import DiscoveryResult, discover_once
 from nodemesh.epmd.client import default_epmd_port
 from nodemesh.errors import NodemeshError
-from nodemesh.runtime.hostname import default_host
+from nodemesh.runtime._hostname import default_host
 
 
 def add_commands(sub: Any) -> None:

@@ -14,7 +14,7 @@ from nodemesh.cluster.topology import Topology
 from nodemesh.doctor import CheckResult, DoctorOptions, Status, diagnose, verdict
 from nodemesh.epmd.client import default_epmd_port
 from nodemesh.errors import ConfigError, NodemeshError
-from nodemesh.runtime.hostname import default_host
+from nodemesh.runtime._hostname import default_host
 
 
 def add_commands(sub: Any) -> None:

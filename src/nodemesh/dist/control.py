@@ -2,8 +2,11 @@
 
 ``erl_dist_protocol``, "Protocol between Connected Nodes": every message is a control
 tuple whose first element is an operation code, optionally followed by a payload term.
-Builders here return whole frames (length prefix included) ready to write; the parser
-turns one frame payload into ``(control, payload)``.
+Builders here return whole frames (length prefix included) ready to write, the replies
+a node owes its peer among them (UNLINK_ID_ACK, ``noproc`` exits and DOWNs, SPAWN_REPLY).
+:func:`parse` turns one frame payload into a typed event of :mod:`nodemesh.dist.events`;
+:func:`read` does the same except for ordinary messages, handed over as a bare tuple
+(the fast path: see its docstring for the measurement).
 """
 
 from __future__ import annotations
@@ -11,11 +14,29 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any
 
+from nodemesh.dist import events as ev
 from nodemesh.errors import DecodeError, RemoteProtocolError
-from nodemesh.term import DEFAULT_LIMITS, DecodeLimits, decode_from, encode_into
+from nodemesh.term import encode_into
+from nodemesh.term.codec import ERLANG, TermCodec
 from nodemesh.term.types import Atom, Pid, Reference
 
-__all__ = ["Op", "build", "parse"]
+__all__ = [
+    "Op",
+    "build",
+    "demonitor_p",
+    "exit_signal",
+    "link",
+    "monitor_exit",
+    "monitor_p",
+    "parse",
+    "read",
+    "reg_send",
+    "send",
+    "spawn_reply",
+    "spawn_request",
+    "unlink_id",
+    "unlink_id_ack",
+]
 
 PASS_THROUGH = 112  # 'p': no distribution header (we negotiate no atom cache)
 
@@ -91,65 +112,292 @@ _SHAPES: dict[int, tuple[int, bool]] = {
 _SHAPES = {int(op): shape for op, shape in _SHAPES.items()}
 
 EMPTY_ATOM = Atom("")
+NOPROC = Atom("noproc")
 
 
-def build(control: tuple[Any, ...], payload: Any = None, *, with_payload: bool = False) -> bytes:
-    """Encode one frame: length prefix, pass-through byte, control term, payload term."""
+# -- building ----------------------------------------------------------------------------
+def build(
+    control: tuple[Any, ...],
+    payload: Any = None,
+    *,
+    with_payload: bool = False,
+    codec: TermCodec = ERLANG,
+) -> bytes:
+    """Encode one frame: length prefix, pass-through byte, control term, payload term.
+
+    The payload is encoded with ``codec`` (which atom is None: ``undefined`` or Elixir's
+    ``nil``); control tuples hold no None, so the default encoder serves them.
+    """
     out = bytearray(b"\x00\x00\x00\x00p")
     encode_into(control, out)
     if with_payload:
-        encode_into(payload, out)
+        codec.encode_into(payload, out)
     out[0:4] = (len(out) - 4).to_bytes(4, "big")
     return bytes(out)
 
 
-def send(to: Pid, message: Any, sender: Pid | None = None) -> bytes:
+def send(
+    to: Pid, message: Any, sender: Pid | None = None, *, codec: TermCodec = ERLANG
+) -> bytes:
     """A message to a pid: SEND_SENDER when the sender is known, else SEND."""
     if sender is not None:
-        return build((Op.SEND_SENDER.value, sender, to), message, with_payload=True)
-    return build((Op.SEND.value, EMPTY_ATOM, to), message, with_payload=True)
+        return build((Op.SEND_SENDER.value, sender, to), message, with_payload=True, codec=codec)
+    # SEND's control term {2, '', To} is the same bytes for every message to one pid
+    # (a pub/sub broadcast sends to the same few pids over and over): encode it once.
+    head = _SEND_HEADS.get(to)
+    if head is None:
+        head = build((Op.SEND.value, EMPTY_ATOM, to))
+        if len(_SEND_HEADS) >= _SEND_HEADS_MAX:
+            _SEND_HEADS.clear()
+        _SEND_HEADS[to] = head
+    out = bytearray(head)
+    codec.encode_into(message, out)
+    out[0:4] = (len(out) - 4).to_bytes(4, "big")
+    return bytes(out)
 
 
-def reg_send(sender: Pid, name: Atom, message: Any) -> bytes:
+_SEND_HEADS: dict[Pid, bytes] = {}  # frame starts (length still to fill) by destination
+_SEND_HEADS_MAX = 1024
+
+
+def reg_send(sender: Pid, name: Atom, message: Any, *, codec: TermCodec = ERLANG) -> bytes:
     """A message to a registered name on the peer."""
-    return build((Op.REG_SEND.value, sender, EMPTY_ATOM, name), message, with_payload=True)
+    ctrl = (Op.REG_SEND.value, sender, EMPTY_ATOM, name)
+    return build(ctrl, message, with_payload=True, codec=codec)
 
 
-def monitor_exit(from_proc: Pid | Atom, to: Pid, ref: Reference, reason: Any) -> bytes:
+def link(sender: Pid, target: Pid) -> bytes:
+    """LINK: our ``sender`` links to the peer's ``target``."""
+    return build((Op.LINK.value, sender, target))
+
+
+def unlink_id(unlink_id: int, sender: Pid, target: Pid) -> bytes:
+    """UNLINK_ID: remove a link; the peer answers with UNLINK_ID_ACK (OTP 23+)."""
+    return build((Op.UNLINK_ID.value, unlink_id, sender, target))
+
+
+def unlink_id_ack(request: ev.Unlink) -> bytes:
+    """The UNLINK_ID_ACK owed for an UNLINK_ID: same id, sender and target swapped."""
+    assert request.unlink_id is not None, "UNLINK (4) is not acknowledged"
+    return build((Op.UNLINK_ID_ACK.value, request.unlink_id, request.target, request.sender))
+
+
+def exit_signal(sender: Pid, to: Pid, reason: Any, *, codec: TermCodec = ERLANG) -> bytes:
+    """A linked process exited (PAYLOAD_EXIT)."""
+    return build((Op.PAYLOAD_EXIT.value, sender, to), reason, with_payload=True, codec=codec)
+
+
+def noproc_exit(request: ev.Link) -> bytes:
+    """The answer to a LINK to a process that does not exist: an exit with ``noproc``."""
+    return exit_signal(request.target, request.sender, NOPROC)
+
+
+def monitor_p(watcher: Pid, target: Pid | Atom, ref: Reference) -> bytes:
+    """MONITOR_P: our ``watcher`` monitors the peer's ``target`` (pid or name)."""
+    return build((Op.MONITOR_P.value, watcher, target, ref))
+
+
+def demonitor_p(watcher: Pid, target: Pid | Atom, ref: Reference) -> bytes:
+    """DEMONITOR_P: remove the monitor ``ref``."""
+    return build((Op.DEMONITOR_P.value, watcher, target, ref))
+
+
+def monitor_exit(
+    from_proc: Pid | Atom, to: Pid, ref: Reference, reason: Any, *, codec: TermCodec = ERLANG
+) -> bytes:
     """The monitored process ``from_proc`` is gone (PAYLOAD_MONITOR_P_EXIT)."""
     control = (Op.PAYLOAD_MONITOR_P_EXIT.value, from_proc, to, ref)
-    return build(control, reason, with_payload=True)
+    return build(control, reason, with_payload=True, codec=codec)
 
 
-def exit_signal(sender: Pid, to: Pid, reason: Any) -> bytes:
-    """A linked process exited (PAYLOAD_EXIT)."""
-    return build((Op.PAYLOAD_EXIT.value, sender, to), reason, with_payload=True)
+def noproc_down(request: ev.MonitorP) -> bytes:
+    """The answer to a MONITOR_P of a process that does not exist: DOWN with ``noproc``."""
+    return monitor_exit(request.target, request.watcher, request.ref, NOPROC)
 
 
-def parse(
-    frame: bytes | memoryview, limits: DecodeLimits = DEFAULT_LIMITS
-) -> tuple[tuple[Any, ...], Any]:
-    """Decode one non-empty frame payload into ``(control, payload)``.
+def spawn_request(
+    req_id: Reference,
+    sender: Pid,
+    group_leader: Pid,
+    mfa: tuple[Atom, Atom, int],
+    opts: list[Any],
+    args: list[Any],
+    *,
+    codec: TermCodec = ERLANG,
+) -> bytes:
+    """SPAWN_REQUEST ``{29, ReqId, From, GroupLeader, {M, F, A}, Opts}`` + ArgList."""
+    control = (Op.SPAWN_REQUEST.value, req_id, sender, group_leader, mfa, opts)
+    return build(control, args, with_payload=True, codec=codec)
 
-    ``payload`` is None for operations without one. Raises :class:`RemoteProtocolError`
-    (or its subclass :class:`DecodeError`) for anything malformed, never another error.
+
+def spawn_reply(request: ev.SpawnRequest, flags: int, result: Pid | Atom) -> bytes:
+    """SPAWN_REPLY to ``request``: the new pid (``flags`` 1 link, 2 monitor made), or an
+    error atom such as ``notsup``."""
+    return build((Op.SPAWN_REPLY.value, request.req_id, request.sender, flags, result))
+
+
+# -- parsing -----------------------------------------------------------------------------
+def read(frame: bytes | memoryview, codec: TermCodec = ERLANG) -> ev.Message | ev.ControlEvent:
+    """Like :func:`parse`, but SEND, SEND_SENDER and REG_SEND come back as a bare
+    ``(to, message, sender)`` tuple (:data:`~nodemesh.dist.events.Message`).
+
+    The fast path: building a frozen dataclass per message cost more than the rest of
+    the dispatch on ``bench/dist.py`` (see docs/benchmarks.md). Raises as :func:`parse`.
     """
+    # _control() inlined: one call less per message.
     if frame[0] != PASS_THROUGH:
-        raise RemoteProtocolError(
-            f"unexpected distribution header {frame[0]} (only pass-through 112 is negotiated)"
-        )
-    control, pos = decode_from(frame, 1, limits=limits)
+        raise _bad_header(frame[0])
+    decode_from = codec.decode_from  # with the node's limits and none atom
+    control, pos = decode_from(frame, 1)
     if type(control) is not tuple or not control or type(control[0]) is not int:
-        raise DecodeError(f"control message is not a tuple led by an operation: {control!r:.80}")
+        raise _not_control(control)
+    op = control[0]
+    if op == 22 or op == 2:  # SEND_SENDER {22, From, To}, SEND {2, '', To}
+        if len(control) == 3:
+            to = control[2]
+            payload, end = decode_from(frame, pos)
+            if end == len(frame) and type(to) is Pid:
+                if op == 2:
+                    return (to, payload, None)
+                sender = control[1]
+                if type(sender) is Pid:
+                    return (to, payload, sender)
+    elif op == 6 and len(control) == 4:  # REG_SEND {6, From, '', ToName}
+        to, sender = control[3], control[1]
+        payload, end = decode_from(frame, pos)
+        if end == len(frame) and type(to) is Atom and type(sender) is Pid:
+            return (to, payload, sender)
+    return _event(frame, control, pos, codec)
+
+
+def parse(frame: bytes | memoryview, codec: TermCodec = ERLANG) -> ev.ControlEvent:
+    """Decode one non-empty frame payload into a typed control event.
+
+    Raises :class:`RemoteProtocolError` (or its subclass :class:`DecodeError`) for
+    anything malformed, never another error: a wrong header, an unknown operation, a
+    control tuple of the wrong arity or with a field of the wrong type (erts drops
+    such a connection too: "invalid distribution message"), trailing bytes.
+    """
+    control, pos = _control(frame, codec)
+    return _event(frame, control, pos, codec)
+
+
+def _control(frame: bytes | memoryview, codec: TermCodec) -> tuple[tuple[Any, ...], int]:
+    if frame[0] != PASS_THROUGH:
+        raise _bad_header(frame[0])
+    control, pos = codec.decode_from(frame, 1)
+    if type(control) is not tuple or not control or type(control[0]) is not int:
+        raise _not_control(control)
+    return control, pos
+
+
+def _bad_header(header: int) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"unexpected distribution header {header} (only pass-through 112 is negotiated)"
+    )
+
+
+def _not_control(control: Any) -> DecodeError:
+    return DecodeError(f"control message is not a tuple led by an operation: {control!r:.80}")
+
+
+def _event(
+    frame: bytes | memoryview, control: tuple[Any, ...], pos: int, codec: TermCodec
+) -> ev.ControlEvent:
     shape = _SHAPES.get(control[0])
     if shape is None:
         raise RemoteProtocolError(f"unknown control operation {control[0]}")
+    op = Op(control[0])
     if len(control) != shape[0]:
-        name = Op(control[0]).name
-        raise RemoteProtocolError(f"control {name} has {len(control)} elements, not {shape[0]}")
+        raise RemoteProtocolError(f"control {op.name} has {len(control)} elements, not {shape[0]}")
     payload = None
     if shape[1]:
-        payload, pos = decode_from(frame, pos, limits=limits)
+        payload, pos = codec.decode_from(frame, pos)
     if pos != len(frame):
         raise RemoteProtocolError(f"{len(frame) - pos} unexpected bytes after the message")
-    return control, payload
+    return _Fields(op, control).event(payload)
+
+
+class _Fields:
+    """Typed access to one control tuple's elements; a wrong type is the peer's error."""
+
+    __slots__ = ("control", "op")
+
+    def __init__(self, op: Op, control: tuple[Any, ...]) -> None:
+        self.op, self.control = op, control
+
+    def _get(self, i: int, kinds: tuple[type, ...], what: str) -> Any:
+        value = self.control[i]
+        if type(value) not in kinds:
+            raise RemoteProtocolError(
+                f"control {self.op.name}: element {i} is not {what}: {value!r:.80}"
+            )
+        return value
+
+    def pid(self, i: int) -> Pid:
+        return self._get(i, (Pid,), "a pid")  # type: ignore[no-any-return]
+
+    def ref(self, i: int) -> Reference:
+        return self._get(i, (Reference,), "a reference")  # type: ignore[no-any-return]
+
+    def proc(self, i: int) -> Pid | Atom:
+        return self._get(i, (Pid, Atom), "a pid or a name")  # type: ignore[no-any-return]
+
+    def int(self, i: int) -> int:
+        return self._get(i, (int,), "an integer")  # type: ignore[no-any-return]
+
+    def event(self, payload: Any) -> ev.ControlEvent:
+        op, c = self.op, self.control
+        if op in (Op.SEND, Op.SEND_TT):
+            return ev.Send(self.pid(2), payload, None)
+        if op in (Op.SEND_SENDER, Op.SEND_SENDER_TT):
+            return ev.Send(self.pid(2), payload, self.pid(1))
+        if op in (Op.REG_SEND, Op.REG_SEND_TT):
+            return ev.RegSend(self.pid(1), self._get(3, (Atom,), "an atom"), payload)
+        if op in _EXITS:
+            reason = c[3] if op in (Op.EXIT, Op.EXIT2, Op.EXIT_TT, Op.EXIT2_TT) else payload
+            if op in (Op.EXIT_TT, Op.EXIT2_TT):
+                reason = c[4]  # {13, From, To, TraceToken, Reason}
+            return ev.Exit(self.pid(1), self.pid(2), reason, link=op in _LINK_EXITS)
+        if op in (Op.MONITOR_P_EXIT, Op.PAYLOAD_MONITOR_P_EXIT):
+            reason = c[4] if op == Op.MONITOR_P_EXIT else payload
+            return ev.MonitorPExit(self.proc(1), self.pid(2), self.ref(3), reason)
+        if op in (Op.SPAWN_REQUEST, Op.SPAWN_REQUEST_TT):
+            gl = self.pid(3)
+            return ev.SpawnRequest(self.ref(1), self.pid(2), gl, c[4], c[5], payload)
+        if op in (Op.SPAWN_REPLY, Op.SPAWN_REPLY_TT):
+            return ev.SpawnReply(self.ref(1), self.pid(2), self.int(3), self.proc(4))
+        return self._simple(payload)
+
+    def _simple(self, payload: Any) -> ev.ControlEvent:
+        op = self.op
+        if op == Op.LINK:
+            return ev.Link(self.pid(1), self.pid(2))
+        if op == Op.UNLINK:
+            return ev.Unlink(self.pid(1), self.pid(2))
+        if op == Op.UNLINK_ID:
+            return ev.Unlink(self.pid(2), self.pid(3), self.int(1))
+        if op == Op.UNLINK_ID_ACK:
+            return ev.UnlinkIdAck(self.int(1), self.pid(2), self.pid(3))
+        if op == Op.MONITOR_P:
+            return ev.MonitorP(self.pid(1), self.proc(2), self.ref(3))
+        if op == Op.DEMONITOR_P:
+            return ev.DemonitorP(self.pid(1), self.proc(2), self.ref(3))
+        if op in (Op.ALIAS_SEND, Op.ALIAS_SEND_TT):
+            return ev.AliasSend(self.pid(1), self.ref(2), payload)
+        return ev.Other(int(op), self.control)
+
+
+_EXITS = frozenset(
+    {
+        Op.EXIT,
+        Op.EXIT_TT,
+        Op.EXIT2,
+        Op.EXIT2_TT,
+        Op.PAYLOAD_EXIT,
+        Op.PAYLOAD_EXIT_TT,
+        Op.PAYLOAD_EXIT2,
+        Op.PAYLOAD_EXIT2_TT,
+    }
+)
+_LINK_EXITS = frozenset({Op.EXIT, Op.EXIT_TT, Op.PAYLOAD_EXIT, Op.PAYLOAD_EXIT_TT})

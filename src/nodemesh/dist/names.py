@@ -15,7 +15,7 @@ What ``erl`` accepts, tried on OTP 25.2 (``net_kernel:create_name/3`` and
   (``a@::1``) are accepted; Erlang can use them with ``-proto_dist inet6_tcp``.
 
 :func:`parse_node_name` is pure; the host a node picks for itself is found by
-:func:`nodemesh.runtime.hostname.default_host`.
+:func:`nodemesh.runtime._hostname.default_host`.
 """
 
 from __future__ import annotations

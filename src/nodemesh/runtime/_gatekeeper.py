@@ -5,7 +5,7 @@ socket as a pending handshake at once (:class:`~nodemesh.runtime._admission.Admi
 decides whom to evict) and returns a small :class:`_Gate` protocol. The gate closes
 the socket if no complete first message (``send_name``, erl_dist_protocol) arrives
 within ``handshake_first_message_timeout``; when one does, it hands the socket to a
-:class:`~nodemesh.runtime.connection.Connection` (``transport.set_protocol``), which
+:class:`~nodemesh.runtime._connection.Connection` (``transport.set_protocol``), which
 runs the handshake under ``connect_timeout``. The slot is freed when the handshake
 ends. Silent sockets never cost a Connection. Warnings are rate-limited per cause.
 """
@@ -21,9 +21,9 @@ from typing import Any
 
 from nodemesh.errors import NodemeshError
 from nodemesh.runtime._admission import Admission, AdmissionStatistics, first_message_complete
+from nodemesh.runtime._connection import Connection
 from nodemesh.runtime._ratelimit import RateLimitedLog
 from nodemesh.runtime.config import NodeConfig
-from nodemesh.runtime.connection import Connection
 
 try:
     import fcntl

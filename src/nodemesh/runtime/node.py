@@ -2,33 +2,40 @@
 
 A :class:`Node` listens for distribution connections, registers its name with EPMD
 (starting an embedded EPMD when none runs), connects to peers on demand, and routes
-messages between its mailboxes and processes on other nodes. Incoming control messages
-are dispatched in :meth:`Node._dispatch`; the per-peer socket work is in
-:mod:`nodemesh.runtime.connection`.
+messages between its mailboxes and processes on other nodes. It is built from parts
+that do not know it: a :class:`~nodemesh.runtime._processes.ProcessTable` (pids,
+names, links, monitors), a :class:`~nodemesh.runtime._connections.ConnectionTable`
+(the owner every :class:`~nodemesh.runtime._connection.Connection` talks to), a
+:class:`~nodemesh.runtime._dispatch.Dispatcher` for what arrives, and a
+:class:`~nodemesh.runtime._tasks.TaskHost` for the tasks it runs for peers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from types import TracebackType
 from typing import Any
 
 from nodemesh.cookie import resolve_cookie
 from nodemesh.dist import control
-from nodemesh.dist.control import Op
 from nodemesh.dist.names import parse_node_name
 from nodemesh.errors import MailboxClosedError, NodeDownError, NodemeshError
-from nodemesh.runtime import calls, transport
+from nodemesh.runtime import _calls as calls
+from nodemesh.runtime._connection import Connection
+from nodemesh.runtime._connections import ConnectionTable
+from nodemesh.runtime._dispatch import Dispatcher
+from nodemesh.runtime._hostname import default_host
+from nodemesh.runtime._processes import ProcessTable
+from nodemesh.runtime._services import RpcHandler, Services
+from nodemesh.runtime._signals import NOCONNECTION, Monitor
+from nodemesh.runtime._tasks import TaskHost
+from nodemesh.runtime._transport import NodeTransport
 from nodemesh.runtime.config import NodeConfig
-from nodemesh.runtime.connection import Connection
 from nodemesh.runtime.events import EventHub, EventStream, NodeDown, NodeUp
-from nodemesh.runtime.hostname import default_host
 from nodemesh.runtime.mailbox import Mailbox
-from nodemesh.runtime.services import RpcHandler, Services
-from nodemesh.runtime.signals import NOCONNECTION, Monitor, SignalTable
 from nodemesh.runtime.statistics import NodeStatistics, collect
+from nodemesh.term.codec import TermCodec
 from nodemesh.term.types import Atom, Pid, Reference
 
 __all__ = ["Node"]
@@ -36,6 +43,7 @@ __all__ = ["Node"]
 log = logging.getLogger("nodemesh.node")
 
 Destination = Pid | str | tuple[str, str]
+EXIT, NOPROC = Atom("EXIT"), Atom("noproc")
 
 
 class Node:
@@ -61,17 +69,24 @@ class Node:
         self.port = 0
         self._started = False
         self._closing = False
-        self._connections: dict[str, Connection] = {}
-        self._pending: dict[str, asyncio.Future[Connection]] = {}
-        self._handshaking: set[Connection] = set()
-        self._mailboxes: dict[Pid, Mailbox] = {}
-        self._names: dict[str, Mailbox] = {}
-        self._next_id = 1
-        self._next_ref = 1
-        self.signals = SignalTable()
-        self.services = Services(self)
+        self._processes = ProcessTable(self.name, reserved=Services.NAMES)
+        self._tasks = TaskHost(self.name)
+        # Which atom is None (undefined, or nil for Elixir), both ways; the decode limits.
+        self._codec = TermCodec(none_atom=self.config.none_atom, limits=self.config.decode_limits)
+        self.services = Services(self._processes, self._tasks, codec=self._codec)
+        self._connections = ConnectionTable(
+            self.name,
+            self.cookie,
+            self.config,
+            codec=self._codec,
+            receive=Dispatcher(self._processes, self.services).receive,
+            on_up=self._node_up,
+            on_down=self._node_down,
+        )
+        # The table's dict itself, read once per message sent: no attribute hop, no call.
+        self._peers = self._connections.connections
         self._events = EventHub("node event stream")
-        self._transport: transport.NodeTransport | None = None
+        self._transport: NodeTransport | None = None
         self._system: Mailbox | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -80,8 +95,14 @@ class Node:
         or :class:`EpmdError` when the port cannot be bound or the name is taken."""
         if self._started:
             return
-        self._transport = transport.NodeTransport(self)
-        self.port, self.creation = await self._transport.start()
+        await self._tasks.start()
+        self._transport = NodeTransport(self._connections, self._tasks)
+        try:
+            self.port, self.creation = await self._transport.start()
+        except BaseException:
+            await self._tasks.aclose()
+            raise
+        self._processes.creation = self._connections.creation = self.creation
         self._started = True
         self._system = self.mailbox(max_queued=0)  # a sender pid only: never read, never full
         log.info("node %s listening on port %d (creation %d)", self.name, self.port, self.creation)
@@ -91,22 +112,11 @@ class Node:
         if not self._started or self._closing:
             return
         self._closing = True
-        for mailbox in list(self._mailboxes.values()):
+        for mailbox in list(self._processes.mailboxes.values()):
             mailbox.close(Atom("shutdown"))
-        for conn in list(self._handshaking):
-            conn.close("shutdown")
         # Flush what was sent before aclose(); a peer that does not read gets aborted.
-        connections = list(self._connections.values())
-        for conn in connections:
-            conn.close("shutdown", flush=True)
-        closing = [asyncio.ensure_future(conn.wait_closed()) for conn in connections]
-        if closing:
-            _, stuck = await asyncio.wait(closing, timeout=self.config.close_timeout)
-            if stuck:
-                for conn in connections:
-                    conn.close("shutdown")
-                await asyncio.wait(closing)
-        await self.services.aclose()
+        await self._connections.aclose(self.config.close_timeout)
+        await self._tasks.aclose()
         if self._transport is not None:
             await self._transport.aclose()
         self._events.close()
@@ -127,45 +137,37 @@ class Node:
         return self._started and not self._closing
 
     # -- processes ---------------------------------------------------------------------
-    def _new_pid(self) -> Pid:
-        ident = self._next_id
-        self._next_id = ident + 1 if ident < 0x7FFF_FFFF else 1
-        return Pid(self.atom, ident, 0, self.creation)
-
     def make_ref(self) -> Reference:
         """A new reference, unique on this node's incarnation."""
-        n = self._next_ref
-        self._next_ref += 1
-        return Reference(
-            self.atom, self.creation, (n & 0x3FFFF, (n >> 18) & 0xFFFFFFFF, secrets.randbits(32))
-        )
+        return self._processes.make_ref()
 
     def mailbox(self, *, max_queued: int | None = None) -> Mailbox:
         """A new anonymous mailbox with its own pid. ``max_queued`` bounds its queue
         (None: ``config.max_queued_messages``; 0: unbounded); see :class:`Mailbox` for
         the policy. Raises :class:`ConfigError` for a negative bound."""
-        bound = self.config.max_queued_messages if max_queued is None else max_queued
-        mailbox = Mailbox(
-            self, self._new_pid(), on_close=self._mailbox_closed, max_queued=bound or None
-        )
-        self._mailboxes[mailbox.pid] = mailbox
+        mailbox = self._new_mailbox(max_queued)
+        self._processes.add(mailbox)
         return mailbox
 
     def register(self, name: str, *, max_queued: int | None = None) -> Mailbox:
         """A new mailbox registered as ``name``: Erlang reaches it as ``{name, node}``.
+        ``max_queued`` as for :meth:`mailbox`.
 
-        Raises :class:`ValueError` if the name is taken.
+        Raises :class:`NameTakenError` (also a :class:`ValueError`) if the name is taken.
         """
-        if name in self._names or name in Services.NAMES:
-            raise ValueError(f"the name {name!r} is already registered on {self.name}")
-        mailbox = self.mailbox(max_queued=max_queued)
-        mailbox.name = Atom(name)
-        self._names[name] = mailbox
+        mailbox = self._new_mailbox(max_queued)
+        self._processes.register(name, mailbox)
+        self._processes.add(mailbox)
         return mailbox
+
+    def _new_mailbox(self, max_queued: int | None) -> Mailbox:
+        bound = self.config.max_queued_messages if max_queued is None else max_queued
+        pid = self._processes.new_pid()
+        return Mailbox(self, pid, on_close=self._mailbox_closed, max_queued=bound or None)
 
     def whereis(self, name: str) -> Pid | None:
         """The pid registered as ``name`` here, or None."""
-        mailbox = self._names.get(name)
+        mailbox = self._processes.whereis(name)
         return None if mailbox is None else mailbox.pid
 
     def expose(self, module: str, function: str, handler: RpcHandler) -> None:
@@ -186,15 +188,18 @@ class Node:
         :class:`NodeDownError` when the node is unreachable, the connection drops or this
         node stops during the call, and :class:`ReceiveTimeoutError` after ``timeout``
         seconds."""
-        return await calls.call(self, node, module, function, list(args), timeout)
+        conn = await self._connection(node)
+        mfa = (module, function, list(args))
+        return await calls.call(
+            self._processes, conn, self.mailbox(), mfa, timeout, codec=self._codec
+        )
 
     def _mailbox_closed(self, mailbox: Mailbox, reason: Any) -> None:
-        self._mailboxes.pop(mailbox.pid, None)
-        if mailbox.name is not None and self._names.get(mailbox.name) is mailbox:
-            del self._names[mailbox.name]
-        for other in self.signals.take_links(mailbox.pid):
+        """The mailbox's ``on_close``: forget it and tell its links and monitors."""
+        links, monitors = self._processes.remove(mailbox, reason)
+        for other in links:
             self._signal_exit(mailbox.pid, other, reason)
-        for mon in self.signals.take_monitors_of(self.name, mailbox.pid, mailbox.name):
+        for mon in monitors:
             self._notify_down(mon, reason)
 
     # -- sending -----------------------------------------------------------------------
@@ -202,8 +207,10 @@ class Node:
         """Send ``message`` to a pid, a local registered name, or ``(name, node)``.
 
         Connects to the node first if needed. Like Erlang, sending to a process that does
-        not exist is not an error. A full local mailbox (``max_queued``) makes this wait
-        for room. Raises :class:`NodeDownError` when the node cannot be reached.
+        not exist is not an error, and success means the message is queued on the
+        connection, not that it was delivered (see "Delivery: at most once" in
+        docs/node.md). A full local mailbox (``max_queued``) makes this wait for room.
+        Raises :class:`NodeDownError` when the node cannot be reached.
         """
         local = self._local_mailbox(dest)
         if local is not None:
@@ -212,7 +219,7 @@ class Node:
         if routed is None:
             return
         node, frame = routed
-        conn = self._connections.get(node) or await self._connection(node)
+        conn = self._peers.get(node) or await self._connection(node)
         conn.write(frame)
         if conn.paused:
             await conn.drain()
@@ -223,7 +230,7 @@ class Node:
         full local mailbox: the message is queued beyond the bound)."""
         routed = self._route(dest, message, sender)
         if routed is not None:
-            self._connected(routed[0]).write(routed[1])
+            self._connections.connected(routed[0]).write(routed[1])
 
     def _route(
         self, dest: Destination, message: Any, sender: Pid | None
@@ -231,71 +238,55 @@ class Node:
         """Deliver to a local destination (None), or give the remote node and the frame."""
         if type(dest) is Pid:
             if dest.node == self.name:
-                self._deliver(dest, message)
+                self._processes.deliver(dest, message)
                 return None
-            return dest.node, control.send(dest, message, sender)
+            return dest.node, control.send(dest, message, sender, codec=self._codec)
         if isinstance(dest, tuple):
             name, node = dest
             if node == self.name:
-                self._deliver_named(name, message)
+                self._processes.deliver(name, message)
                 return None
-            return node, control.reg_send(sender or self._system_pid(), Atom(name), message)
+            return node, control.reg_send(
+                sender or self._system_pid(), Atom(name), message, codec=self._codec
+            )
         assert isinstance(dest, str), f"not a destination: {dest!r}"
-        self._deliver_named(dest, message)
+        self._processes.deliver(dest, message)
         return None
 
     def _local_mailbox(self, dest: Destination) -> Mailbox | None:
         if isinstance(dest, Pid):
-            return self._mailboxes.get(dest) if dest.node == self.name else None
+            return self._processes.get(dest) if dest.node == self.name else None
         if isinstance(dest, tuple):
             name, node = dest
-            return self._names.get(name) if node == self.name else None
-        return self._names.get(dest)
-
-    def _connected(self, node: str) -> Connection:
-        conn = self._connections.get(node)
-        if conn is None:
-            raise NodeDownError(f"not connected to {node}")
-        return conn
+            return self._processes.whereis(name) if node == self.name else None
+        return self._processes.whereis(dest)
 
     def _system_pid(self) -> Pid:
         assert self._system is not None, "node not started"
         return self._system.pid
 
-    def _deliver(self, pid: Pid, message: Any) -> None:
-        mailbox = self._mailboxes.get(pid)
-        if mailbox is not None:
-            mailbox.deliver(message)
-
-    def _deliver_named(self, name: str, message: Any) -> None:
-        mailbox = self._names.get(name)
-        if mailbox is not None:
-            mailbox.deliver(message)
-
     # -- links and monitors ------------------------------------------------------------
     def link(self, local: Pid, other: Pid) -> None:
         """Link a local mailbox to ``other``; an unreachable node gives ``noconnection``."""
         if other.node == self.name:
-            if other in self._mailboxes:
-                self.signals.link(local, other)
+            if other in self._processes.mailboxes:
+                self._processes.signals.link(local, other)
             else:
-                self._deliver(local, (Atom("EXIT"), other, Atom("noproc")))
+                self._processes.deliver(local, (EXIT, other, NOPROC))
             return
         conn = self._connections.get(other.node)
         if conn is None:
-            self._deliver(local, (Atom("EXIT"), other, NOCONNECTION))
+            self._processes.deliver(local, (EXIT, other, NOCONNECTION))
             return
-        self.signals.link(local, other)
-        conn.write(control.build((Op.LINK.value, local, other)))
+        self._processes.signals.link(local, other)
+        conn.write(control.link(local, other))
 
     def unlink(self, local: Pid, other: Pid) -> None:
         """Remove a link made with :meth:`link`."""
-        if self.signals.unlink(local, other) and other.node != self.name:
+        if self._processes.signals.unlink(local, other) and other.node != self.name:
             conn = self._connections.get(other.node)
             if conn is not None:
-                unlink_id = self._next_ref
-                self._next_ref += 1
-                conn.write(control.build((Op.UNLINK_ID.value, unlink_id, local, other)))
+                conn.write(control.unlink_id(self._processes.unlink_id(), local, other))
 
     def monitor(self, watcher: Pid, target: Pid | tuple[str, str]) -> Reference:
         """Monitor ``target`` for ``watcher``; returns the monitor reference."""
@@ -307,55 +298,57 @@ class Node:
             proc, node = target, target.node
         monitor = Monitor(ref, watcher, proc, node)
         if node == self.name:
-            exists = proc in self._mailboxes or proc in self._names
-            if exists:
-                self.signals.add_monitor(monitor)
+            if self._processes.exists(proc):
+                self._processes.signals.add_monitor(monitor)
             else:
-                self._notify_down(monitor, Atom("noproc"))
+                self._notify_down(monitor, NOPROC)
             return ref
         conn = self._connections.get(node)
         if conn is None:
             self._notify_down(monitor, NOCONNECTION)
             return ref
-        self.signals.add_monitor(monitor)
-        conn.write(control.build((Op.MONITOR_P.value, watcher, proc, ref)))
+        self._processes.signals.add_monitor(monitor)
+        conn.write(control.monitor_p(watcher, proc, ref))
         return ref
 
     def demonitor(self, watcher: Pid, ref: Reference) -> None:
         """Remove a monitor made with :meth:`monitor` (no-op if already gone)."""
-        monitor = self.signals.remove_monitor(ref)
+        monitor = self._processes.signals.remove_monitor(ref)
         if monitor is not None and monitor.node != self.name:
             conn = self._connections.get(monitor.node)
             if conn is not None:
-                ctrl = (Op.DEMONITOR_P.value, watcher, monitor.target, ref)
-                conn.write(control.build(ctrl))
+                conn.write(control.demonitor_p(watcher, monitor.target, ref))
 
     def _notify_down(self, monitor: Monitor, reason: Any) -> None:
         """Tell a watcher, local or remote, that its monitor fired."""
         if monitor.watcher.node == self.name:
-            self._deliver(monitor.watcher, monitor.down_message(reason))
+            self._processes.deliver(monitor.watcher, monitor.down_message(reason))
             return
         conn = self._connections.get(monitor.watcher.node)
         if conn is not None:
-            conn.write(control.monitor_exit(monitor.target, monitor.watcher, monitor.ref, reason))
+            conn.write(
+                control.monitor_exit(
+                    monitor.target, monitor.watcher, monitor.ref, reason, codec=self._codec
+                )
+            )
 
     def _signal_exit(self, source: Pid, target: Pid, reason: Any) -> None:
         """Send a link exit signal from ``source`` (exited) to ``target``."""
         if target.node == self.name:
-            self._deliver(target, (Atom("EXIT"), source, reason))
+            self._processes.deliver(target, (EXIT, source, reason))
             return
         conn = self._connections.get(target.node)
         if conn is not None:
-            conn.write(control.exit_signal(source, target, reason))
+            conn.write(control.exit_signal(source, target, reason, codec=self._codec))
 
     # -- connections -------------------------------------------------------------------
     def nodes(self) -> list[str]:
         """Names of the nodes connected now."""
-        return list(self._connections)
+        return list(self._connections.connections)
 
     def is_connected(self, node: str) -> bool:
         """True when a distribution connection to ``node`` is up."""
-        return node in self._connections
+        return self._connections.is_connected(node)
 
     async def connect(self, node: str) -> bool:
         """Connect to ``node`` (like ``net_kernel:connect_node/1``); False if that fails."""
@@ -378,7 +371,8 @@ class Node:
         """Like :meth:`ping`, but say why: None for ``pong``, else the reason for ``pang``."""
         timeout = timeout or self.config.connect_timeout
         try:
-            conn = await asyncio.wait_for(self._connection(node), timeout)
+            async with asyncio.timeout(timeout):
+                conn = await self._connection(node)
         except TimeoutError:
             return f"no connection to {node} within {timeout} s"
         except NodemeshError as exc:
@@ -411,7 +405,12 @@ class Node:
     def statistics(self) -> NodeStatistics:
         """A frozen snapshot: connections, pending handshakes, mailboxes, queued messages
         (total and largest queue), connections paused by a full mailbox or a slow peer."""
-        return collect(self._connections.values(), len(self._handshaking), self._mailboxes.values())
+        table = self._connections
+        # Incoming handshakes are the gatekeeper's from accept to the end; outgoing ours.
+        pending = sum(1 for conn in table.handshaking if conn.outgoing)
+        if self._transport is not None:
+            pending += self._transport.gatekeeper.pending
+        return collect(table.connections.values(), pending, self._processes.mailboxes.values())
 
     def events(self, *, max_queued: int | None = None) -> EventStream:
         """Subscribe to :class:`NodeUp` / :class:`NodeDown` events from now on.
@@ -430,54 +429,22 @@ class Node:
             raise NodeDownError(f"node {self.name} is not started")
         if node == self.name:
             raise NodeDownError("a node cannot connect to itself")
-        future = self._pending.get(node)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._pending[node] = future
+        future, start = self._connections.dial_future(node)
+        if start:
             assert self._transport is not None
             self._transport.dial(node, future)
         return await asyncio.shield(future)
 
-    # -- called by connections ---------------------------------------------------------
-    def _name_status(self, peer: str) -> str:
-        """Handshake status for an incoming connection from ``peer``."""
-        from nodemesh.dist.handshake import simultaneous_status
-
-        if self._closing:
-            return "not_allowed"
-        if peer in self._connections:
-            return "alive"
-        future = self._pending.get(peer)
-        if future is not None and not future.done():
-            return simultaneous_status(self.name, peer)
-        return "ok"
-
-    def _connection_up(self, conn: Connection) -> bool:
-        """A handshake completed; False tells the connection to close (we are closing)."""
-        peer = conn.peer
-        if self._closing:
-            return False
-        old = self._connections.get(peer)
-        if old is not None and old is not conn:
-            old.close("replaced")
-        self._connections[peer] = conn
-        future = self._pending.pop(peer, None)
-        if future is not None and not future.done():
-            future.set_result(conn)
-        log.info("nodeup %s", peer)
+    # -- told by the connection table --------------------------------------------------
+    def _node_up(self, peer: str) -> None:
         self._events.publish(NodeUp(peer))
-        return True
 
-    def _connection_down(self, conn: Connection, reason: str) -> None:
-        peer = conn.peer
-        if not peer or self._connections.get(peer) is not conn:
-            return
-        del self._connections[peer]
-        links, monitors = self.signals.take_node(peer)
+    def _node_down(self, peer: str, reason: str) -> None:
+        """The connection to ``peer`` is gone: links to it break, monitors fire."""
+        links, monitors = self._processes.signals.take_node(peer)
         for local, remote in links:
-            self._deliver(local, (Atom("EXIT"), remote, NOCONNECTION))
+            self._processes.deliver(local, (EXIT, remote, NOCONNECTION))
         for monitor in monitors:
             if monitor.watcher.node == self.name:
-                self._deliver(monitor.watcher, monitor.down_message(NOCONNECTION))
-        log.info("nodedown %s (%s)", peer, reason)
+                self._processes.deliver(monitor.watcher, monitor.down_message(NOCONNECTION))
         self._events.publish(NodeDown(peer, reason))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nodemesh.runtime.connection import Connection
+    from nodemesh.runtime._connection import Connection
     from nodemesh.runtime.mailbox import Mailbox
 
 __all__ = ["NodeStatistics", "collect"]

@@ -91,8 +91,7 @@ class PgScope:
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         """Register the scope on the node and discover the peers connected now. Raises
-        :class:`ValueError` (``NameTakenError`` once issue 7 is merged) when the scope's
-        name is already registered on the node."""
+        :class:`NameTakenError` when the scope's name is already registered on the node."""
         if self._mailbox is not None:
             return
         events = self.node.events(max_queued=0)  # subscribed before reading nodes(): no gap

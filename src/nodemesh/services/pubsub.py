@@ -102,7 +102,7 @@ class PubSub:
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
-        """Start the scope (if ours) and the workers. Raises :class:`ValueError` when a
+        """Start the scope (if ours) and the workers. Raises :class:`NameTakenError` when a
         worker's name is already registered on the node (the same PubSub started twice)."""
         if self._task is not None:
             return
@@ -124,6 +124,7 @@ class PubSub:
         """Stop the workers (peers see them leave), end every subscription."""
         for worker in self._workers:
             worker.close()
+        self._workers = []
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

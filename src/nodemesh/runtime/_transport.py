@@ -11,18 +11,16 @@ import contextlib
 import logging
 import secrets
 import socket
-from typing import TYPE_CHECKING
 
 from nodemesh.dist.names import parse_node_name
 from nodemesh.epmd.client import default_epmd_port, port_please
 from nodemesh.epmd.keeper import EpmdKeeper
-from nodemesh.errors import NetworkError, NodeDownError, NodemeshError
+from nodemesh.errors import NetworkError, NodeDownError, NodemeshError, SupersededError
+from nodemesh.runtime._connection import Connection
+from nodemesh.runtime._connections import ConnectionTable
 from nodemesh.runtime._failed_dials import FailedDials
 from nodemesh.runtime._gatekeeper import Gatekeeper
-from nodemesh.runtime.connection import Connection, SupersededError
-
-if TYPE_CHECKING:
-    from nodemesh.runtime.node import Node
+from nodemesh.runtime._tasks import TaskHost
 
 __all__ = ["NodeTransport"]
 
@@ -32,19 +30,19 @@ log = logging.getLogger("nodemesh.node")
 class NodeTransport:
     """Listening, EPMD and outgoing connections for one node."""
 
-    def __init__(self, node: Node) -> None:
-        self._node = node
+    def __init__(self, connections: ConnectionTable, tasks: TaskHost) -> None:
+        self._connections = connections
+        self._tasks = tasks  # the node's: dials run there, and end with it
         self._server: asyncio.Server | None = None
         self._keeper: EpmdKeeper | None = None
-        self._dials: set[asyncio.Task[None]] = set()
-        config = node.config
+        config = connections.config
         self.epmd_port = config.epmd_port or default_epmd_port()
-        self.gatekeeper = Gatekeeper(config, self._accepted_connection, node.is_connected)
+        self.gatekeeper = Gatekeeper(config, self._accepted_connection, connections.is_connected)
         self._failed = FailedDials(config.connect_retry_delay)
 
     async def start(self) -> tuple[int, int]:
         """Listen and register; return ``(port, creation)``."""
-        config = self._node.config
+        config = self._connections.config
         sock = _listen_socket(config.listen_address, config.port)
         self._server = await asyncio.get_running_loop().create_server(
             self.gatekeeper.accept, sock=sock
@@ -52,7 +50,7 @@ class NodeTransport:
         port: int = sock.getsockname()[1]
         if not config.use_epmd:
             return port, secrets.randbelow(0xFFFF_FFFE) + 1
-        alive = self._node.name.split("@", 1)[0]
+        alive = self._connections.name.split("@", 1)[0]
         self._keeper = EpmdKeeper(
             alive,
             port,
@@ -67,19 +65,19 @@ class NodeTransport:
         return port, creation
 
     async def aclose(self) -> None:
-        for task in list(self._dials):
-            task.cancel()
+        """Unregister from EPMD and stop listening (dials end with the node's tasks)."""
         if self._keeper is not None:
             await self._keeper.aclose()
         if self._server is not None:
             self._server.close()
             self.gatekeeper.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await self._server.wait_closed()
 
     def _accepted_connection(self) -> Connection:
         """The Connection a gate hands an incoming socket to, once it talks."""
-        conn = Connection(self._node, None)
+        conn = Connection(self._connections, None)
         conn.established.add_done_callback(self._incoming_settled)
         return conn
 
@@ -97,13 +95,10 @@ class NodeTransport:
         if earlier is not None:
             self._fail(peer, future, earlier, earlier.__cause__, remember=False)
             return
-        task = asyncio.create_task(self._dial(peer, future))
-        self._dials.add(task)
-        task.add_done_callback(self._dials.discard)
+        self._tasks.spawn(self._dial(peer, future), name=f"dial {peer}")
 
     async def _dial(self, peer: str, future: asyncio.Future[Connection]) -> None:
-        node = self._node
-        timeout = node.config.connect_timeout
+        timeout = self._connections.config.connect_timeout
         try:
             async with asyncio.timeout(timeout):
                 try:
@@ -136,24 +131,20 @@ class NodeTransport:
         error.__cause__ = cause
         if remember:
             self._failed.record(peer, error, asyncio.get_running_loop().time())
-        if self._node._pending.get(peer) is future:
-            del self._node._pending[peer]
-        if not future.done():
-            future.set_exception(error)
-            future.exception()  # may have no waiter left (a send that timed out)
+        self._connections.dial_failed(peer, future, error)
 
     async def _connect(self, peer: str) -> None:
-        node = self._node
+        table = self._connections
         name = parse_node_name(peer)
-        if node.config.use_epmd:
+        if table.config.use_epmd:
             info = await port_please(name.host, name.alive, epmd_port=self.epmd_port)
             if info is None:
                 raise NetworkError(f"EPMD on {name.host} does not know a node named {name.alive!r}")
             port = info.port
         else:
-            port = node.config.port
+            port = table.config.port
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(lambda: Connection(node, peer), name.host, port)
+        _, conn = await loop.create_connection(lambda: Connection(table, peer), name.host, port)
         await conn.established
 
 

@@ -14,18 +14,15 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from nodemesh.dist import control
-from nodemesh.dist.control import Op
-from nodemesh.errors import (
-    MailboxClosedError,
-    NodeDownError,
-    ReceiveTimeoutError,
-    RemoteCallError,
-)
-from nodemesh.runtime.signals import NOCONNECTION, Monitor
+from nodemesh.errors import MailboxClosedError, NodeDownError, ReceiveTimeoutError, RemoteCallError
+from nodemesh.runtime._signals import NOCONNECTION, Monitor
+from nodemesh.term.codec import ERLANG, TermCodec
 from nodemesh.term.types import Atom, Pid
 
 if TYPE_CHECKING:
-    from nodemesh.runtime.node import Node
+    from nodemesh.runtime._dispatch import Peer
+    from nodemesh.runtime._processes import ProcessTable
+    from nodemesh.runtime.mailbox import Mailbox
 
 __all__ = ["call"]
 
@@ -38,23 +35,31 @@ RETURN = Atom("return")
 
 
 async def call(
-    node: Node, peer: str, module: str, function: str, args: list[Any], timeout: float | None
+    processes: ProcessTable,
+    conn: Peer,
+    mailbox: Mailbox,
+    mfa: tuple[str, str, list[Any]],
+    timeout: float | None,
+    *,
+    codec: TermCodec = ERLANG,
 ) -> Any:
-    """Run ``module:function(*args)`` on ``peer`` and return its value (see Node.rpc)."""
-    conn = await node._connection(peer)
-    mailbox = node.mailbox()
-    req_id, res = node.make_ref(), node.make_ref()
-    node.signals.add_monitor(Monitor(req_id, mailbox.pid, Atom("erpc"), peer))
-    ctrl = (Op.SPAWN_REQUEST.value, req_id, mailbox.pid, mailbox.pid, ERPC_CALL, SPAWN_OPTS)
+    """Run ``module:function(*args)`` on ``conn``'s peer from ``mailbox`` (closed at the
+    end) and return its value; see :meth:`Node.rpc` for what it raises."""
+    peer, (module, function, args) = conn.peer, mfa
+    req_id, res = processes.make_ref(), processes.make_ref()
+    processes.signals.add_monitor(Monitor(req_id, mailbox.pid, Atom("erpc"), peer))
+    call_args = [res, Atom(module), Atom(function), list(args)]
     conn.write(
-        control.build(ctrl, [res, Atom(module), Atom(function), list(args)], with_payload=True)
+        control.spawn_request(
+            req_id, mailbox.pid, mailbox.pid, ERPC_CALL, SPAWN_OPTS, call_args, codec=codec
+        )
     )
     try:
         async with asyncio.timeout(timeout):
             while True:
                 message = await mailbox.receive()
                 if type(message) is tuple and message and message[0] == IO_REQUEST:
-                    _answer_io(node, message)
+                    _answer_io(conn, message)
                 elif type(message) is tuple and len(message) == 5 and message[:2] == (DOWN, req_id):
                     return _result(peer, res, message[4])
                 elif (
@@ -66,14 +71,14 @@ async def call(
     except MailboxClosedError:
         # Our node is stopping (aclose closes every mailbox): the answer cannot arrive.
         raise NodeDownError(
-            f"{node.name} stopped while waiting for {peer} to answer {module}:{function}"
+            f"{processes.node} stopped while waiting for {peer} to answer {module}:{function}"
         ) from None
     except TimeoutError:
         raise ReceiveTimeoutError(
             f"{peer} did not answer {module}:{function} within {timeout} s"
         ) from None
     finally:
-        node.signals.remove_monitor(req_id)
+        processes.signals.remove_monitor(req_id)
         mailbox.close()
 
 
@@ -88,7 +93,7 @@ def _result(peer: str, res: Any, reason: Any) -> Any:
     raise RemoteCallError("exit", reason)
 
 
-def _answer_io(node: Node, request: tuple[Any, ...]) -> None:
+def _answer_io(conn: Peer, request: tuple[Any, ...]) -> None:
     """``{io_request, From, ReplyAs, Request}``: log output, answer ok (Erlang's I/O
     protocol); input requests get ``{error, enotsup}``."""
     if len(request) != 4 or type(request[1]) is not Pid:
@@ -100,4 +105,5 @@ def _answer_io(node: Node, request: tuple[Any, ...]) -> None:
         log.info("output from %s: %r", sender.node, body)
     else:
         reply = (Atom("error"), Atom("enotsup"))
-    node.send_nowait(sender, (Atom("io_reply"), reply_as, reply))
+    if sender.node == conn.peer:  # the callee's side asks; only its node can be told here
+        conn.write(control.send(sender, (Atom("io_reply"), reply_as, reply)))

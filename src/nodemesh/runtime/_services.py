@@ -8,19 +8,21 @@ arguments as Python values.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nodemesh.dist import control
-from nodemesh.dist.control import Op
+from nodemesh.dist import events as ev
+from nodemesh.errors import RpcError
+from nodemesh.term.codec import ERLANG, TermCodec
 from nodemesh.term.types import Atom, Pid, Reference
 
 if TYPE_CHECKING:
-    from nodemesh.runtime.connection import Connection
-    from nodemesh.runtime.node import Node
+    from nodemesh.runtime._dispatch import Peer
+    from nodemesh.runtime._processes import ProcessTable
+    from nodemesh.runtime._tasks import TaskHost
 
 __all__ = ["RpcRegistry", "Services"]
 
@@ -38,14 +40,6 @@ REX_CALLS = frozenset({Atom("call"), Atom("block_call")})
 BADRPC = Atom("badrpc")
 EXIT_TAG = Atom("EXIT")
 SPAWN_MONITOR_FLAG = 2  # SPAWN_REPLY flags: 1 = link created, 2 = monitor created
-
-
-class RpcError(Exception):
-    """Raised inside a handler to return an Erlang ``error`` with the given reason."""
-
-    def __init__(self, reason: Any) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 RpcHandler = Callable[..., Any]
@@ -84,12 +78,15 @@ class Services:
 
     NAMES = frozenset({Atom("net_kernel"), Atom("rex")})
 
-    def __init__(self, node: Node) -> None:
-        self._node = node
+    def __init__(
+        self, processes: ProcessTable, tasks: TaskHost, *, codec: TermCodec = ERLANG
+    ) -> None:
+        self._codec = codec  # rpc values are the caller's: None is its none atom
+        self._processes = processes
+        self._tasks = tasks
         self.rpc = RpcRegistry()
-        self._tasks: set[asyncio.Task[None]] = set()
 
-    def handle(self, conn: Connection, name: Atom, sender: Any, message: Any) -> None:
+    def handle(self, conn: Peer, name: Atom, sender: Any, message: Any) -> None:
         """A message to one of :attr:`NAMES` arrived from ``conn``'s node."""
         if type(message) is tuple and len(message) == 3 and message[0] == GEN_CALL:
             origin = message[1]
@@ -103,12 +100,12 @@ class Services:
             and message[1] == "features_request"
             and type(message[0]) is Pid
         ):  # rpc.erl asks visible peers whether they take erpc spawn requests
-            reply = (Atom("features_reply"), self._node.atom, [ERPC])
+            reply = (Atom("features_reply"), self._processes.atom, [ERPC])
             conn.write(control.send(message[0], reply))
             return
         log.debug("ignoring %r sent to %s", message, name)
 
-    def _gen_call(self, conn: Connection, name: Atom, caller: Pid, tag: Any, request: Any) -> None:
+    def _gen_call(self, conn: Peer, name: Atom, caller: Pid, tag: Any, request: Any) -> None:
         if name == "net_kernel":
             if type(request) is tuple and len(request) == 2 and request[0] == "is_auth":
                 # net_adm:ping. The tag is [alias | Ref], an improper list: echo it as is.
@@ -121,27 +118,25 @@ class Services:
             self._spawn(self._rex_call(conn, caller, tag, module, function, args))
 
     async def _rex_call(
-        self, conn: Connection, caller: Pid, tag: Any, module: Any, function: Any, args: Any
+        self, conn: Peer, caller: Pid, tag: Any, module: Any, function: Any, args: Any
     ) -> None:
         kind, value = await self.rpc.call(module, function, args)
         reply = value if kind == RETURN else (BADRPC, (EXIT_TAG, value))
-        conn.write(control.send(caller, (tag, reply)))
+        conn.write(control.send(caller, (tag, reply), codec=self._codec))
 
-    def spawn_request(self, conn: Connection, ctrl: tuple[Any, ...], args: Any) -> None:
-        """SPAWN_REQUEST ``{29, ReqId, From, GroupLeader, {M, F, A}, Opts}``: only
-        ``erpc:execute_call/4`` and ``execute_cast/3`` (rpc:call, erpc:cast) can run here."""
-        req_id, caller, mfa, opts = ctrl[1], ctrl[2], ctrl[4], ctrl[5]
-        if type(caller) is not Pid:
-            return
+    def spawn_request(self, conn: Peer, event: ev.SpawnRequest) -> None:
+        """SPAWN_REQUEST: only ``erpc:execute_call/4`` and ``execute_cast/3`` (rpc:call,
+        erpc:cast) can run here; anything else is answered ``notsup``."""
+        req_id, caller, mfa, args = event.req_id, event.sender, event.mfa, event.args
         ok = type(mfa) is tuple and len(mfa) == 3 and mfa[0] == ERPC and type(args) is list
         if not ok or mfa[1:] not in ((EXECUTE_CALL, 4), (EXECUTE_CAST, 3)) or len(args) != mfa[2]:
             log.info("refusing spawn of %r from %s: only erpc calls run here", mfa, caller)
-            conn.write(control.build((Op.SPAWN_REPLY.value, req_id, caller, 0, Atom("notsup"))))
+            conn.write(control.spawn_reply(event, 0, Atom("notsup")))
             return
-        monitor = type(opts) is list and Atom("monitor") in opts
-        pid = self._node._new_pid()
+        monitor = type(event.opts) is list and Atom("monitor") in event.opts
+        pid = self._processes.new_pid()
         flags = SPAWN_MONITOR_FLAG if monitor else 0
-        conn.write(control.build((Op.SPAWN_REPLY.value, req_id, caller, flags, pid)))
+        conn.write(control.spawn_reply(event, flags, pid))
         if mfa[1] == EXECUTE_CALL:
             res_ref, module, function, call_args = args
             self._spawn(
@@ -154,7 +149,7 @@ class Services:
 
     async def _erpc_call(
         self,
-        conn: Connection,
+        conn: Peer,
         pid: Pid,
         caller: Pid,
         req_id: Reference,
@@ -172,14 +167,7 @@ class Services:
         else:
             reason = (res_ref, kind, value)
         if monitor and not conn.closed:
-            conn.write(control.monitor_exit(pid, caller, req_id, reason))
+            conn.write(control.monitor_exit(pid, caller, req_id, reason, codec=self._codec))
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.spawn(coro)

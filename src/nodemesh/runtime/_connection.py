@@ -1,12 +1,12 @@
 """One distribution connection: handshake, then frames and ticks (asyncio shell).
 
 The protocol work is done by the sans-I/O pieces: :mod:`nodemesh.dist.handshake` until
-the peer is authenticated, then :class:`~nodemesh.dist.framing.FrameReader` and
-:func:`nodemesh.dist.control.parse`. This module only moves bytes and keeps time.
+the peer is authenticated, then :class:`~nodemesh.dist.framing.FrameReader`,
+:func:`nodemesh.dist.control.read` and :class:`~nodemesh.dist.liveness.Liveness` (ticks,
+driven by ``loop.time()``). This module only moves bytes and keeps time.
 
-Liveness follows Erlang's net_kernel: every ``net_ticktime / 4`` seconds we send a tick
-if we sent nothing else, and a peer from which nothing arrived in four consecutive
-intervals is declared down (``net_tick_timeout``).
+A connection does not know the node: it talks to a :class:`ConnectionOwner`, the way
+OTP's ``dist_util`` talks to ``net_kernel`` through a record of callbacks.
 """
 
 from __future__ import annotations
@@ -14,31 +14,69 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nodemesh.dist import control, handshake
+from nodemesh.dist.events import ControlEvent, Message
 from nodemesh.dist.flags import DistFlag, default_flags
 from nodemesh.dist.framing import TICK, FrameReader
-from nodemesh.errors import HandshakeError, NodemeshError, ProtocolError, RemoteProtocolError
-from nodemesh.runtime.dispatch import dispatch
+from nodemesh.dist.liveness import Liveness, LivenessAction
+from nodemesh.errors import (
+    HandshakeError,
+    NodemeshError,
+    ProtocolError,
+    RemoteProtocolError,
+    SupersededError,
+)
+from nodemesh.runtime.config import NodeConfig
+from nodemesh.term.codec import TermCodec
 
 if TYPE_CHECKING:
     from nodemesh.runtime.mailbox import Mailbox
-    from nodemesh.runtime.node import Node
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "ConnectionOwner"]
 
 log = logging.getLogger("nodemesh.node")
-
-SILENT_INTERVALS = 4  # net_kernel declares a peer down after 4 silent tick intervals
 
 
 def _challenge() -> int:
     return secrets.randbits(32)
 
 
-class SupersededError(HandshakeError):
-    """The peer is dialing us at the same moment and its connection wins the tie-break."""
+class ConnectionOwner(Protocol):
+    """What a :class:`Connection` needs from whoever holds it (the node's connection
+    table): who we are, whether a peer may connect, and where events go."""
+
+    @property
+    def config(self) -> NodeConfig: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def cookie(self) -> str: ...
+    @property
+    def creation(self) -> int: ...
+    @property
+    def codec(self) -> TermCodec:
+        """How terms are read: the node's decode limits and which atom is None."""
+        ...
+
+    def name_status(self, peer: str) -> str:
+        """The handshake status for an incoming connection from ``peer``."""
+        ...
+
+    def is_connected(self, peer: str) -> bool: ...
+    def handshake_started(self, conn: Connection) -> None: ...
+    def handshake_ended(self, conn: Connection) -> None: ...
+
+    def connection_up(self, conn: Connection) -> bool:
+        """The handshake completed; False tells the connection to close."""
+        ...
+
+    def connection_down(self, conn: Connection, reason: str) -> None: ...
+
+    def receive(self, conn: Connection, item: Message | ControlEvent) -> None:
+        """Act on one message or control event from ``conn``'s peer."""
+        ...
 
 
 class Connection(asyncio.Protocol):
@@ -48,14 +86,17 @@ class Connection(asyncio.Protocol):
     connection. ``established`` resolves when the handshake completes or fails.
     """
 
-    def __init__(self, node: Node, dialed: str | None) -> None:
-        self._node = node
+    def __init__(self, owner: ConnectionOwner, dialed: str | None) -> None:
+        self._owner = owner
+        config = owner.config
+        self._config = config
         self.peer = dialed or ""
+        self.outgoing = bool(dialed)  # we dialed it (incoming ones pass the gatekeeper)
         self.peer_flags = DistFlag(0)
         self.closed = False
         self.paused = False
         self._transport: asyncio.Transport | None = None
-        self._reader = FrameReader(node.config.max_frame_size)
+        self._reader = FrameReader(config.max_frame_size)
         loop = asyncio.get_running_loop()
         self.established: asyncio.Future[Connection] = loop.create_future()
         self._closed: asyncio.Future[None] = loop.create_future()
@@ -63,18 +104,20 @@ class Connection(asyncio.Protocol):
         self._reason = "connection_closed"
         self._heard = True
         self._spoke = False
-        self._silent = 0
+        self._liveness: Liveness | None = None
+        self._ticker: asyncio.TimerHandle | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._held: Mailbox | None = None  # reading paused until it drains (hold_for)
         self._stashed: list[memoryview] = []  # frames read before the hold, in order
-        flags = default_flags(visible=not node.config.hidden)
+        flags = default_flags(visible=not config.hidden)
+        name, cookie, creation = owner.name, owner.cookie, owner.creation
         self._hs: handshake.Initiator | handshake.Acceptor | None
         if dialed:
             self._hs = handshake.Initiator(
-                node.name, node.cookie, flags, node.creation, _challenge, expected_peer=dialed
+                name, cookie, flags, creation, _challenge, expected_peer=dialed
             )
         else:
-            self._hs = handshake.Acceptor(node.name, node.cookie, flags, node.creation, _challenge)
+            self._hs = handshake.Acceptor(name, cookie, flags, creation, _challenge)
 
     def __repr__(self) -> str:
         return f"<Connection {self.peer or '?'} closed={self.closed}>"
@@ -83,10 +126,10 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        transport.set_write_buffer_limits(high=self._node.config.write_high_water)
-        self._node._handshaking.add(self)
+        transport.set_write_buffer_limits(high=self._config.write_high_water)
+        self._owner.handshake_started(self)
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._node.config.connect_timeout, self._handshake_timeout)
+        self._timer = loop.call_later(self._config.connect_timeout, self._handshake_timeout)
         self._flush_handshake()
 
     def data_received(self, data: bytes) -> None:
@@ -104,7 +147,9 @@ class Connection(asyncio.Protocol):
         self.closed = True
         if self._timer is not None:
             self._timer.cancel()
-        self._node._handshaking.discard(self)
+        if self._ticker is not None:
+            self._ticker.cancel()
+        self._owner.handshake_ended(self)
         if self._hs is not None:
             try:
                 self._hs.connection_lost()
@@ -113,7 +158,7 @@ class Connection(asyncio.Protocol):
                 error = raised
             self._fail_handshake(error)
         elif self.established.done():
-            self._node._connection_down(self, self._reason)
+            self._owner.connection_down(self, self._reason)
         if not self._closed.done():
             self._closed.set_result(None)
         self._wake_drain()
@@ -169,7 +214,7 @@ class Connection(asyncio.Protocol):
         if self._held is not None or self.closed or self._transport is None:
             return
         self._held = mailbox
-        self._transport.pause_reading()
+        self.pause_reading()
         mailbox.call_when_drained(self._schedule_release)
 
     def _schedule_release(self) -> None:
@@ -183,11 +228,26 @@ class Connection(asyncio.Protocol):
         stashed, self._stashed = self._stashed, []
         self._dispatch_frames(stashed)
         if self._held is None and not self.closed:
-            self._transport.resume_reading()
+            self.resume_reading()
 
     async def wait_closed(self) -> None:
         """Wait until the socket is closed."""
         await asyncio.shield(self._closed)
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket (TCP then pushes back on the peer). The peer's
+        silence meanwhile is ours: it is not declared down for it."""
+        if self._transport is not None and not self.closed:
+            self._transport.pause_reading()
+        if self._liveness is not None:
+            self._liveness.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read the socket again after :meth:`pause_reading`."""
+        if self._transport is not None and not self.closed:
+            self._transport.resume_reading()
+        if self._liveness is not None:
+            self._liveness.resume_reading(asyncio.get_running_loop().time())
 
     # -- handshake ---------------------------------------------------------------------
     def _flush_handshake(self) -> None:
@@ -205,7 +265,7 @@ class Connection(asyncio.Protocol):
             if isinstance(event, handshake.NameReceived):
                 assert isinstance(self._hs, handshake.Acceptor)
                 self.peer = event.peer_name
-                status = self._node._name_status(event.peer_name)
+                status = self._owner.name_status(event.peer_name)
                 self._hs.accept_name(status)
                 self._flush_handshake()
                 if status not in ("ok", "ok_simultaneous", "alive"):
@@ -219,7 +279,7 @@ class Connection(asyncio.Protocol):
             elif isinstance(event, handshake.AliveQuery):
                 # The peer thinks we are still connected; we are not, or we would not dial.
                 assert isinstance(self._hs, handshake.Initiator)
-                self._hs.answer_alive(not self._node.is_connected(self.peer))
+                self._hs.answer_alive(not self._owner.is_connected(self.peer))
                 self._flush_handshake()
             elif isinstance(event, handshake.Superseded):
                 raise SupersededError(f"{self.peer} is connecting to us at the same time")
@@ -234,17 +294,19 @@ class Connection(asyncio.Protocol):
         self._hs = None
         self.peer = event.peer_name
         self.peer_flags = event.peer_flags
-        self._node._handshaking.discard(self)
+        self._owner.handshake_ended(self)
         if self._timer is not None:
             self._timer.cancel()
-        # A stale connection of the same name is replaced inside _connection_up, before
+        # A stale connection of the same name is replaced inside connection_up, before
         # our last handshake message goes out (dist_util's wait_pending).
-        if not self._node._connection_up(self):
+        if not self._owner.connection_up(self):
             self.close("shutdown")
             return
         if pending_out and self._transport is not None:
             self._transport.write(pending_out)
         self.established.set_result(self)
+        now = asyncio.get_running_loop().time()
+        self._liveness = Liveness(self._config.net_ticktime, now)
         self._schedule_tick()
         if trailing:
             self._frames(trailing)
@@ -259,14 +321,14 @@ class Connection(asyncio.Protocol):
             self.established.exception()  # retrieved: the dialer may have given up
         if not self.closed:
             # Losing a race to another connection with the same peer is normal.
-            lost_race = isinstance(exc, SupersededError) or self._node.is_connected(self.peer)
+            lost_race = isinstance(exc, SupersededError) or self._owner.is_connected(self.peer)
             level = logging.DEBUG if lost_race or accepted else logging.WARNING
             log.log(level, "handshake with %s failed: %s", self.peer or self._peername(), exc)
             self.close("handshake_failed")
 
     def _handshake_timeout(self) -> None:
         self._fail_handshake(
-            HandshakeError(f"handshake not completed within {self._node.config.connect_timeout} s")
+            HandshakeError(f"handshake not completed within {self._config.connect_timeout} s")
         )
 
     def _close_after_flush(self) -> None:
@@ -287,8 +349,9 @@ class Connection(asyncio.Protocol):
         self._dispatch_frames(frames)
 
     def _dispatch_frames(self, frames: list[memoryview]) -> None:
-        node = self._node
-        limits = node.config.decode_limits
+        codec = self._owner.codec
+        receive = self._owner.receive
+        read = control.read
         for index, frame in enumerate(frames):
             if self._held is not None:  # a mailbox filled up: the rest waits, in order
                 self._stashed.extend(frames[index:])
@@ -296,38 +359,44 @@ class Connection(asyncio.Protocol):
             if not frame:
                 continue  # a tick
             try:
-                ctrl, payload = control.parse(frame, limits)
+                item = read(frame, codec)
             except RemoteProtocolError as exc:
                 self._protocol_error(exc)
                 return
             try:
-                dispatch(node, self, ctrl, payload)
+                receive(self, item)
             except Exception:  # a bug in our handling of one message; keep the link
-                log.exception("error handling %r from %s", ctrl[:1], self.peer)
+                log.exception("error handling %.80r from %s", item, self.peer)
 
     def _protocol_error(self, exc: RemoteProtocolError) -> None:
         log.warning("dropping connection to %s: %s", self.peer, exc)
         self.close("protocol_error")
 
     def _schedule_tick(self) -> None:
-        interval = self._node.config.net_ticktime / SILENT_INTERVALS
-        self._timer = asyncio.get_running_loop().call_later(interval, self._tick)
+        assert self._liveness is not None
+        loop = asyncio.get_running_loop()
+        self._ticker = loop.call_at(self._liveness.next_poll(), self._tick)
 
     def _tick(self) -> None:
-        if self.closed:
+        liveness = self._liveness
+        if self.closed or liveness is None:
             return
-        if self._heard or self._held is not None:  # held: we are not listening
-            self._silent = 0
-        else:
-            self._silent += 1
-            if self._silent >= SILENT_INTERVALS:
-                log.warning("%s did not answer within net_ticktime; disconnecting", self.peer)
-                self.close("net_tick_timeout")
-                return
-        self._heard = False
-        if not self._spoke and self._transport is not None:
+        now = asyncio.get_running_loop().time()
+        # Reported here rather than per frame: the logic counts intervals, and a clock
+        # read per message would cost on the message path.
+        if self._heard:
+            liveness.received(now)
+        if self._spoke:
+            liveness.sent(now)
+        self._heard = self._spoke = False
+        action = liveness.poll(now)
+        if action is LivenessAction.PEER_DOWN:
+            log.warning("%s did not answer within net_ticktime; disconnecting", self.peer)
+            self.close("net_tick_timeout")
+            return
+        if action is LivenessAction.SEND_TICK and self._transport is not None:
             self._transport.write(TICK)
-        self._spoke = False
+            liveness.sent(now)
         self._schedule_tick()
 
     def _wake_drain(self) -> None:

@@ -1,0 +1,107 @@
+"""The message path alone, in one process: no sockets, no peer, no scheduler noise.
+
+    python bench/message_path.py [--messages N] [--trials T] [--path recv-reg|recv-pid|send]
+
+* ``recv-reg`` / ``recv-pid``: N REG_SEND (to a registered name) or SEND_SENDER (to a
+  pid) frames fed to ``Connection._frames`` in 64 KiB chunks, as ``data_received``
+  gets them: frame split, control parse, dispatch, ``Mailbox.deliver``.
+* ``send``: N ``await node.send(remote_pid, msg)`` into a connection whose ``write``
+  drops the bytes: routing, frame building.
+
+It prints the best of T trials in msg/s. On a shared machine wall time is noisy; for a
+load-independent figure count instructions instead (docs/benchmarks.md)::
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
+        python bench/message_path.py --path recv-reg --messages 5000 --trials 1
+
+and subtract a ``--messages 0`` run. To compare with an older tree, put its ``src`` first
+on ``PYTHONPATH``: the script also runs against the runtime as it was before the
+ConnectionTable split (``nodemesh.runtime.connection``), for that comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from nodemesh import Atom, Node, Pid
+from nodemesh.dist import control
+
+CHAT = (Atom("chat"), b"room:lobby", b"hello from a node", 12345)
+PEER = "b@127.0.0.1"
+
+
+class Sink:
+    """A connection to PEER that drops what is written."""
+
+    paused = False
+    closed = False
+    peer = PEER
+
+    def write(self, frame: bytes) -> None:
+        pass
+
+
+def _connection(node: Node) -> Any:
+    """A Connection of ``node`` past its handshake, and PEER wired to a Sink."""
+    table: Any = node._connections
+    try:
+        from nodemesh.runtime._connection import Connection
+
+        conn: Any = Connection(table, None)
+        table.connections[PEER] = Sink()
+    except ImportError:  # a tree from before the split: Connection(node, ...)
+        from nodemesh.runtime.connection import Connection  # type: ignore[import-not-found, no-redef]
+
+        conn = Connection(node, None)  # type: ignore[arg-type]
+        table[PEER] = Sink()
+    conn._hs = None
+    return conn
+
+
+async def run(path: str, messages: int, trials: int) -> float:
+    node = Node("a@127.0.0.1", "bench-cookie")
+    conn = _connection(node)
+    box = node.register("bench")
+    sender = node.mailbox().pid
+    remote = Pid(Atom(PEER), 5, 0, 1)
+    if path == "recv-reg":
+        frame = control.reg_send(sender, Atom("bench"), CHAT)
+    else:
+        frame = control.send(box.pid, CHAT, sender)
+    data = frame * messages
+    chunks = [data[i : i + 65536] for i in range(0, len(data), 65536)]
+    best = 0.0
+    for trial in range(trials):
+        if trial and path != "send":  # empty the mailbox between trials, not after the last
+            while len(box):
+                box.receive_nowait()
+        started = time.perf_counter()
+        if path == "send":
+            for _ in range(messages):
+                await node.send(remote, CHAT)
+        else:
+            for chunk in chunks:
+                conn._frames(chunk)
+        elapsed = time.perf_counter() - started
+        if path != "send":
+            assert len(box) == messages, f"{len(box)} of {messages} delivered"
+        best = max(best, messages / elapsed if elapsed else 0.0)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--trials", type=int, default=30, help="best of this many")
+    parser.add_argument("--path", choices=["recv-reg", "recv-pid", "send"], default=None)
+    args = parser.parse_args()
+    for path in [args.path] if args.path else ["recv-reg", "recv-pid", "send"]:
+        rate = asyncio.run(run(path, args.messages, args.trials))
+        print(f"{path:9} {rate:11,.0f} msg/s (best of {args.trials} x {args.messages:,})")
+
+
+if __name__ == "__main__":
+    main()
