@@ -21,6 +21,8 @@ ALLOWED = {
     "cluster": {"errors", "term", "dist", "epmd", "cookie", "runtime"},
     "health": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},
     "doctor": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},
+    "services": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},
+    "demo": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster", "services"},
 }
 PURE = {"term", "dist", "epmd/protocol.py"}
 

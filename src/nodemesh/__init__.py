@@ -29,6 +29,7 @@ from nodemesh.runtime.mailbox import Mailbox, MailboxStatistics
 from nodemesh.runtime.node import Node
 from nodemesh.runtime.statistics import NodeStatistics
 from nodemesh.runtime.streams import Stream, StreamStatistics
+from nodemesh.services.pubsub import PubSub
 from nodemesh.term.types import (
     Atom,
     BitBinary,
@@ -78,6 +79,7 @@ __all__ = [
     "Pid",
     "Port",
     "ProtocolError",
+    "PubSub",
     "ReceiveTimeoutError",
     "Reference",
     "RemoteCallError",

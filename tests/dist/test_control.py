@@ -168,3 +168,16 @@ def test_mutated_frames_raise_only_protocol_errors(data: st.DataObject) -> None:
     for parser in (control.parse, control.read):
         with contextlib.suppress(RemoteProtocolError):
             parser(bytes(frame))
+
+
+def test_send_reuses_the_encoded_control_term() -> None:
+    """SEND frames built from the cached {2, '', To} are byte for byte the plain build,
+    for the first and every later message to a pid, and the cache stays bounded."""
+    for _ in range(2):
+        for message in ("hi", (Atom("chat"), b"room", [1, 2]), b""):
+            assert control.send(YOU, message) == control.build(
+                (2, Atom(""), YOU), message, with_payload=True
+            )
+    for n in range(control._SEND_HEADS_MAX + 5):
+        control.send(Pid(YOU.node, n, 0, YOU.creation), 1)
+    assert len(control._SEND_HEADS) <= control._SEND_HEADS_MAX

@@ -100,6 +100,28 @@ async def test_aclose_unregisters_and_stops_its_epmd(keepers: MakeKeeper) -> Non
         await a.wait_registered()
 
 
+async def test_aclose_finishes_in_a_task_that_is_being_cancelled(keepers: MakeKeeper) -> None:
+    """Closed from the cleanup of a cancelled task (``async with Node`` left by a cancel),
+    aclose() still unregisters and stops its EPMD instead of re-raising halfway."""
+    a = keepers("a", 40001, free_port())
+    await a.start()
+    [server] = a.servers
+    registration = await a.wait_registered()
+
+    async def owner() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await a.aclose()
+
+    task = asyncio.create_task(owner())
+    await asyncio.sleep(0)  # let it start waiting
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert registration.closed and server.closed
+
+
 async def test_taken_name_fails_start(keepers: MakeKeeper) -> None:
     """start() raises EpmdNameInUseError when another live node holds the name."""
     port = free_port()

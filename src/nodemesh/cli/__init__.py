@@ -21,7 +21,7 @@ from nodemesh.errors import ConfigError
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``nodemesh`` argument parser with every sub-command."""
-    from nodemesh.cli import discover, doctor, epmd, node
+    from nodemesh.cli import demo, discover, doctor, epmd, node, pubsub
 
     parser = argparse.ArgumentParser(
         prog="nodemesh",
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nodemesh {__version__}")
     add_log_options(parser, sub=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (node, epmd, discover, doctor):
+    for module in (node, epmd, discover, doctor, pubsub, demo):
         module.add_commands(sub)
     for command in sub.choices.values():
         add_log_options(command, sub=True)  # so `nodemesh run -v` works as `nodemesh -v run`

@@ -141,10 +141,23 @@ def send(
 ) -> bytes:
     """A message to a pid: SEND_SENDER when the sender is known, else SEND."""
     if sender is not None:
-        ctrl: tuple[Any, ...] = (Op.SEND_SENDER.value, sender, to)
-    else:
-        ctrl = (Op.SEND.value, EMPTY_ATOM, to)
-    return build(ctrl, message, with_payload=True, codec=codec)
+        return build((Op.SEND_SENDER.value, sender, to), message, with_payload=True, codec=codec)
+    # SEND's control term {2, '', To} is the same bytes for every message to one pid
+    # (a pub/sub broadcast sends to the same few pids over and over): encode it once.
+    head = _SEND_HEADS.get(to)
+    if head is None:
+        head = build((Op.SEND.value, EMPTY_ATOM, to))
+        if len(_SEND_HEADS) >= _SEND_HEADS_MAX:
+            _SEND_HEADS.clear()
+        _SEND_HEADS[to] = head
+    out = bytearray(head)
+    codec.encode_into(message, out)
+    out[0:4] = (len(out) - 4).to_bytes(4, "big")
+    return bytes(out)
+
+
+_SEND_HEADS: dict[Pid, bytes] = {}  # frame starts (length still to fill) by destination
+_SEND_HEADS_MAX = 1024
 
 
 def reg_send(sender: Pid, name: Atom, message: Any, *, codec: TermCodec = ERLANG) -> bytes:

@@ -170,12 +170,15 @@ class EpmdKeeper:
 
 
 async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` and wait for it to end; a cancellation of our caller still
-    propagates (only the task's own CancelledError is absorbed)."""
+    """Cancel ``task`` and wait for it to end; a cancellation of our caller while it
+    waits still propagates (only the task's own CancelledError is absorbed). A caller
+    already being cancelled when it came here (``async with Node`` left by a cancel)
+    goes on with its cleanup: counting its cancellations before tells the two apart."""
+    current = asyncio.current_task()
+    before = current.cancelling() if current is not None else 0
     task.cancel()
     try:
         await task
     except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
+        if current is not None and current.cancelling() > before:
             raise

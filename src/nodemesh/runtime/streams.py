@@ -98,6 +98,8 @@ class Stream(Generic[T]):
         """The next event. Raises :class:`TimeoutError` after ``timeout`` seconds,
         :class:`EOFError` once the stream (or its node or cluster) is closed and
         :class:`StreamOverflowError` after the last event queued before an overflow."""
+        if self._events:  # the common case under load: no timer to arm and cancel
+            return self._events.popleft()
         async with asyncio.timeout(timeout):
             while not self._events:
                 self._raise_end()

@@ -4,6 +4,7 @@ See ``docs/terms.md`` for the mapping between Python and Erlang values::
 
     encode(term) -> bytes                      131, then the term
     encode_into(term, out)                     the same, appended to a bytearray
+    encode_once(term) -> Encoded               encoded now, embedded as is in later terms
     decode(data, *, limits) -> term            exactly one term filling data
     decode_from(data, pos, *, limits)          one term at pos -> (term, offset after)
     TermCodec(none_atom="nil", limits=...)     the same four, None being nil (Elixir)
@@ -17,7 +18,7 @@ from nodemesh.term._atoms import check_none_atom
 from nodemesh.term.codec import ELIXIR, ERLANG, TermCodec
 from nodemesh.term.decode import DEFAULT_LIMITS, DecodeLimits, decode, decode_from
 from nodemesh.term.elixir import elixir_module, elixir_module_name
-from nodemesh.term.encode import encode, encode_into
+from nodemesh.term.encode import Encoded, encode, encode_into, encode_once
 from nodemesh.term.types import (
     Atom,
     BitBinary,
@@ -39,6 +40,7 @@ __all__ = [
     "Atom",
     "BitBinary",
     "DecodeLimits",
+    "Encoded",
     "ExportFun",
     "FrozenList",
     "FrozenMap",
@@ -56,4 +58,5 @@ __all__ = [
     "elixir_module_name",
     "encode",
     "encode_into",
+    "encode_once",
 ]

@@ -40,7 +40,7 @@ from nodemesh.term.types import (
     Term,
 )
 
-__all__ = ["encode", "encode_into", "make_encode_into"]
+__all__ = ["Encoded", "encode", "encode_into", "encode_once", "make_encode_into"]
 
 _SMALL_TUPLES = tuple(TAG_U8.pack(104, n) for n in range(256))  # 12.13 SMALL_TUPLE_EXT
 _JUST_INT = {int}
@@ -72,6 +72,32 @@ def encode_into(term: Term, out: bytearray) -> None:
         if isinstance(exc, RecursionError):
             raise _too_deep() from None
         raise
+
+
+class Encoded:
+    """A term encoded once by :func:`encode_once`, written verbatim wherever it is
+    encoded again: a message sent to many processes (a pub/sub broadcast) is encoded once."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data  # the term's encoding, without the version byte
+
+    def __repr__(self) -> str:
+        return f"Encoded({len(self.data)} bytes)"
+
+
+def encode_once(term: Term, *, none_atom: str = DEFAULT_NONE_ATOM) -> Encoded:
+    """``term`` encoded now (None as ``none_atom``), to be embedded as is in later
+    encodings. Raises :class:`EncodeError` as :func:`encode` does, and ConfigError for a
+    ``none_atom`` that cannot stand for None."""
+    out = bytearray()
+    (encode_into if none_atom == DEFAULT_NONE_ATOM else make_encode_into(none_atom))(term, out)
+    return Encoded(bytes(out[1:]))
+
+
+def _write_encoded(term: Encoded, out: bytearray) -> None:
+    out += term.data
 
 
 def make_encode_into(none_atom: str) -> Callable[[Term, bytearray], None]:
@@ -210,6 +236,7 @@ def _make_writers(none_atom: str) -> dict[type, Writer]:
             dict: write_map,
             FrozenMap: write_map,
             ImproperList: _improper_writer(writers),
+            Encoded: _write_encoded,
         }
     )
     return writers

@@ -1,0 +1,70 @@
+"""The pure group table behind a pg scope (no node, no sockets)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nodemesh.services._membership import Joined, Left, Membership, group_key
+from nodemesh.term.types import Atom, FrozenList, FrozenMap, Pid
+
+A = Atom("a@h")
+B = Atom("b@h")
+SCOPE_B = Pid(B, 1, 0, 1)
+P1, P2 = Pid(A, 10, 0, 1), Pid(A, 11, 0, 1)
+R1, R2 = Pid(B, 20, 0, 1), Pid(B, 21, 0, 1)
+
+
+def test_group_key_matches_what_erlang_sends_back() -> None:
+    """str groups become the binary Erlang sees; lists and maps become hashable twins."""
+    assert group_key("room") == b"room"
+    assert group_key(Atom("g")) == Atom("g") and type(group_key(Atom("g"))) is Atom
+    assert group_key([1, [2]]) == FrozenList([1, FrozenList([2])])
+    assert group_key(("t", {"k": [1]})) == (b"t", FrozenMap({b"k": FrozenList([1])}))
+    with pytest.raises(TypeError):
+        group_key({1, 2})
+
+
+def test_local_join_leave_and_duplicates() -> None:
+    """A pid may join twice (listed twice, as in pg); leave removes one entry at a time."""
+    table = Membership()
+    assert table.join_local("g", [P1]) == [Joined("g", (P1,))]
+    table.join_local("g", [P1, P2])
+    assert table.members("g") == [P1, P2, P1]
+    assert table.leave_local("g", [P1]) == [Left("g", (P1,))]
+    assert table.local_members("g") == [P2, P1]
+    assert table.leave_local("other", [P1]) == []
+    groups, changes = table.drop_local(P1)
+    assert groups == ["g"] and changes == [Left("g", (P1,))]
+    assert table.local_snapshot() == [("g", [P2])]
+
+
+def test_remote_join_from_unknown_peer_is_ignored() -> None:
+    """Joins and leaves from a scope never discovered change nothing (pg.erl does the same)."""
+    table = Membership()
+    assert table.join_remote(SCOPE_B, "g", [R1]) == []
+    assert table.leave_remote(SCOPE_B, [R1], ["g"]) == []
+    assert table.members("g") == []
+
+
+def test_sync_replaces_what_the_peer_reported() -> None:
+    """A sync is the whole truth about the peer: missing groups leave, new ones join."""
+    table = Membership()
+    table.add_peer(SCOPE_B)
+    table.join_remote(SCOPE_B, "old", [R1])
+    changes = table.sync(SCOPE_B, [("new", [R1, R2]), ("old", [R1])])
+    assert changes == [Joined("new", (R1, R2))]
+    changes = table.sync(SCOPE_B, [("new", [R2])])
+    assert sorted(changes, key=repr) == sorted([Left("old", (R1,)), Left("new", (R1,))], key=repr)
+    assert list(table.remote_members("new")) == [R2]
+    assert table.which_groups() == ["new"]
+
+
+def test_drop_peer_forgets_its_members() -> None:
+    """A peer scope's DOWN removes every member it reported, and only those."""
+    table = Membership()
+    table.join_local("g", [P1])
+    table.add_peer(SCOPE_B)
+    table.join_remote(SCOPE_B, "g", [R1])
+    assert table.drop_peer(SCOPE_B) == [Left("g", (R1,))]
+    assert table.members("g") == [P1]
+    assert table.peers() == []
