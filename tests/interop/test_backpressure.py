@@ -6,30 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from conftest import COOKIE, NodeFactory
-from support.erlang import ErlPeer, running_epmd
+from support.erlang import ErlPeer
 from support.net import wait_for
 
 pytestmark = pytest.mark.interop
-
-
-@pytest.fixture
-def epmd_port() -> Iterator[int]:
-    """A real epmd on a private port (overrides the embedded-EPMD fixture)."""
-    with running_epmd() as port:
-        yield port
-
-
-@pytest.fixture
-async def erl(epmd_port: int) -> AsyncIterator[ErlPeer]:
-    """A real Erlang node registered with this test's epmd."""
-    peer = await ErlPeer.start("erl1@127.0.0.1", COOKIE, env={"ERL_EPMD_PORT": str(epmd_port)})
-    yield peer
-    await peer.stop()
 
 
 def _rss() -> int:

@@ -9,35 +9,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from conftest import COOKIE, NodeFactory
 from nodemesh import Atom, NodeDownError, ReceiveTimeoutError, RemoteCallError
 from nodemesh.runtime.events import NodeDown, NodeUp
-from support.erlang import ErlPeer, running_epmd
+from support.erlang import ErlPeer
 from support.net import wait_for
 
 pytestmark = pytest.mark.interop
 
 CHAT = (Atom("chat"), b"room:lobby", b"hello from a node", 12345)
 CHAT_ERL = '{chat, <<"room:lobby">>, <<"hello from a node">>, 12345}'
-
-
-@pytest.fixture
-def epmd_port() -> Iterator[int]:
-    """A real epmd on a private port (overrides the embedded-EPMD fixture)."""
-    with running_epmd() as port:
-        yield port
-
-
-@pytest.fixture
-async def erl(epmd_port: int) -> AsyncIterator[ErlPeer]:
-    """A real Erlang node registered with this test's epmd."""
-    peer = await ErlPeer.start("erl1@127.0.0.1", COOKIE, env={"ERL_EPMD_PORT": str(epmd_port)})
-    yield peer
-    await peer.stop()
 
 
 async def start_erl(name: str, epmd_port: int, *extra: str) -> ErlPeer:

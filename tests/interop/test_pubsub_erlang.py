@@ -21,7 +21,7 @@ import pytest
 from conftest import COOKIE, NodeFactory
 from nodemesh import Atom, Node, PubSub
 from nodemesh.services import PgScope
-from support.erlang import ErlPeer, require_erlang, running_epmd
+from support.erlang import ErlPeer, require_erlang
 from support.net import wait_for
 
 pytestmark = pytest.mark.interop
@@ -38,13 +38,6 @@ def phx_beam() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="nm_phx_") as out:
         subprocess.run(["erlc", "-o", out, str(SUPPORT / "nm_phx.erl")], check=True, timeout=60)
         yield out
-
-
-@pytest.fixture
-def epmd_port() -> Iterator[int]:
-    """A real epmd on a private port (overrides the embedded-EPMD fixture)."""
-    with running_epmd() as port:
-        yield port
 
 
 @pytest.fixture
