@@ -217,11 +217,12 @@ class Node:
             node = dest.node
             frame = control.send(dest, message, sender, codec=self._codec)
         else:
-            local = self._local_mailbox(dest)
-            if local is not None:
-                await local.wait_room()  # a full local mailbox: wait, as TCP makes peers wait
-            routed = self._route(dest, message, sender)
+            routed = self._remote(dest, message, sender)
             if routed is None:
+                local = self._local(dest)
+                if local is not None:
+                    await local.wait_room()  # a full local mailbox: wait, as TCP makes peers wait
+                    local.deliver(message)
                 return
             node, frame = routed
         conn = self._peers.get(node) or await self._connection(node)
@@ -233,38 +234,38 @@ class Node:
         """Like :meth:`send`, for nodes already connected: raises :class:`NodeDownError`
         instead of connecting, and never waits for the socket to drain (nor for room in a
         full local mailbox: the message is queued beyond the bound)."""
-        routed = self._route(dest, message, sender)
+        routed = self._remote(dest, message, sender)
         if routed is not None:
             self._connections.connected(routed[0]).write(routed[1])
+            return
+        local = self._local(dest)
+        if local is not None:
+            local.deliver(message)
 
-    def _route(
+    def _remote(
         self, dest: Destination, message: Any, sender: Pid | None
     ) -> tuple[str, bytes] | None:
-        """Deliver to a local destination (None), or give the remote node and the frame."""
+        """The remote node and the frame for ``dest``; None when ``dest`` is here."""
         if type(dest) is Pid:
             if dest.node == self.name:
-                self._processes.deliver(dest, message)
                 return None
             return dest.node, control.send(dest, message, sender, codec=self._codec)
         if isinstance(dest, tuple):
             name, node = dest
             if node == self.name:
-                self._processes.deliver(name, message)
                 return None
             return node, control.reg_send(
                 sender or self._system_pid(), Atom(name), message, codec=self._codec
             )
-        assert isinstance(dest, str), f"not a destination: {dest!r}"
-        self._processes.deliver(dest, message)
         return None
 
-    def _local_mailbox(self, dest: Destination) -> Mailbox | None:
-        if isinstance(dest, Pid):
-            return self._processes.get(dest) if dest.node == self.name else None
-        if isinstance(dest, tuple):
-            name, node = dest
-            return self._processes.whereis(name) if node == self.name else None
-        return self._processes.whereis(dest)
+    def _local(self, dest: Destination) -> Mailbox | None:
+        """The mailbox of a destination on this node, or None (nobody there: dropped)."""
+        if type(dest) is Pid:
+            return self._processes.get(dest)
+        name = dest[0] if isinstance(dest, tuple) else dest
+        assert isinstance(name, str), f"not a destination: {dest!r}"
+        return self._processes.whereis(name)
 
     def _system_pid(self) -> Pid:
         assert self._system is not None, "node not started"
