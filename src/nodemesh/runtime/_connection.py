@@ -34,13 +34,18 @@ from nodemesh.term.codec import TermCodec
 if TYPE_CHECKING:
     from nodemesh.runtime.mailbox import Mailbox
 
-__all__ = ["Connection", "ConnectionOwner"]
+__all__ = ["Connection", "ConnectionOwner", "RefusedError"]
 
 log = logging.getLogger("nodemesh.node")
 
 
 def _challenge() -> int:
     return secrets.randbits(32)
+
+
+class RefusedError(HandshakeError):
+    """We answered the peer's name with ``nok`` or ``not_allowed`` (our own connection to
+    it wins the tie-break, or we are closing): normal, not the peer's fault."""
 
 
 class ConnectionOwner(Protocol):
@@ -272,7 +277,7 @@ class Connection(asyncio.Protocol):
                     # nok: our own connection to this peer wins; not_allowed: shutting down.
                     log.debug("refused connection from %s (%s)", event.peer_name, status)
                     self._hs = None
-                    self.established.set_exception(HandshakeError(f"refused: {status}"))
+                    self.established.set_exception(RefusedError(f"refused: {status}"))
                     self.established.exception()
                     self._close_after_flush()
                     return

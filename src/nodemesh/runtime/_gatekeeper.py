@@ -21,7 +21,7 @@ from typing import Any
 
 from nodemesh.errors import NodemeshError
 from nodemesh.runtime._admission import Admission, AdmissionStatistics, first_message_complete
-from nodemesh.runtime._connection import Connection
+from nodemesh.runtime._connection import Connection, RefusedError
 from nodemesh.runtime._ratelimit import RateLimitedLog
 from nodemesh.runtime.config import NodeConfig
 
@@ -120,9 +120,9 @@ class Gatekeeper:
         conn = gate.conn
         peer = conn.peer if conn is not None and conn.peer else gate.peer
         # Losing a simultaneous-connect race, or answering nok/not_allowed to the peer's
-        # name (Connection raises "refused: <status>"), is normal: debug only.
+        # name (RefusedError), is normal: debug only.
         lost_race = conn is not None and self._is_connected(conn.peer)
-        if lost_race or str(exc).startswith("refused: "):
+        if lost_race or isinstance(exc, RefusedError):
             log.debug("handshake with %s ended: %s", peer, exc)
             return
         cause = f"handshakes failed: {type(exc).__name__}"
