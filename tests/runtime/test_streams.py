@@ -109,5 +109,5 @@ async def test_cluster_events_are_the_same_stream(make_node: NodeFactory) -> Non
     a = await make_node("a")
     async with Cluster(a, {}) as cluster, cluster.events() as events:
         assert isinstance(events, Stream)
-        assert cluster._streams == {events}
-    assert cluster._streams == set()
+        assert cluster._publisher._streams == {events}
+    assert cluster._publisher._streams == set()

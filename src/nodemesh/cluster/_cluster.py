@@ -29,6 +29,7 @@ from nodemesh.cluster.topology import Topology, collect
 from nodemesh.epmd.client import default_epmd_port
 from nodemesh.runtime.events import EventStream, NodeDown, NodeUp
 from nodemesh.runtime.node import Node
+from nodemesh.runtime.streams import Publisher, Stream
 
 __all__ = ["Cluster"]
 
@@ -68,7 +69,7 @@ class Cluster:
                 rng=self.rng,
             )
             self._membership.add(run)
-        self._streams: set[ClusterEventStream] = set()
+        self._publisher: Publisher[ClusterEvent] = Publisher("cluster event stream")
         self._task: asyncio.Task[None] | None = None
         self._node_events: EventStream | None = None
         self._started = False
@@ -121,16 +122,11 @@ class Cluster:
     # -- what users read ---------------------------------------------------------------
     def events(self) -> ClusterEventStream:
         """Subscribe to cluster events from now on (an async iterator)."""
-        stream = ClusterEventStream(
-            self._streams.discard,
-            max_queued=self.node.config.max_queued_events,
-            label="cluster event stream",
-        )
-        if self._closed:
+        if self._closed:  # stopping or stopped: a stream that has ended already
+            stream: ClusterEventStream = Stream(label="cluster event stream")
             stream.close()
-        else:
-            self._streams.add(stream)
-        return stream
+            return stream
+        return self._publisher.subscribe(self.node.config.max_queued_events)
 
     def statistics(self) -> ClusterStatistics:
         """A frozen snapshot of every topology's counters."""
@@ -182,12 +178,10 @@ class Cluster:
             task.cancel()
 
     def _deliver(self, event: ClusterEvent) -> None:
-        for stream in list(self._streams):
-            stream.put_nowait(event)
+        self._publisher.publish(event)
 
     def _end_streams(self) -> None:
         node_events, self._node_events = self._node_events, None
         if node_events is not None:
             node_events.close()
-        for stream in list(self._streams):
-            stream.close()
+        self._publisher.close()
