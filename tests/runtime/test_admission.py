@@ -13,8 +13,8 @@ from nodemesh.dist.handshake import MAX_HANDSHAKE_MESSAGE
 from nodemesh.runtime._admission import Admission, first_message_complete
 from nodemesh.runtime._failed_dials import FailedDials
 from nodemesh.runtime._gatekeeper import source_of, unread_bytes
-from nodemesh.runtime._ratelimit import RateLimitedLog, RateLimiter
 from nodemesh.runtime.config import NodeConfig
+from nodemesh.runtime.ratelimit import RateLimitedLog, RateLimiter
 from support.net import wait_for
 
 

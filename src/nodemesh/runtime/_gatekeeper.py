@@ -22,8 +22,8 @@ from typing import Any
 from nodemesh.errors import NodemeshError
 from nodemesh.runtime._admission import Admission, AdmissionStatistics, first_message_complete
 from nodemesh.runtime._connection import Connection, RefusedError
-from nodemesh.runtime._ratelimit import RateLimitedLog
 from nodemesh.runtime.config import NodeConfig
+from nodemesh.runtime.ratelimit import RateLimitedLog
 
 try:
     import fcntl

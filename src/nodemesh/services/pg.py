@@ -31,8 +31,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from nodemesh.errors import ConfigError, MailboxClosedError, NodeDownError, NodemeshError
-from nodemesh.runtime._ratelimit import RateLimitedLog
 from nodemesh.runtime.events import NodeUp
+from nodemesh.runtime.ratelimit import RateLimitedLog
 from nodemesh.runtime.streams import Publisher, Stream
 from nodemesh.services._membership import GroupChange, Joined, Left, Membership, group_key
 from nodemesh.term.types import Atom, Pid, Reference
