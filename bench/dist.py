@@ -333,7 +333,7 @@ class Bench:
     procs: list[Proc] = field(default_factory=list)
     serial: int = 0
 
-    def _name(self, role: str) -> str:
+    def name(self, role: str) -> str:
         self.serial += 1
         return f"{role}{self.serial}@{HOST}"
 
@@ -351,7 +351,7 @@ class Bench:
 
     async def node(self, kind: str, role: str, peer: str = "", count: int = 0) -> tuple[Proc, str]:
         """Start a ``py`` or ``erl`` node playing ``role``; return it and its node name."""
-        name = self._name(role)
+        name = self.name(role)
         if kind == "py":
             argv = [sys.executable, SELF, "--role", role]
             argv += ["--name", name, "--cookie", self.cookie, "--epmd-port", str(self.epmd_port)]
@@ -470,13 +470,14 @@ async def start_epmd() -> Any:
     return server
 
 
-def compile_erlang() -> str | None:
-    """Compile dist_bench.erl into a temporary directory; None when Erlang is missing."""
+def compile_erlang(source: str = "dist_bench.erl") -> str | None:
+    """Compile ``source`` (in bench/) into a temporary directory; None when Erlang is
+    missing."""
     if shutil.which("erl") is None or shutil.which("erlc") is None:
         print("erl/erlc not found: skipping the Erlang rows", file=sys.stderr)
         return None
     out = tempfile.mkdtemp(prefix="nodemesh_bench_")
-    subprocess.run(["erlc", "-o", out, str(HERE / "dist_bench.erl")], check=True, timeout=120)
+    subprocess.run(["erlc", "-o", out, str(HERE / source)], check=True, timeout=120)
     return out
 
 

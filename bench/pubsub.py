@@ -32,15 +32,22 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from dist import HERE, HOST, BenchError, Proc, machine, redis_server, start_epmd
+from dist import (
+    HERE,
+    HOST,
+    Bench,
+    BenchError,
+    compile_erlang,
+    machine,
+    redis_server,
+    start_epmd,
+)
 from nodemesh import Atom, Node, NodeConfig, PubSub
 from nodemesh.term import decode, encode
 
@@ -184,32 +191,10 @@ ROLES = {"py-sub": py_sub, "py-pub": py_pub, "redis-sub": redis_sub, "redis-pub"
 
 
 # -- the orchestrator ----------------------------------------------------------------------
-@dataclass
-class Run:
-    """What one system's measurement shares: EPMD, cookie, Erlang's roles, processes."""
-
-    epmd_port: int
-    erl_dir: str | None
-    redis_port: int | None = None
-    cookie: str = field(default_factory=lambda: os.urandom(12).hex())
-    procs: list[Proc] = field(default_factory=list)
-    serial: int = 0
-
-    def name(self, role: str) -> str:
-        self.serial += 1
-        return f"{role}{self.serial}@{HOST}"
-
-    async def spawn(self, label: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, **(env or {})},
-            limit=16 * 1024 * 1024,  # the publisher's result line holds every round trip
-        )
-        self.procs.append(Proc(label, proc))
-        return self.procs[-1]
+class Run(Bench):
+    """What one system's measurement shares (bench/dist.py's :class:`Bench`: EPMD,
+    cookie, Erlang's roles, processes), with this benchmark's command lines.
+    """
 
     def python(self, role: str, name: str = "", **extra: Any) -> list[str]:
         argv = [sys.executable, SELF_PUBSUB, "--role", role, "--name", name]
@@ -227,10 +212,6 @@ class Run:
         argv = ["erl", "-noshell", "-name", name, "-setcookie", self.cookie, "-pa", self.erl_dir]
         argv += ["-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-start_epmd", "false"]
         return [*argv, "-run", "pubsub_bench", "main", *role]
-
-    async def aclose(self) -> None:
-        for proc in self.procs:
-            await proc.kill()
 
 
 SELF_PUBSUB = str(HERE / "pubsub.py")
@@ -281,15 +262,6 @@ class Row:
     sub_cpu: float = 0.0  # µs of a subscriber's CPU per message, mean of the three
 
 
-def compile_erlang() -> str | None:
-    if shutil.which("erl") is None or shutil.which("erlc") is None:
-        print("erl/erlc not found: skipping the Erlang row", file=sys.stderr)
-        return None
-    out = tempfile.mkdtemp(prefix="nodemesh_pubsub_bench_")
-    subprocess.run(["erlc", "-o", out, str(HERE / "pubsub_bench.erl")], check=True, timeout=120)
-    return out
-
-
 LABELS = {
     "py": "nodemesh PubSub (Python nodes)",
     "redis": "Redis pub/sub, redis-py, one PUBLISH at a time",
@@ -300,7 +272,7 @@ LABELS = {
 
 async def run_once(args: argparse.Namespace) -> list[Row]:
     epmd = await start_epmd()
-    erl_dir = compile_erlang()
+    erl_dir = compile_erlang("pubsub_bench.erl")
     run = Run(epmd.port, erl_dir)
     rows = []
     try:
