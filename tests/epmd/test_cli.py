@@ -144,7 +144,10 @@ async def test_serve_on_a_taken_port_exits_1() -> None:
     assert proc.returncode == 1
     assert out == b""
     assert err.decode().startswith("nodemesh epmd: cannot listen on 127.0.0.1:")
-    assert ": Address already in use" in err.decode()  # then a hint: an EPMD answers there
+    assert err.decode().endswith(
+        f": Address already in use; an EPMD already answers on port {server.port} "
+        "(`nodemesh names` lists its nodes): nothing to start, or give --port for another one\n"
+    )
     assert err.count(b"\n") == 1
 
 
