@@ -25,6 +25,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final
 
 from nodemesh.term.types import Atom, Pid
@@ -165,14 +166,19 @@ class ServerProcess:
             origin = message[1]
             if type(origin) is tuple and len(origin) == 2 and type(origin[0]) is Pid:
                 caller = Caller(origin[0], origin[1], self.mailbox.pid, self._replier)
-                result = await _maybe_await(server.handle_call(message[2], caller))
+                result = server.handle_call(message[2], caller)
+                if _awaitable(result):
+                    result = await result
                 if result is not NO_REPLY:
                     caller.reply(result)
                 return
+            result = server.handle_info(message)  # not a well-formed call
         elif type(message) is tuple and len(message) == 2 and message[0] == GEN_CAST:
-            await _maybe_await(server.handle_cast(message[1]))
-            return
-        await _maybe_await(server.handle_info(message))
+            result = server.handle_cast(message[1])
+        else:
+            result = server.handle_info(message)
+        if _awaitable(result):
+            await result
 
     async def _terminate(self, reason: Any) -> None:
         try:
@@ -197,6 +203,20 @@ async def _maybe_await(result: Any) -> Any:
     if inspect.isawaitable(result):
         return await result
     return result
+
+
+def _awaitable(result: Any) -> bool:
+    """``inspect.isawaitable``, with the common answers (a coroutine, a plain value)
+    found without its ABC check: this runs once per message."""
+    kind = type(result)
+    if kind is CoroutineType:
+        return True
+    if kind in _PLAIN:
+        return False
+    return inspect.isawaitable(result)
+
+
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes, tuple, list, dict, Atom, Pid})
 
 
 def exit_reason(exc: BaseException) -> Any:
