@@ -24,11 +24,14 @@ main(["client", Peer, Count, Conc]) ->
     N = list_to_integer(Count),
     C = list_to_integer(Conc),
     io:format("ready~n"),
+    {Cpu0, _} = statistics(runtime),
     [gen_server:call(Dest, ?REQ) || _ <- lists:seq(1, ?WARM)],
     Rtts = [timed(Dest) || _ <- lists:seq(1, N)],
     Elapsed = concurrent(Dest, N div C, C),
-    io:format("result {\"rtt_ns\":~w,\"conc_calls\":~b,\"conc_elapsed_ns\":~b}~n",
-              [Rtts, (N div C) * C, Elapsed]),
+    {Cpu1, _} = statistics(runtime),
+    io:format("result {\"rtt_ns\":~w,\"conc_calls\":~b,\"conc_elapsed_ns\":~b,"
+              "\"calls\":~b,\"cpu_ns\":~b}~n",
+              [Rtts, (N div C) * C, Elapsed, ?WARM + N + (N div C) * C, (Cpu1 - Cpu0) * 1000000]),
     halt().
 
 init([]) -> {ok, nostate}.

@@ -15,7 +15,9 @@ call: request ``{get, <<"user:42">>}``, which the server returns as its reply:
   001 turned connection reuse off so its load balancer would spread calls).
 
 For each: N sequential calls after a warm-up (calls/s, median and p99 latency), then N
-calls from C concurrent callers (calls/s). It prints a Markdown table that
+calls from C concurrent callers (calls/s), and the CPU time each side spent per call over
+the whole client run (the client's own count; the server's from ``/proc``, 10 ms ticks),
+which a loaded machine disturbs far less than wall-clock figures. It prints a Markdown table that
 docs/benchmarks.md records. Rows whose tools (``erl``/``erlc``, ``elixir``) are missing
 are skipped. Reuses bench/dist.py's process plumbing (``Proc``, ``Bench``) and EPMD.
 """
@@ -104,6 +106,7 @@ async def measure(one: Any, count: int, concurrency: int) -> dict[str, Any]:
     """Warm up, time ``count`` sequential calls, then ``count`` from ``concurrency``
     callers at once."""
     print("ready", flush=True)
+    cpu = time.process_time_ns()
     for _ in range(WARM):
         await one()
     rtts = []
@@ -122,7 +125,13 @@ async def measure(one: Any, count: int, concurrency: int) -> dict[str, Any]:
         for _ in range(concurrency):
             group.create_task(caller())
     elapsed = time.perf_counter_ns() - start
-    return {"rtt_ns": rtts, "conc_calls": each * concurrency, "conc_elapsed_ns": elapsed}
+    return {
+        "rtt_ns": rtts,
+        "conc_calls": each * concurrency,
+        "conc_elapsed_ns": elapsed,
+        "calls": WARM + count + each * concurrency,
+        "cpu_ns": time.process_time_ns() - cpu,
+    }
 
 
 def run_role(args: argparse.Namespace) -> None:
@@ -146,6 +155,7 @@ defmodule GenBench do
     dest = {:kv, peer}
     req = {:get, "user:42"}
     IO.puts("ready")
+    {cpu0, _} = :erlang.statistics(:runtime)
     for _ <- 1..WARM, do: GenServer.call(dest, req)
     rtts = for _ <- 1..n, do: timed(dest, req)
     each = div(n, c)
@@ -153,8 +163,10 @@ defmodule GenBench do
     tasks = for _ <- 1..c, do: Task.async(fn -> for _ <- 1..each, do: GenServer.call(dest, req) end)
     Enum.each(tasks, &Task.await(&1, :infinity))
     elapsed = System.monotonic_time(:nanosecond) - t0
+    {cpu1, _} = :erlang.statistics(:runtime)
     IO.puts("result {\\"rtt_ns\\":[#{Enum.join(rtts, ",")}],\\"conc_calls\\":#{each * c}," <>
-            "\\"conc_elapsed_ns\\":#{elapsed}}")
+            "\\"conc_elapsed_ns\\":#{elapsed},\\"calls\\":#{WARM + n + each * c}," <>
+            "\\"cpu_ns\\":#{(cpu1 - cpu0) * 1_000_000}}")
   end
 end
 """.replace("WARM", str(WARM))
@@ -166,7 +178,7 @@ class Run(Bench):
 
     calls: int = 5000
     concurrency: int = 16
-    servers: dict[str, str] = field(default_factory=dict)
+    servers: dict[str, tuple[str, int]] = field(default_factory=dict)  # kind: name, OS pid
 
     def python(self, role: str, **extra: Any) -> list[str]:
         argv = [sys.executable, SELF_GEN, "--role", role]
@@ -185,16 +197,24 @@ class Run(Bench):
         argv += ["-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-start_epmd", "false"]
         return [*argv, "-run", "gen_bench", "main", *role]
 
-    async def server(self, kind: str) -> str:
-        """Start (once) a Python or Erlang gen_server; return its node name."""
+    async def server(self, kind: str) -> tuple[str, int]:
+        """Start (once) a Python or Erlang gen_server; return its node name and OS pid."""
         if kind not in self.servers:
             name = self.name(f"{kind}srv")
             argv = self.python("py-server", name=name) if kind == "py" else []
             argv = argv or self.erlang(name, "server")
             proc = await self.spawn(f"{kind} server", argv, self.env)
             await proc.ready()
-            self.servers[kind] = name
+            self.servers[kind] = name, proc.proc.pid
         return self.servers[kind]
+
+    async def call_row(self, src: str, dst: str) -> dict[str, Any]:
+        """One client's result, with the CPU its server spent meanwhile."""
+        name, pid = await self.server(dst)
+        before = cpu_ns(pid)
+        result = await self.client(src, name)
+        result["server_cpu_ns"] = cpu_ns(pid) - before
+        return result
 
     @property
     def env(self) -> dict[str, str]:
@@ -220,9 +240,19 @@ class Run(Bench):
         client = await self.spawn(
             "http client", self.python("http-client", port=port, **{"no-reuse": not reuse})
         )
+        before = cpu_ns(server.proc.pid)
         result = await client.result()
+        result["server_cpu_ns"] = cpu_ns(server.proc.pid) - before
         await server.kill()
         return result
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time (user + system, every thread) of a running process, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -230,11 +260,15 @@ class Row:
     label: str
     rtt: list[int]
     conc: list[float]  # calls/s with C callers, one per run
+    client_cpu: list[float]  # µs of CPU per call, one per run
+    server_cpu: list[float]
 
     @classmethod
     def of(cls, label: str, result: dict[str, Any]) -> Row:
         conc = result["conc_calls"] / result["conc_elapsed_ns"] * 1e9
-        return cls(label, result["rtt_ns"], [conc])
+        calls = result["calls"]
+        client, server = result["cpu_ns"] / calls / 1e3, result["server_cpu_ns"] / calls / 1e3
+        return cls(label, result["rtt_ns"], [conc], [client], [server])
 
 
 KIND = {"py": "Python", "erl": "Erlang", "ex": "Elixir"}
@@ -253,7 +287,7 @@ async def run_once(args: argparse.Namespace) -> list[Row]:
             if src == "ex" and shutil.which("elixir") is None:
                 print("elixir not found: skipping the Elixir row", file=sys.stderr)
                 continue
-            result = await run.client(src, await run.server(dst))
+            result = await run.call_row(src, dst)
             rows.append(Row.of(f"{KIND[src]} → {KIND[dst]} (gen_server call)", result))
         rows.append(Row.of("HTTP JSON, aiohttp → aiohttp, keep-alive", await run.http(reuse=True)))
         rows.append(
@@ -273,8 +307,8 @@ async def run_once(args: argparse.Namespace) -> list[Row]:
 def table(runs: list[list[Row]], concurrency: int) -> str:
     lines = [
         "| call (client → server) | sequential calls/s | median µs | p99 µs "
-        f"| calls/s, {concurrency} callers (runs' range) |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        f"| calls/s, {concurrency} callers (runs' range) | CPU µs/call: client | server |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for same in zip(*runs, strict=True):
         rtts = [t for row in same for t in row.rtt]
@@ -283,9 +317,11 @@ def table(runs: list[list[Row]], concurrency: int) -> str:
         p99 = statistics.quantiles(rtts, n=100, method="inclusive")[98]
         rate = 1e9 / statistics.mean(rtts)
         spread = f" ({min(conc):,.0f} to {max(conc):,.0f})" if len(conc) > 1 else ""
+        client = statistics.median(c for row in same for c in row.client_cpu)
+        server = statistics.median(c for row in same for c in row.server_cpu)
         lines.append(
             f"| {same[0].label} | {rate:,.0f} | {median / 1e3:.0f} | {p99 / 1e3:.0f} "
-            f"| {statistics.median(conc):,.0f}{spread} |"
+            f"| {statistics.median(conc):,.0f}{spread} | {client:.0f} | {server:.0f} |"
         )
     return "\n".join(lines)
 
