@@ -27,7 +27,6 @@ __all__ = ["Dispatcher", "Peer"]
 
 log = logging.getLogger("nodemesh.node")
 
-EXIT = Atom("EXIT")
 SPAWN_REPLY, ERROR = Atom("spawn_reply"), Atom("error")
 
 
@@ -114,12 +113,13 @@ class Dispatcher:
             conn.write(control.unlink_id_ack(event))
 
     def _exit(self, conn: Peer, event: ev.Exit) -> None:
-        """Deliver ``('EXIT', From, Reason)``: mailboxes trap exits."""
+        """An exit signal: mailboxes get ``('EXIT', From, Reason)``, processes may die."""
         # A link exit also removes the link; if we had none (we unlinked meanwhile), the
         # signal is stale and dropped, as Erlang drops it.
         if event.link and not self._processes.signals.unlink(event.target, event.sender):
             return
-        self._deliver(conn, event.target, (EXIT, event.sender, event.reason))
+        if self._processes.exit_signal(event.target, event.sender, event.reason, link=event.link):
+            conn.hold_for(self._mailboxes[event.target])
 
     def _monitor(self, conn: Peer, event: ev.MonitorP) -> None:
         """A remote process monitors one of ours."""
