@@ -1,6 +1,9 @@
 """nodemesh: Python processes as real Erlang distribution nodes, clustered automatically."""
 
 from nodemesh.errors import (
+    CallError,
+    CallExitError,
+    CallTimeoutError,
     ConfigError,
     CookieMismatchError,
     DecodeError,
@@ -16,6 +19,7 @@ from nodemesh.errors import (
     NodeDownError,
     NodemeshError,
     NodeNameError,
+    NoProcError,
     ProtocolError,
     ReceiveTimeoutError,
     RemoteCallError,
@@ -25,6 +29,7 @@ from nodemesh.errors import (
 )
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import NodeDown, NodeEvent, NodeUp
+from nodemesh.runtime.gen_server import NO_REPLY, Caller, GenServer
 from nodemesh.runtime.mailbox import Mailbox, MailboxStatistics
 from nodemesh.runtime.node import Node
 from nodemesh.runtime.statistics import NodeStatistics
@@ -46,8 +51,13 @@ from nodemesh.term.types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "NO_REPLY",
     "Atom",
     "BitBinary",
+    "CallError",
+    "CallExitError",
+    "CallTimeoutError",
+    "Caller",
     "ConfigError",
     "CookieMismatchError",
     "DecodeError",
@@ -57,6 +67,7 @@ __all__ = [
     "ExportFun",
     "FrozenList",
     "FrozenMap",
+    "GenServer",
     "HandshakeError",
     "ImproperList",
     "LocalProtocolError",
@@ -66,6 +77,7 @@ __all__ = [
     "NameInUseError",
     "NameTakenError",
     "NetworkError",
+    "NoProcError",
     "Node",
     "NodeConfig",
     "NodeDown",

@@ -25,7 +25,14 @@ Every exception nodemesh raises on purpose derives from :class:`NodemeshError`::
     ├── MailboxClosedError       the mailbox was closed (by its owner or the node stopping)
     ├── StreamOverflowError      an event stream reached its bound; it ended after its events
     ├── DiscoveryError           a cluster strategy could not discover its peers
-    └── RpcError                 raised by *your* rpc handler: the caller sees ``error``
+    ├── RpcError                 raised by *your* rpc handler: the caller sees ``error``
+    └── CallError                a gen_server call (Node.call) failed; ``reason`` is Erlang's
+        ├── NoProcError          ... no process at the destination (``noproc``)
+        ├── CallTimeoutError     ... no reply within the timeout (also a TimeoutError)
+        └── CallExitError        ... the server exited or crashed during the call
+
+A gen_server call to a node that is down (or goes down mid-call) raises
+:class:`NodeDownError`, as for every other operation.
 
 Anything else escaping from nodemesh is a bug. Third-party and OS exceptions are
 translated at the edge (``raise NetworkError(...) from exc``).
@@ -155,3 +162,27 @@ class RpcError(NodemeshError):
     def __init__(self, reason: object) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class CallError(NodemeshError):
+    """A gen_server call made with :meth:`Node.call` failed.
+
+    ``reason`` is the term an Erlang caller would exit with (``gen:call``'s exit reason):
+    ``noproc``, ``timeout``, or the server's own exit reason.
+    """
+
+    def __init__(self, message: str, reason: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class NoProcError(CallError):
+    """No process lives at the destination of a call (the reason is ``noproc``)."""
+
+
+class CallTimeoutError(CallError, TimeoutError):
+    """The server did not reply within the call's timeout (the reason is ``timeout``)."""
+
+
+class CallExitError(CallError):
+    """The server exited (or crashed) before replying; ``reason`` is its exit reason."""

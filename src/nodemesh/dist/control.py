@@ -22,6 +22,7 @@ from nodemesh.term.types import Atom, Pid, Reference
 
 __all__ = [
     "Op",
+    "alias_send",
     "build",
     "demonitor_p",
     "exit2_signal",
@@ -240,6 +241,12 @@ def spawn_reply(request: ev.SpawnRequest, flags: int, result: Pid | Atom) -> byt
     """SPAWN_REPLY to ``request``: the new pid (``flags`` 1 link, 2 monitor made), or an
     error atom such as ``notsup``."""
     return build((Op.SPAWN_REPLY.value, request.req_id, request.sender, flags, result))
+
+
+def alias_send(sender: Pid, alias: Reference, message: Any, *, codec: TermCodec = ERLANG) -> bytes:
+    """ALIAS_SEND ``{33, From, Alias}`` + Msg: a message to a process alias (OTP 24+, only
+    to peers that advertised DFLAG_ALIAS). A deactivated alias drops it on arrival."""
+    return build((Op.ALIAS_SEND.value, sender, alias), message, with_payload=True, codec=codec)
 
 
 # -- parsing -----------------------------------------------------------------------------

@@ -20,11 +20,12 @@ from typing import Any
 from nodemesh.cookie import resolve_cookie
 from nodemesh.dist import control
 from nodemesh.dist.names import parse_node_name
-from nodemesh.errors import MailboxClosedError, NodeDownError, NodemeshError
+from nodemesh.errors import MailboxClosedError, NodeDownError, NodemeshError, NoProcError
 from nodemesh.runtime import _calls as calls
 from nodemesh.runtime._connection import Connection
 from nodemesh.runtime._connections import ConnectionTable
 from nodemesh.runtime._dispatch import Dispatcher
+from nodemesh.runtime._gen_calls import CallRouter, GenCalls
 from nodemesh.runtime._hostname import default_host
 from nodemesh.runtime._processes import ProcessTable
 from nodemesh.runtime._services import RpcHandler, Services
@@ -34,6 +35,7 @@ from nodemesh.runtime._tasks import TaskHost
 from nodemesh.runtime._transport import NodeTransport
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import EventHub, EventStream, NodeDown, NodeUp
+from nodemesh.runtime.gen_server import GenServer, ServerProcess
 from nodemesh.runtime.mailbox import Mailbox
 from nodemesh.runtime.statistics import NodeStatistics, collect
 from nodemesh.term.codec import TermCodec
@@ -91,6 +93,8 @@ class Node:
         self._system: Mailbox | None = None
         self._spawner = Spawner(self._processes, self._tasks, self._new_process_mailbox)
         self.services.spawner = self._spawner.spawn_request
+        self._gen: GenCalls | None = None  # gen_server calls out (made at start)
+        self._servers: dict[Pid, ServerProcess] = {}  # GenServers started here
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -108,6 +112,7 @@ class Node:
         self._processes.creation = self._connections.creation = self.creation
         self._started = True
         self._system = self.mailbox(max_queued=0)  # a sender pid only: never read, never full
+        self._start_calls()
         log.info("node %s listening on port %d (creation %d)", self.name, self.port, self.creation)
 
     async def aclose(self) -> None:
@@ -534,3 +539,78 @@ class Node:
         )
         self._processes.add(mailbox)
         return mailbox
+
+    # -- gen_server calls and servers (docs/gen_server.md) --------------------------------
+    def _start_calls(self) -> None:
+        router = CallRouter(self, self._processes.new_pid(), on_close=self._mailbox_closed)
+        self._processes.add(router)
+        self._gen = GenCalls(
+            self._processes, router, self._peers, self._connection, self._tasks.spawn, self._codec
+        )
+
+    def _calls(self) -> GenCalls:
+        if self._gen is None or not self.running:
+            raise NodeDownError(f"node {self.name} is not started")
+        return self._gen
+
+    async def call(self, dest: Destination, request: Any, *, timeout: float | None = 5.0) -> Any:
+        """``gen_server:call(Dest, Request, Timeout)``: send ``request`` to the gen_server
+        at ``dest`` (a pid, a local name, or ``(name, node)``) and return its reply.
+        ``timeout`` is in seconds (None: wait forever; Erlang's default is 5 s).
+
+        Raises :class:`NoProcError` when no process is there, :class:`CallExitError` when
+        the server exits (or crashes) before replying, :class:`CallTimeoutError` after
+        ``timeout``, and :class:`NodeDownError` when its node cannot be reached or goes
+        down during the call (or this node stops). A late reply is dropped.
+        """
+        return await self._calls().call(dest, request, timeout)
+
+    def cast(self, dest: Destination, request: Any) -> None:
+        """``gen_server:cast(Dest, Request)``: send ``{'$gen_cast', request}`` and return
+        at once. Never raises for a missing process or node (connects in the background
+        when needed, as Erlang does); raises :class:`NodeDownError` only when this node
+        is not running."""
+        self._calls().cast(dest, request)
+
+    async def multi_call(
+        self, nodes: list[str], name: str, request: Any, *, timeout: float | None = 5.0
+    ) -> tuple[dict[str, Any], list[str]]:
+        """``gen_server:multi_call(Nodes, Name, Request, Timeout)``: call the server
+        registered as ``name`` on each node at once; return ``(replies, bad_nodes)``,
+        replies by node name, and the nodes that did not answer in time, have no such
+        server, crashed or are down. Raises only :class:`NodeDownError` when this node
+        is not running."""
+        return await self._calls().multi_call(nodes, name, request, timeout)
+
+    async def start_server(
+        self, server: GenServer, *, name: str | None = None, max_queued: int | None = None
+    ) -> Pid:
+        """Run ``server``'s ``init`` and start handling its messages; return its pid.
+        With ``name`` it is registered (Erlang calls ``{name, node}``); ``max_queued`` as
+        for :meth:`mailbox`.
+
+        Raises :class:`NameTakenError` if the name is taken, :class:`NodeDownError` if
+        this node is not running, and whatever ``init`` raised.
+        """
+        calls = self._calls()
+        if name is None:
+            mailbox = self.mailbox(max_queued=max_queued)
+        else:
+            mailbox = self.register(name, max_queued=max_queued)
+        server.node, server.pid = self, mailbox.pid
+        process = ServerProcess(server, mailbox, calls.reply)
+        await process.init()
+        self._servers[mailbox.pid] = process
+        process.finished.add_done_callback(lambda _: self._servers.pop(mailbox.pid, None))
+        self._tasks.spawn(process.run(), name=f"gen_server {name or mailbox.pid}")
+        return mailbox.pid
+
+    async def stop_server(self, server: Pid | str, reason: Any = "normal") -> None:
+        """``gen_server:stop/2``: stop a server started here after the messages already
+        queued, run its ``terminate(reason)`` and wait for it; its monitors and links
+        see ``reason``. Raises :class:`NoProcError` if no such server runs here."""
+        pid = self.whereis(server) if isinstance(server, str) else server
+        process = self._servers.get(pid) if pid is not None else None
+        if process is None:
+            raise NoProcError(f"no server {server!r} on {self.name}", NOPROC)
+        await process.stop(Atom(reason) if type(reason) is str else reason)

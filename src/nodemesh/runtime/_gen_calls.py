@@ -1,0 +1,296 @@
+"""gen_server calls out of this node, and the replies its servers send (client side).
+
+A call is made the way OTP's ``gen:do_call/4`` makes one (``stdlib/src/gen.erl``): monitor
+the server (MONITOR_P, by pid or by registered name), send ``{'$gen_call', {From, Tag},
+Request}``, wait for ``{Tag, Reply}`` or the monitor's DOWN, then demonitor. The tag is
+the monitor reference itself, as in gen.erl, so one reference names both.
+
+Every call made from this node has the same ``From``: the :class:`CallRouter`, a mailbox
+that hands each reply (or DOWN) to the future of the call waiting for that reference. A
+reply whose call already gave up (timed out) finds no future and is dropped: what OTP
+24+ uses process aliases for (``[alias | Ref]`` tags), without one more message to wait for.
+
+The reply path serves the other direction: OTP 24+ callers send ``[alias | Ref]`` tags
+and are answered at the alias (ALIAS_SEND), exactly as ``gen:reply/2`` does, so a reply
+that comes after the caller timed out is dropped by the caller's node instead of landing
+in its mailbox. Older tags (a plain reference, multi_call's ``{Ref, Node}``) are answered
+with an ordinary SEND to the caller's pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from nodemesh.dist import control
+from nodemesh.dist.flags import DistFlag
+from nodemesh.errors import (
+    CallError,
+    CallExitError,
+    CallTimeoutError,
+    NodeDownError,
+    NodemeshError,
+    NoProcError,
+)
+from nodemesh.runtime._signals import NOCONNECTION, Monitor
+from nodemesh.runtime.mailbox import Mailbox
+from nodemesh.term.codec import TermCodec
+from nodemesh.term.types import Atom, ImproperList, Pid, Reference
+
+if TYPE_CHECKING:
+    from nodemesh.runtime._processes import ProcessTable
+
+__all__ = ["GEN_CALL", "GEN_CAST", "CallPeer", "CallRouter", "GenCalls"]
+
+log = logging.getLogger("nodemesh.node")
+
+GEN_CALL, GEN_CAST = Atom("$gen_call"), Atom("$gen_cast")
+DOWN, NOPROC, ALIAS = Atom("DOWN"), Atom("noproc"), Atom("alias")
+
+Target = Pid | str | tuple[str, str]
+
+
+class CallPeer(Protocol):
+    """The side of a connection calls need (a :class:`Connection` is one)."""
+
+    @property
+    def peer(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def peer_flags(self) -> DistFlag: ...
+    def write(self, frame: bytes) -> None: ...
+    async def drain(self) -> None: ...
+
+
+class _Down:
+    """What a call's future holds when its monitor fired instead of a reply."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: Any) -> None:
+        self.reason = reason
+
+
+_STOPPED = _Down(Atom("shutdown"))  # this node closed the router: it is stopping
+
+
+class CallRouter(Mailbox):
+    """The pid every call of this node comes from: hands ``{Tag, Reply}`` and
+    ``('DOWN', Tag, ...)`` to the call waiting on ``Tag``; drops anything else."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending: dict[Reference, asyncio.Future[Any]] = {}
+
+    def deliver(self, message: Any) -> bool:
+        if type(message) is tuple:
+            if len(message) == 2 and type(message[0]) is Reference:
+                future = self.pending.pop(message[0], None)
+                if future is not None and not future.done():
+                    future.set_result(message[1])
+            elif len(message) == 5 and message[0] == DOWN and type(message[1]) is Reference:
+                future = self.pending.pop(message[1], None)
+                if future is not None and not future.done():
+                    future.set_result(_Down(message[4]))
+        return False  # never queues, so never full
+
+    def close(self, reason: Any = "normal") -> None:
+        pending, self.pending = self.pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_result(_STOPPED)
+        super().close(reason)
+
+
+class GenCalls:
+    """``call``/``cast``/``multi_call`` from this node and the reply path of its servers.
+
+    ``peers`` is the node's live connections by name; ``connect`` dials one (raising
+    :class:`NodeDownError`); ``spawn`` runs a coroutine in the node's task group.
+    """
+
+    def __init__(
+        self,
+        processes: ProcessTable,
+        router: CallRouter,
+        peers: Mapping[str, CallPeer],
+        connect: Callable[[str], Awaitable[CallPeer]],
+        spawn: Callable[[Coroutine[Any, Any, Any]], None],
+        codec: TermCodec,
+    ) -> None:
+        self._processes = processes
+        self._node = processes.node
+        self._router = router
+        self._peers = peers
+        self._connect = connect
+        self._spawn = spawn
+        self._codec = codec
+
+    def _where(self, dest: Target) -> tuple[Pid | Atom, str]:
+        """``dest`` as (pid or registered name, node)."""
+        if type(dest) is Pid:
+            return dest, dest.node
+        if isinstance(dest, tuple):
+            return Atom(dest[0]), dest[1]
+        if isinstance(dest, str):
+            return Atom(dest), self._node
+        raise TypeError(f"not a destination: {dest!r} (a Pid, a name or (name, node))")
+
+    # -- call ------------------------------------------------------------------------------
+    async def call(self, dest: Target, request: Any, timeout: float | None) -> Any:
+        """See :meth:`Node.call`."""
+        proc, node = self._where(dest)
+        router, signals = self._router, self._processes.signals
+        ref = self._processes.make_ref()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        router.pending[ref] = future
+        conn: CallPeer | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                if node == self._node:
+                    await self._call_local(proc, ref, request)
+                else:
+                    conn = self._peers.get(node) or await self._connect(node)
+                    signals.add_monitor(Monitor(ref, router.pid, proc, node))
+                    conn.write(self._call_frames(conn, proc, ref, request))
+                    if conn.paused:
+                        await conn.drain()
+                result = await future
+        except TimeoutError:
+            raise CallTimeoutError(
+                f"{_show(dest)} did not reply within {timeout} s", Atom("timeout")
+            ) from None
+        finally:
+            router.pending.pop(ref, None)
+            # A reply leaves the monitor in place (a DOWN has removed it): take it back.
+            if signals.remove_monitor(ref) is not None and conn is not None and not conn.closed:
+                conn.write(control.demonitor_p(router.pid, proc, ref))
+        if type(result) is _Down:
+            if result is _STOPPED:
+                raise NodeDownError(f"{self._node} stopped during a call to {_show(dest)}")
+            raise _down_error(dest, node, result.reason)
+        return result
+
+    def _call_frames(self, conn: CallPeer, proc: Pid | Atom, ref: Reference, request: Any) -> bytes:
+        """MONITOR_P then the request, in one write."""
+        me = self._router.pid
+        message = (GEN_CALL, (me, ref), request)
+        if isinstance(proc, Pid):
+            send = control.send(proc, message, me, codec=self._codec)
+        else:
+            send = control.reg_send(me, proc, message, codec=self._codec)
+        return control.monitor_p(me, proc, ref) + send
+
+    async def _call_local(self, proc: Pid | Atom, ref: Reference, request: Any) -> None:
+        """A server on this node: no encoding, straight into its mailbox."""
+        processes = self._processes
+        mailbox = processes.get(proc) if isinstance(proc, Pid) else processes.whereis(proc)
+        if mailbox is None or mailbox.closed:
+            self._router.deliver((DOWN, ref, Atom("process"), proc, NOPROC))
+            return
+        processes.signals.add_monitor(Monitor(ref, self._router.pid, proc, self._node))
+        await mailbox.wait_room()
+        mailbox.deliver((GEN_CALL, (self._router.pid, ref), request))
+
+    # -- cast ------------------------------------------------------------------------------
+    def cast(self, dest: Target, request: Any) -> None:
+        """See :meth:`Node.cast`."""
+        proc, node = self._where(dest)
+        message = (GEN_CAST, request)
+        if node == self._node:
+            processes = self._processes
+            mailbox = processes.get(proc) if isinstance(proc, Pid) else processes.whereis(proc)
+            if mailbox is not None:
+                mailbox.deliver(message)
+            return
+        me = self._router.pid
+        if isinstance(proc, Pid):
+            frame = control.send(proc, message, me, codec=self._codec)
+        else:
+            frame = control.reg_send(me, proc, message, codec=self._codec)
+        conn = self._peers.get(node)
+        if conn is not None:
+            conn.write(frame)
+        else:  # gen_server:cast connects too, and never tells the caller it failed
+            self._spawn(self._cast_later(node, frame))
+
+    async def _cast_later(self, node: str, frame: bytes) -> None:
+        try:
+            conn = await self._connect(node)
+        except NodemeshError as exc:
+            log.debug("cast to %s dropped: %s", node, exc)
+            return
+        conn.write(frame)
+
+    # -- multi_call ------------------------------------------------------------------------
+    async def multi_call(
+        self, nodes: Iterable[str], name: str, request: Any, timeout: float | None
+    ) -> tuple[dict[str, Any], list[str]]:
+        """See :meth:`Node.multi_call`."""
+        targets = list(dict.fromkeys(nodes))
+        replies: dict[str, Any] = {}
+
+        async def one(node: str) -> None:
+            with contextlib.suppress(CallError, NodeDownError):
+                replies[node] = await self.call((name, node), request, timeout)
+
+        async with asyncio.TaskGroup() as group:
+            for node in targets:
+                group.create_task(one(node))
+        return replies, [node for node in targets if node not in replies]
+
+    # -- the reply path of servers here -------------------------------------------------------
+    def reply(self, sender: Pid, to: Any, tag: Any, value: Any) -> None:
+        """Answer the call ``{to, tag}`` with ``value`` from the server ``sender``, as
+        ``gen:reply/2`` does; dropped when the caller's node is gone (as in Erlang)."""
+        if type(to) is not Pid:
+            return
+        if to.node == self._node:
+            self._processes.deliver(to, (tag, value))
+            return
+        conn = self._peers.get(to.node)
+        if conn is None or conn.closed:
+            log.debug("reply to %s dropped: %s is not connected", to, to.node)
+            return
+        alias = _alias_of(tag)
+        if alias is not None and conn.peer_flags & DistFlag.ALIAS:
+            conn.write(control.alias_send(sender, alias, (tag, value), codec=self._codec))
+        else:
+            conn.write(control.send(to, (tag, value), sender, codec=self._codec))
+
+
+def _alias_of(tag: Any) -> Reference | None:
+    """The alias of an OTP 24+ tag, ``[alias | Alias]`` or ``[[alias | Alias] | _]``
+    (the two forms ``gen:reply/2`` sends to the alias)."""
+    if type(tag) is ImproperList:
+        if tag.elements == (ALIAS,) and type(tag.tail) is Reference:
+            return tag.tail
+        head = tag.elements[0] if tag.elements else None
+    elif type(tag) is list and tag:
+        head = tag[0]
+    else:
+        return None
+    if type(head) is ImproperList and head.elements == (ALIAS,) and type(head.tail) is Reference:
+        return head.tail
+    return None
+
+
+def _down_error(dest: Any, node: str, reason: Any) -> NodemeshError:
+    """The error for a call whose monitor fired: gen:call's exits, as Python errors."""
+    if reason == NOPROC:
+        return NoProcError(f"no process at {_show(dest)}", reason)
+    if reason == NOCONNECTION:
+        return NodeDownError(f"{node} is not connected (or went down during the call)")
+    return CallExitError(f"{_show(dest)} exited during the call: {reason!r:.200}", reason)
+
+
+def _show(dest: Any) -> str:
+    return str(dest) if type(dest) is Pid else repr(dest)

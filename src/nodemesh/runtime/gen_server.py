@@ -1,0 +1,206 @@
+"""GenServers written in Python that Erlang and Elixir call as they call their own.
+
+Subclass :class:`GenServer` and start it with :meth:`Node.start_server`. Its mailbox
+takes messages one at a time, in order, as a ``gen_server`` process does
+(``stdlib/src/gen_server.erl``, ``decode_msg``/``handle_msg``):
+
+- ``{'$gen_call', {From, Tag}, Request}`` (``gen_server:call``, ``GenServer.call``,
+  ``multi_call``, :meth:`Node.call`) → :meth:`GenServer.handle_call`; its return value is
+  the reply, or :data:`NO_REPLY` to answer later with :meth:`Caller.reply`;
+- ``{'$gen_cast', Request}`` (``gen_server:cast``, :meth:`Node.cast`) →
+  :meth:`GenServer.handle_cast`;
+- anything else → :meth:`GenServer.handle_info`.
+
+Each callback may be a plain function or a coroutine; the next message waits until it is
+done. An exception escaping a callback crashes the server like an Erlang process: it is
+logged, :meth:`GenServer.terminate` runs, and the server exits with the reason
+``{python_exception, <<"Type">>, <<"message">>}``; callers waiting on it see that exit
+(in Elixir ``GenServer.call`` exits with ``{Reason, {GenServer, :call, [...]}}``; in
+Python :class:`~nodemesh.errors.CallExitError` with that ``reason``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from nodemesh.term.types import Atom, Pid
+
+if TYPE_CHECKING:
+    from nodemesh.runtime.mailbox import Mailbox
+    from nodemesh.runtime.node import Node
+
+__all__ = ["NO_REPLY", "Caller", "GenServer"]
+
+log = logging.getLogger("nodemesh.gen_server")
+
+GEN_CALL, GEN_CAST = Atom("$gen_call"), Atom("$gen_cast")
+NORMAL, SHUTDOWN = Atom("normal"), Atom("shutdown")
+PYTHON_EXCEPTION = Atom("python_exception")
+
+
+class _NoReply:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_REPLY"
+
+
+#: Return this from :meth:`GenServer.handle_call` to reply later with :meth:`Caller.reply`
+#: (Erlang's ``{noreply, State}`` from ``handle_call``).
+NO_REPLY: Final = _NoReply()
+
+Replier = Callable[[Pid, Any, Any, Any], None]
+
+
+class Caller:
+    """Who made a call (Erlang's ``From``): ``pid`` and ``tag``. :meth:`reply` answers it."""
+
+    __slots__ = ("_replier", "_server", "pid", "tag")
+
+    def __init__(self, pid: Pid, tag: Any, server: Pid, replier: Replier) -> None:
+        self.pid = pid
+        self.tag = tag
+        self._server = server
+        self._replier = replier
+
+    def __repr__(self) -> str:
+        return f"<Caller {self.pid}>"
+
+    def reply(self, value: Any) -> None:
+        """Send ``value`` as the call's reply (``gen_server:reply/2``). Never raises: a
+        caller that is gone, or whose node is, never gets it, as in Erlang."""
+        self._replier(self._server, self.pid, self.tag, value)
+
+
+class GenServer:
+    """Base class of Python gen_servers; override the callbacks you need.
+
+    While running, ``self.node`` is the :class:`Node` it runs on and ``self.pid`` its pid.
+    """
+
+    node: Node
+    pid: Pid
+
+    def init(self) -> Any:
+        """Called once by :meth:`Node.start_server` before any message; an exception
+        here makes ``start_server`` raise it."""
+
+    def handle_call(self, request: Any, caller: Caller) -> Any:
+        """Answer a call: return the reply, or :data:`NO_REPLY` and reply later with
+        ``caller.reply(value)``. Not overriding it crashes the server on the first call,
+        as in Elixir."""
+        raise NotImplementedError(f"{type(self).__name__} has no handle_call")
+
+    def handle_cast(self, request: Any) -> Any:
+        """Handle a cast (no answer is sent). By default logged and ignored."""
+        log.warning("%s: unexpected cast %.200r", type(self).__name__, request)
+
+    def handle_info(self, message: Any) -> Any:
+        """Handle any other message. By default logged and ignored (as Elixir does)."""
+        log.warning("%s: unexpected message %.200r", type(self).__name__, message)
+
+    def terminate(self, reason: Any) -> Any:
+        """Called once when the server stops (:meth:`Node.stop_server`, a crash, the
+        node closing) with the exit reason; exceptions here are logged and ignored."""
+
+
+class _Stop:
+    """Queued by :meth:`ServerProcess.stop`: handled after the messages before it."""
+
+    __slots__ = ("done", "reason")
+
+    def __init__(self, reason: Any) -> None:
+        self.reason = reason
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
+class ServerProcess:
+    """The loop running one :class:`GenServer` over its mailbox (used by :class:`Node`)."""
+
+    def __init__(self, server: GenServer, mailbox: Mailbox, replier: Replier) -> None:
+        self.server = server
+        self.mailbox = mailbox
+        self._replier = replier
+        self.finished: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    async def init(self) -> None:
+        """Run ``init``; on an exception close the mailbox with it and raise it."""
+        try:
+            await _maybe_await(self.server.init())
+        except BaseException as exc:
+            self.mailbox.close(exit_reason(exc))
+            self.finished.set_result(exit_reason(exc))
+            raise
+
+    async def run(self) -> None:
+        """Handle messages until stopped, crashed or the mailbox closes; then terminate."""
+        reason: Any = NORMAL
+        stop: _Stop | None = None
+        try:
+            async for message in self.mailbox:
+                if type(message) is _Stop:
+                    stop, reason = message, message.reason
+                    break
+                await self._handle(message)
+            else:
+                reason = SHUTDOWN  # the mailbox was closed under us: the node is stopping
+        except asyncio.CancelledError:
+            reason = SHUTDOWN
+            raise
+        except Exception as exc:
+            reason = exit_reason(exc)
+            log.error("%s %s crashed", type(self.server).__name__, self.mailbox.pid, exc_info=exc)
+        finally:
+            await self._terminate(reason)
+            if stop is not None and not stop.done.done():
+                stop.done.set_result(None)
+
+    async def _handle(self, message: Any) -> None:
+        server = self.server
+        if type(message) is tuple and len(message) == 3 and message[0] == GEN_CALL:
+            origin = message[1]
+            if type(origin) is tuple and len(origin) == 2 and type(origin[0]) is Pid:
+                caller = Caller(origin[0], origin[1], self.mailbox.pid, self._replier)
+                result = await _maybe_await(server.handle_call(message[2], caller))
+                if result is not NO_REPLY:
+                    caller.reply(result)
+                return
+        elif type(message) is tuple and len(message) == 2 and message[0] == GEN_CAST:
+            await _maybe_await(server.handle_cast(message[1]))
+            return
+        await _maybe_await(server.handle_info(message))
+
+    async def _terminate(self, reason: Any) -> None:
+        try:
+            await _maybe_await(self.server.terminate(reason))
+        except Exception:  # terminate's failure changes nothing: the server is stopping
+            log.exception("%s.terminate failed", type(self.server).__name__)
+        finally:
+            self.mailbox.close(reason)
+            if not self.finished.done():
+                self.finished.set_result(reason)
+
+    async def stop(self, reason: Any) -> None:
+        """Stop after the messages already queued (``gen_server:stop/3``); wait for it."""
+        if self.finished.done():
+            return
+        request = _Stop(reason)
+        self.mailbox.deliver(request)
+        await asyncio.wait([request.done, self.finished], return_when=asyncio.FIRST_COMPLETED)
+
+
+async def _maybe_await(result: Any) -> Any:
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+def exit_reason(exc: BaseException) -> Any:
+    """The Erlang exit reason of a server whose callback raised ``exc``."""
+    if isinstance(exc, asyncio.CancelledError):
+        return SHUTDOWN
+    return (PYTHON_EXCEPTION, type(exc).__name__, str(exc))
