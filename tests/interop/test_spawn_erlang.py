@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import NodeFactory
-from nodemesh import Atom, Mailbox, Pid
-from nodemesh.runtime._spawn import ProcessExit
+from nodemesh import Atom, Mailbox, Pid, ProcessExit
 from support.erlang import ErlPeer
 
 pytestmark = pytest.mark.interop

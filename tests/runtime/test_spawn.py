@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from conftest import NodeFactory
-from nodemesh import Atom, Mailbox, Pid
-from nodemesh.runtime._spawn import ProcessExit
+from nodemesh import Atom, Mailbox, Pid, ProcessExit
 from nodemesh.term.types import Reference
 
 DOWN, EXIT = Atom("DOWN"), Atom("EXIT")

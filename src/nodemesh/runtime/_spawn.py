@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from nodemesh.dist import control
 from nodemesh.dist import events as ev
-from nodemesh.errors import NodemeshError
+from nodemesh.errors import ProcessExit
 from nodemesh.runtime._signals import Monitor
 from nodemesh.runtime.mailbox import Mailbox
 from nodemesh.term.types import Atom, Pid
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from nodemesh.runtime._processes import ProcessTable
     from nodemesh.runtime._tasks import TaskHost
 
-__all__ = ["EntryPoints", "ProcessExit", "ProcessFn", "ProcessMailbox", "Spawner"]
+__all__ = ["EntryPoints", "ProcessFn", "ProcessMailbox", "Spawner"]
 
 log = logging.getLogger("nodemesh.process")
 
@@ -54,14 +54,6 @@ LINK_FLAG, MONITOR_FLAG = 1, 2  # SPAWN_REPLY Flags (erl_dist_protocol)
 
 #: A process body: ``async def fn(mailbox, *args)``.
 ProcessFn = Callable[..., Awaitable[Any]]
-
-
-class ProcessExit(NodemeshError):
-    """Raise in a process to exit with ``reason`` (an Erlang term), like ``exit(Reason)``."""
-
-    def __init__(self, reason: Any) -> None:
-        super().__init__(f"process exit: {reason!r}")
-        self.reason = Atom(reason) if type(reason) is str else reason
 
 
 class ProcessMailbox(Mailbox):
@@ -111,7 +103,7 @@ async def run(mailbox: ProcessMailbox, fn: ProcessFn, args: tuple[Any, ...]) -> 
             mailbox.close(SHUTDOWN)
             raise
     except ProcessExit as exc:
-        reason = exc.reason
+        reason = Atom(exc.reason) if type(exc.reason) is str else exc.reason
     except Exception as exc:  # the process crashed: its links and monitors hear why
         log.warning("process %s (%s) crashed", mailbox.pid, _name(fn), exc_info=True)
         reason = (Atom("python_exception"), type(exc).__name__, str(exc))
