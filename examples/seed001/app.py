@@ -12,7 +12,9 @@ connection-pool tricks: the cluster knows its members. Docs: docs/seed-001.md.
 Nodes find each other with the topologies of the environment (``NODEMESH_STRATEGY=...``,
 as in deploy/kubernetes/seed001/), else through this host's EPMD (``local_epmd``). In
 Kubernetes the kind and name come from ``SEED001_KIND`` and ``seed001@$NODEMESH_HOST``
-(the pod's stable DNS name). Each answered call prints one line::
+(the pod's stable DNS name), the distribution port from ``NODEMESH_DIST_PORT`` and the
+health port (``/healthz``, ``/readyz``) from ``NODEMESH_HEALTH_PORT``, as the container
+image sets them. Each answered call prints one line::
 
     a-0@127.0.0.1 call 3 -> b-1@127.0.0.1 (zone z1)
 
@@ -29,8 +31,9 @@ import os
 import signal
 from typing import Any
 
-from nodemesh import Atom, Caller, GenServer, Node, NodemeshError
+from nodemesh import Atom, Caller, GenServer, Node, NodeConfig, NodemeshError
 from nodemesh.cluster import Cluster, topologies_from_env
+from nodemesh.health.server import HealthConfig, HealthServer
 from nodemesh.services import Roles
 
 OTHER = {"a": "b", "b": "a"}
@@ -71,16 +74,22 @@ async def main(args: argparse.Namespace) -> None:
     topologies = topologies_from_env() or {
         "this_host": {"strategy": "local_epmd", "config": {"polling_interval": 500}}
     }
-    async with Node(args.name, args.cookie) as node, Roles(node) as roles:
+    config = NodeConfig(port=args.port)
+    async with Node(args.name, args.cookie, config=config) as node, Roles(node) as roles:
         await roles.serve(args.kind, Worker(), metadata={"kind": args.kind, "zone": args.zone})
         print(f"{node.name} serving role {args.kind!r}", flush=True)
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-        async with Cluster(node, topologies), asyncio.TaskGroup() as group:
-            caller = group.create_task(call_the_others(node, roles, args.kind, args.interval))
-            await stop.wait()
-            caller.cancel()
+        cluster = Cluster(node, topologies)
+        async with cluster, contextlib.AsyncExitStack() as stack:
+            if args.health_port is not None:  # /healthz and /readyz for Kubernetes probes
+                health = HealthConfig(port=args.health_port, ready_min_peers=0)
+                await stack.enter_async_context(HealthServer(node, cluster, health))
+            async with asyncio.TaskGroup() as group:
+                caller = group.create_task(call_the_others(node, roles, args.kind, args.interval))
+                await stop.wait()
+                caller.cancel()
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -92,6 +101,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cookie", default=None, help="default: $NODEMESH_COOKIE")
     parser.add_argument("--zone", default=env.get("SEED001_ZONE", "local"))
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between calls")
+    parser.add_argument("--port", type=int, default=int(env.get("NODEMESH_DIST_PORT", "0")))
+    health = env.get("NODEMESH_HEALTH_PORT")
+    parser.add_argument("--health-port", type=int, default=int(health) if health else None)
     args = parser.parse_args(argv)
     if args.kind is None or args.name is None:
         parser.error("give --kind and --name (or SEED001_KIND and NODEMESH_HOST)")
