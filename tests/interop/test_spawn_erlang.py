@@ -3,11 +3,14 @@ monitors them both ways, and sees their exit reasons; unexposed entry points exi
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
 from typing import Any
 
 import pytest
 
-from conftest import NodeFactory
+from conftest import COOKIE, NodeFactory
 from nodemesh import Atom, Mailbox, Pid, ProcessExit
 from support.erlang import ErlPeer
 
@@ -156,3 +159,40 @@ async def test_spawn_opts_arrive_as_erlang_sends_them(make_node: NodeFactory, er
     await erl.eval("get(pid) ! {exit, bye}")
     assert await erl.eval(RECV_DOWN) == "bye"
     assert await erl.eval(RECV_EXIT) == "bye"
+
+
+async def test_elixir_node_spawn_link_and_monitor(make_node: NodeFactory, epmd_port: int) -> None:
+    """Elixir's Node.spawn_link/4 and spawn_monitor of an exposed Elixir-named entry
+    point: the process runs, and its exit reaches the Elixir process as EXIT and DOWN."""
+    elixir = shutil.which("elixir")
+    if elixir is None:
+        pytest.skip("elixir is not installed (apt-get install elixir)")
+    py = await make_node("py")
+    py.expose_spawn("Elixir.Workers", "run", worker)
+    script = f"""
+        py = :"{py.name}"
+        Process.flag(:trap_exit, true)
+        pid = Node.spawn_link(py, Workers, :run, [self(), :ex])
+        receive do {{:started, :ex, ^pid}} -> IO.puts("started") after 5000 -> IO.puts("no") end
+        send(pid, {{:exit, :bye}})
+        receive do {{:EXIT, ^pid, why}} -> IO.inspect(why) after 5000 -> IO.puts("no") end
+        {{pid2, ref}} = :erlang.spawn_monitor(py, Workers, :run, [self(), :mon])
+        receive do {{:started, :mon, ^pid2}} -> IO.puts("started") after 5000 -> IO.puts("no") end
+        send(pid2, :crash)
+        receive do
+          {{:DOWN, ^ref, :process, ^pid2, why}} -> IO.inspect(why)
+        after 5000 -> IO.puts("no")
+        end
+    """
+    proc = await asyncio.create_subprocess_exec(
+        elixir, "--name", "ex@127.0.0.1", "--cookie", COOKIE, "-e", script,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "ERL_EPMD_PORT": str(epmd_port)},
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert out.decode().split("\n")[:4] == [
+        "started",
+        ":bye",
+        "started",
+        '{:python_exception, "RuntimeError", "crashed on purpose"}',
+    ], out.decode()
