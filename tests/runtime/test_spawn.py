@@ -153,3 +153,18 @@ async def test_spawn_before_start_raises(make_node: NodeFactory) -> None:
     node = Node("idle@127.0.0.1", "c")
     with pytest.raises(NodeDownError):
         node.spawn(until_stopped)
+
+
+async def test_node_stop_is_not_logged_as_a_crash(
+    make_node: NodeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A process blocked in receive() when the node stops ends quietly (no crash log)."""
+    node = await make_node("a")
+
+    async def waiting(mailbox: Mailbox) -> None:
+        await mailbox.receive()
+
+    node.spawn(waiting)
+    await asyncio.sleep(0)  # let it reach receive(): one turn of the loop, not a delay
+    await node.aclose()
+    assert not [r for r in caplog.records if "crashed" in r.getMessage()]

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from nodemesh.dist import control
 from nodemesh.dist import events as ev
-from nodemesh.errors import ProcessExit
+from nodemesh.errors import MailboxClosedError, ProcessExit
 from nodemesh.runtime._signals import Monitor
 from nodemesh.runtime.mailbox import Mailbox
 from nodemesh.term.types import Atom, Pid
@@ -102,16 +102,30 @@ async def run(mailbox: ProcessMailbox, fn: ProcessFn, args: tuple[Any, ...]) -> 
         if mailbox._killed is None:  # the node is stopping: not ours to swallow
             mailbox.close(SHUTDOWN)
             raise
+    except MailboxClosedError as exc:
+        # Its own mailbox closed under it: the node is stopping, nothing crashed (the
+        # close already told links and monitors). Another mailbox's: a crash as any.
+        if not mailbox.closed:
+            _crashed(mailbox, fn)
+            reason = _crash_reason(exc)
     except ProcessExit as exc:
         reason = Atom(exc.reason) if type(exc.reason) is str else exc.reason
     except Exception as exc:  # the process crashed: its links and monitors hear why
-        log.warning("process %s (%s) crashed", mailbox.pid, _name(fn), exc_info=True)
-        reason = (Atom("python_exception"), type(exc).__name__, str(exc))
+        _crashed(mailbox, fn)
+        reason = _crash_reason(exc)
     if mailbox._killed is not None:  # an exit signal's reason wins, whatever fn did
         if task.cancelling():
             task.uncancel()
         reason = mailbox._killed
     mailbox.close(reason)
+
+
+def _crashed(mailbox: ProcessMailbox, fn: ProcessFn) -> None:
+    log.warning("process %s (%s) crashed", mailbox.pid, _name(fn), exc_info=True)
+
+
+def _crash_reason(exc: BaseException) -> Any:
+    return (Atom("python_exception"), type(exc).__name__, str(exc))
 
 
 def _name(fn: Any) -> str:
