@@ -10,9 +10,11 @@ import pytest
 
 from conftest import NodeFactory
 from nodemesh import Atom, Mailbox, Pid, ProcessExit
+from nodemesh.runtime._signals import Monitor
 from nodemesh.term.types import Reference
 
 DOWN, EXIT = Atom("DOWN"), Atom("EXIT")
+LINK, MONITOR = Atom("link"), Atom("monitor")
 
 
 async def until_stopped(mailbox: Mailbox) -> None:
@@ -168,3 +170,46 @@ async def test_node_stop_is_not_logged_as_a_crash(
     await asyncio.sleep(0)  # let it reach receive(): one turn of the loop, not a delay
     await node.aclose()
     assert not [r for r in caplog.records if "crashed" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("mfa", "args"),
+    [
+        ((Atom("workers"), Atom("run"), 2), [1]),  # arity does not match the arguments
+        ((b"workers", Atom("run"), 0), []),  # module is not an atom
+        ((Atom("workers"), Atom("run")), []),  # not {M, F, Arity}
+    ],
+)
+async def test_malformed_spawn_request_gets_notsup(
+    make_node: NodeFactory, mfa: Any, args: Any
+) -> None:
+    """A malformed SPAWN_REQUEST is answered notsup; the connection and node carry on."""
+    from nodemesh.dist import control
+
+    a, b = await make_node("a"), await make_node("b")
+    b.expose_spawn("workers", "run", until_stopped)
+    me = a.mailbox()
+    conn = await a._connection(b.name)
+    req = a.make_ref()
+    conn.write(control.spawn_request(req, me.pid, me.pid, mfa, [], args))
+    assert await me.receive(timeout=5) == (Atom("spawn_reply"), req, Atom("error"), "notsup")
+    assert await a.ping(b.name)
+
+
+async def test_python_node_spawns_exposed_entry_with_link_and_monitor(
+    make_node: NodeFactory,
+) -> None:
+    """A SPAWN_REQUEST between Python nodes with [link, monitor]: the reply carries both
+    flags, the process runs, and its exit reaches the requester as DOWN and EXIT."""
+    from nodemesh.dist import control
+
+    a, b = await make_node("a"), await make_node("b")
+    b.expose_spawn("workers", "run", exit_with)
+    me = a.mailbox()
+    conn = await a._connection(b.name)
+    req = a.make_ref()
+    a._processes.signals.add_monitor(Monitor(req, me.pid, Atom("workers"), b.name))
+    mfa = (Atom("workers"), Atom("run"), 1)
+    conn.write(control.spawn_request(req, me.pid, me.pid, mfa, [LINK, MONITOR], ["done"]))
+    exits = {(await me.receive(timeout=5))[0] for _ in range(2)}
+    assert exits == {DOWN, EXIT}

@@ -138,7 +138,10 @@ class Dispatcher:
             self._deliver(conn, monitor.watcher, monitor.down_message(event.reason))
 
     def _spawn_reply(self, conn: Peer, event: ev.SpawnReply) -> None:
-        """The answer to one of our spawn requests; a pid needs nothing from us."""
+        """The answer to one of our spawn requests: with flag 1 the peer linked the new
+        process to ours, so our half of the link is made now."""
+        if type(event.result) is Pid and event.flags & 1:
+            self._processes.signals.link(event.to, event.result)
         if type(event.result) is not Pid:  # the spawn failed: the monitor will never fire
             self._processes.signals.remove_monitor(event.req_id)
             reply = (SPAWN_REPLY, event.req_id, ERROR, event.result)
