@@ -49,6 +49,10 @@ class KV(GenServer):
         self.data: dict[Any, Any] = {}
         self.tags: list[Any] = []
         self.held: list[Caller] = []
+        self.stopped: list[Any] = []
+
+    def terminate(self, reason: Any) -> None:
+        self.stopped.append(reason)
 
     def handle_call(self, request: Any, caller: Caller) -> Any:
         self.tags.append(caller.tag)
@@ -145,6 +149,18 @@ async def test_reply_after_an_erlang_timeout_is_dropped(
     assert await erl.eval(f'gen_server:call({dest}, {{get, <<"none">>}})') == "undefined"
     assert not kv.held
     assert await erl.eval("receive M -> {stray, M} after 0 -> none end") == "none"
+
+
+async def test_erlang_stops_a_python_server(make_node: NodeFactory, erl: ErlPeer) -> None:
+    """gen_server:stop/3 from Erlang (sys:terminate) returns ok once terminate ran with
+    the reason; other sys requests get {error, {unknown_system_msg, Request}}."""
+    py, kv = await py_server(make_node)
+    dest = f"{{kv, '{py.name}'}}"
+    got = await erl.eval_term(f"catch sys:get_state({dest})")  # sys raises error(Reason)
+    assert got[0] == "EXIT" and got[1][0] == (Atom("unknown_system_msg"), Atom("get_state"))
+    assert await erl.eval(f"gen_server:stop({dest}, {{shutdown, bye}}, 5000)") == "ok"
+    assert kv.stopped == [(Atom("shutdown"), Atom("bye"))]
+    assert py.whereis("kv") is None
 
 
 async def test_elixir_genserver_call_and_cast(make_node: NodeFactory, epmd_port: int) -> None:

@@ -247,3 +247,29 @@ async def test_async_and_sync_callbacks_serialise(make_node: NodeFactory) -> Non
     calls.append(cli.call(("kv", srv.name), (PUT, "last", 1)))
     results = await asyncio.gather(*calls)
     assert results == ["slept"] * 5 + ["ok"]
+
+
+async def test_malformed_requests_do_not_stop_the_server(make_node: NodeFactory) -> None:
+    """A '$gen_call' without a {Pid, Tag} goes to handle_info, a malformed system message
+    is ignored; the server keeps serving."""
+    srv, cli, kv = await two(make_node)
+    await cli.send(("kv", srv.name), (Atom("$gen_call"), Atom("oops"), 1))
+    await cli.send(("kv", srv.name), (Atom("system"), 7, (Atom("terminate"), 1)))
+    assert await cli.call(("kv", srv.name), (GET, b"ready")) is True
+    assert kv.infos == [(Atom("$gen_call"), Atom("oops"), 1)]
+
+
+async def test_unencodable_reply_crashes_the_server(make_node: NodeFactory) -> None:
+    """A reply with no term form raises EncodeError in the server: it crashes, and the
+    remote caller sees the exit instead of waiting for its timeout."""
+
+    class Bad(GenServer):
+        def handle_call(self, request: Any, caller: Caller) -> Any:
+            return object()
+
+    srv = await make_node("srv")
+    cli = await make_node("cli")
+    await srv.start_server(Bad(), name="bad")
+    with pytest.raises(CallExitError) as info:
+        await cli.call(("bad", srv.name), 1)
+    assert info.value.reason[:2] == (Atom("python_exception"), b"EncodeError")

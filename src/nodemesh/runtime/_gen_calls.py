@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from nodemesh.dist import control
 from nodemesh.dist.flags import DistFlag
@@ -51,6 +51,7 @@ GEN_CALL, GEN_CAST = Atom("$gen_call"), Atom("$gen_cast")
 DOWN, NOPROC, ALIAS = Atom("DOWN"), Atom("noproc"), Atom("alias")
 
 Target = Pid | str | tuple[str, str]
+T = TypeVar("T")
 
 
 class CallPeer(Protocol):
@@ -77,7 +78,21 @@ class _Down:
         self.reason = reason
 
 
+TIMEOUT = Atom("timeout")
 _STOPPED = _Down(Atom("shutdown"))  # this node closed the router: it is stopping
+_TIMED_OUT = _Down(TIMEOUT)  # the call's timer fired first
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(_TIMED_OUT)
+
+
+async def _before(deadline: float | None, waiting: Awaitable[T]) -> T:
+    """Await ``waiting`` until ``deadline`` (loop time; None: no limit); TimeoutError
+    after. Only for the rare waits of a call: a connect, a full mailbox, a full socket."""
+    async with asyncio.timeout_at(deadline):
+        return await waiting
 
 
 class CallRouter(Mailbox):
@@ -133,6 +148,7 @@ class GenCalls:
         self._connect = connect
         self._spawn = spawn
         self._codec = codec
+        self._deferred: dict[CallPeer, bytes] = {}  # DEMONITOR_Ps not yet written
 
     def _where(self, dest: Target) -> tuple[Pid | Atom, str]:
         """``dest`` as (pid or registered name, node)."""
@@ -148,38 +164,66 @@ class GenCalls:
     async def call(self, dest: Target, request: Any, timeout: float | None) -> Any:
         """See :meth:`Node.call`."""
         proc, node = self._where(dest)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         router, signals = self._router, self._processes.signals
         ref = self._processes.make_ref()
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         router.pending[ref] = future
+        # A timer rather than asyncio.timeout() around the wait: the common path pays for
+        # one timer handle, not a cancellation scope (see bench/gen_server.py).
+        timer = None if deadline is None else loop.call_at(deadline, _expire, future)
         conn: CallPeer | None = None
         try:
-            async with asyncio.timeout(timeout):
-                if node == self._node:
-                    await self._call_local(proc, ref, request)
-                else:
-                    conn = self._peers.get(node) or await self._connect(node)
-                    signals.add_monitor(Monitor(ref, router.pid, proc, node))
-                    conn.write(self._call_frames(conn, proc, ref, request))
-                    if conn.paused:
-                        await conn.drain()
-                result = await future
+            if node == self._node:
+                await self._call_local(proc, ref, request, deadline)
+            else:
+                conn = peer = self._peers.get(node) or await self._dial(node, deadline)
+                signals.add_monitor(Monitor(ref, router.pid, proc, node))
+                frames = self._call_frames(proc, ref, request)
+                before = self._deferred.pop(peer, None)  # the last call's DEMONITOR_P
+                peer.write(frames if before is None else before + frames)
+                if peer.paused:
+                    await _before(deadline, peer.drain())
+            result = await future
         except TimeoutError:
-            raise CallTimeoutError(
-                f"{_show(dest)} did not reply within {timeout} s", Atom("timeout")
-            ) from None
+            result = _TIMED_OUT
         finally:
+            if timer is not None:
+                timer.cancel()
             router.pending.pop(ref, None)
             # A reply leaves the monitor in place (a DOWN has removed it): take it back.
             if signals.remove_monitor(ref) is not None and conn is not None and not conn.closed:
-                conn.write(control.demonitor_p(router.pid, proc, ref))
+                self._defer(conn, control.demonitor_p(router.pid, proc, ref))
         if type(result) is _Down:
+            if result is _TIMED_OUT:
+                raise CallTimeoutError(f"{_show(dest)} did not reply within {timeout} s", TIMEOUT)
             if result is _STOPPED:
                 raise NodeDownError(f"{self._node} stopped during a call to {_show(dest)}")
             raise _down_error(dest, node, result.reason)
         return result
 
-    def _call_frames(self, conn: CallPeer, proc: Pid | Atom, ref: Reference, request: Any) -> bytes:
+    def _defer(self, conn: CallPeer, frame: bytes) -> None:
+        """Write ``frame`` with the next call to ``conn``, or at the next turn of the loop:
+        a caller calling again at once sends the DEMONITOR_P of its last call and the
+        MONITOR_P and request of the next in one write (one syscall, one read there)."""
+        queued = self._deferred.get(conn)
+        if queued is None:
+            self._deferred[conn] = frame
+            asyncio.get_running_loop().call_soon(self._flush, conn)
+        else:
+            self._deferred[conn] = queued + frame
+
+    def _flush(self, conn: CallPeer) -> None:
+        frame = self._deferred.pop(conn, None)
+        if frame is not None and not conn.closed:
+            conn.write(frame)
+
+    async def _dial(self, node: str, deadline: float | None) -> CallPeer:
+        async with asyncio.timeout_at(deadline):
+            return await self._connect(node)
+
+    def _call_frames(self, proc: Pid | Atom, ref: Reference, request: Any) -> bytes:
         """MONITOR_P then the request, in one write."""
         me = self._router.pid
         message = (GEN_CALL, (me, ref), request)
@@ -189,7 +233,9 @@ class GenCalls:
             send = control.reg_send(me, proc, message, codec=self._codec)
         return control.monitor_p(me, proc, ref) + send
 
-    async def _call_local(self, proc: Pid | Atom, ref: Reference, request: Any) -> None:
+    async def _call_local(
+        self, proc: Pid | Atom, ref: Reference, request: Any, deadline: float | None
+    ) -> None:
         """A server on this node: no encoding, straight into its mailbox."""
         processes = self._processes
         mailbox = processes.get(proc) if isinstance(proc, Pid) else processes.whereis(proc)
@@ -197,7 +243,8 @@ class GenCalls:
             self._router.deliver((DOWN, ref, Atom("process"), proc, NOPROC))
             return
         processes.signals.add_monitor(Monitor(ref, self._router.pid, proc, self._node))
-        await mailbox.wait_room()
+        if mailbox.full:
+            await _before(deadline, mailbox.wait_room())
         mailbox.deliver((GEN_CALL, (self._router.pid, ref), request))
 
     # -- cast ------------------------------------------------------------------------------

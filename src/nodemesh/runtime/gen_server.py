@@ -25,6 +25,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final
 
 from nodemesh.term.types import Atom, Pid
@@ -37,7 +38,8 @@ __all__ = ["NO_REPLY", "Caller", "GenServer"]
 
 log = logging.getLogger("nodemesh.gen_server")
 
-GEN_CALL, GEN_CAST = Atom("$gen_call"), Atom("$gen_cast")
+GEN_CALL, GEN_CAST, SYSTEM = Atom("$gen_call"), Atom("$gen_cast"), Atom("system")
+TERMINATE, UNKNOWN_SYSTEM_MSG = Atom("terminate"), Atom("unknown_system_msg")
 NORMAL, SHUTDOWN = Atom("normal"), Atom("shutdown")
 PYTHON_EXCEPTION = Atom("python_exception")
 
@@ -118,6 +120,13 @@ class _Stop:
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
+class _Terminate(Exception):
+    """``sys:terminate/2`` (what ``gen_server:stop/1`` from Erlang sends) asked us to stop."""
+
+    def __init__(self, reason: Any) -> None:
+        self.reason = reason
+
+
 class ServerProcess:
     """The loop running one :class:`GenServer` over its mailbox (used by :class:`Node`)."""
 
@@ -151,6 +160,8 @@ class ServerProcess:
         except asyncio.CancelledError:
             reason = SHUTDOWN
             raise
+        except _Terminate as stop_request:
+            reason = stop_request.reason
         except Exception as exc:
             reason = exit_reason(exc)
             log.error("%s %s crashed", type(self.server).__name__, self.mailbox.pid, exc_info=exc)
@@ -165,14 +176,35 @@ class ServerProcess:
             origin = message[1]
             if type(origin) is tuple and len(origin) == 2 and type(origin[0]) is Pid:
                 caller = Caller(origin[0], origin[1], self.mailbox.pid, self._replier)
-                result = await _maybe_await(server.handle_call(message[2], caller))
+                result = server.handle_call(message[2], caller)
+                if _awaitable(result):
+                    result = await result
                 if result is not NO_REPLY:
                     caller.reply(result)
                 return
-        elif type(message) is tuple and len(message) == 2 and message[0] == GEN_CAST:
-            await _maybe_await(server.handle_cast(message[1]))
+            result = server.handle_info(message)  # not a well-formed call
+        elif type(message) is tuple and len(message) == 3 and message[0] == SYSTEM:
+            self._system(message)
             return
-        await _maybe_await(server.handle_info(message))
+        elif type(message) is tuple and len(message) == 2 and message[0] == GEN_CAST:
+            result = server.handle_cast(message[1])
+        else:
+            result = server.handle_info(message)
+        if _awaitable(result):
+            await result
+
+    def _system(self, message: tuple[Any, ...]) -> None:
+        """``{system, From, Request}`` (``sys.erl``): ``{terminate, Reason}`` is answered
+        ``ok`` and stops the server with Reason (``gen_server:stop/1,3`` from Erlang);
+        other requests get ``{error, {unknown_system_msg, Request}}`` as sys answers."""
+        origin, request = message[1], message[2]
+        if type(origin) is not tuple or len(origin) != 2 or type(origin[0]) is not Pid:
+            return
+        caller = Caller(origin[0], origin[1], self.mailbox.pid, self._replier)
+        if type(request) is tuple and len(request) == 2 and request[0] == TERMINATE:
+            caller.reply(Atom("ok"))
+            raise _Terminate(request[1])
+        caller.reply((Atom("error"), (UNKNOWN_SYSTEM_MSG, request)))
 
     async def _terminate(self, reason: Any) -> None:
         try:
@@ -197,6 +229,20 @@ async def _maybe_await(result: Any) -> Any:
     if inspect.isawaitable(result):
         return await result
     return result
+
+
+def _awaitable(result: Any) -> bool:
+    """``inspect.isawaitable``, with the common answers (a coroutine, a plain value)
+    found without its ABC check: this runs once per message."""
+    kind = type(result)
+    if kind is CoroutineType:
+        return True
+    if kind in _PLAIN:
+        return False
+    return inspect.isawaitable(result)
+
+
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes, tuple, list, dict, Atom, Pid})
 
 
 def exit_reason(exc: BaseException) -> Any:
