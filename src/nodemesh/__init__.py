@@ -19,7 +19,9 @@ from nodemesh.errors import (
     NodeDownError,
     NodemeshError,
     NodeNameError,
+    NoMembersError,
     NoProcError,
+    ProcessExit,
     ProtocolError,
     ReceiveTimeoutError,
     RemoteCallError,
@@ -35,6 +37,7 @@ from nodemesh.runtime.node import Node
 from nodemesh.runtime.statistics import NodeStatistics
 from nodemesh.runtime.streams import Stream, StreamStatistics
 from nodemesh.services.pubsub import PubSub
+from nodemesh.services.roles import Roles
 from nodemesh.term.types import (
     Atom,
     BitBinary,
@@ -77,6 +80,7 @@ __all__ = [
     "NameInUseError",
     "NameTakenError",
     "NetworkError",
+    "NoMembersError",
     "NoProcError",
     "Node",
     "NodeConfig",
@@ -90,12 +94,14 @@ __all__ = [
     "OpaqueFun",
     "Pid",
     "Port",
+    "ProcessExit",
     "ProtocolError",
     "PubSub",
     "ReceiveTimeoutError",
     "Reference",
     "RemoteCallError",
     "RemoteProtocolError",
+    "Roles",
     "RpcError",
     "Stream",
     "StreamOverflowError",

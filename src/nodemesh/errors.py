@@ -26,8 +26,10 @@ Every exception nodemesh raises on purpose derives from :class:`NodemeshError`::
     ├── StreamOverflowError      an event stream reached its bound; it ended after its events
     ├── DiscoveryError           a cluster strategy could not discover its peers
     ├── RpcError                 raised by *your* rpc handler: the caller sees ``error``
+    ├── ProcessExit              raised by *your* process (Node.spawn) to exit with a reason
     └── CallError                a gen_server call (Node.call) failed; ``reason`` is Erlang's
         ├── NoProcError          ... no process at the destination (``noproc``)
+        │   └── NoMembersError   ... Roles.call_any found no live member of the role
         ├── CallTimeoutError     ... no reply within the timeout (also a TimeoutError)
         └── CallExitError        ... the server exited or crashed during the call
 
@@ -186,3 +188,17 @@ class CallTimeoutError(CallError, TimeoutError):
 
 class CallExitError(CallError):
     """The server exited (or crashed) before replying; ``reason`` is its exit reason."""
+
+
+# -- processes and roles (issue 9, spawn-roles) -------------------------------------------
+class ProcessExit(NodemeshError):
+    """Raise in a process (:meth:`Node.spawn`) to end it with ``reason``, an Erlang term,
+    as ``exit(Reason)`` does; its links and monitors see that reason."""
+
+    def __init__(self, reason: object) -> None:
+        super().__init__(f"process exit: {reason!r}")
+        self.reason = reason
+
+
+class NoMembersError(NoProcError):
+    """:meth:`Roles.call_any` found no live member of the role (the reason is ``noproc``)."""

@@ -25,6 +25,7 @@ __all__ = [
     "alias_send",
     "build",
     "demonitor_p",
+    "exit2_signal",
     "exit_signal",
     "link",
     "monitor_exit",
@@ -186,6 +187,11 @@ def unlink_id_ack(request: ev.Unlink) -> bytes:
 def exit_signal(sender: Pid, to: Pid, reason: Any, *, codec: TermCodec = ERLANG) -> bytes:
     """A linked process exited (PAYLOAD_EXIT)."""
     return build((Op.PAYLOAD_EXIT.value, sender, to), reason, with_payload=True, codec=codec)
+
+
+def exit2_signal(sender: Pid, to: Pid, reason: Any, *, codec: TermCodec = ERLANG) -> bytes:
+    """``exit(To, Reason)`` sent by ``sender`` (PAYLOAD_EXIT2)."""
+    return build((Op.PAYLOAD_EXIT2.value, sender, to), reason, with_payload=True, codec=codec)
 
 
 def noproc_exit(request: ev.Link) -> bytes:

@@ -27,7 +27,6 @@ __all__ = ["Dispatcher", "Peer"]
 
 log = logging.getLogger("nodemesh.node")
 
-EXIT = Atom("EXIT")
 SPAWN_REPLY, ERROR = Atom("spawn_reply"), Atom("error")
 
 
@@ -114,12 +113,13 @@ class Dispatcher:
             conn.write(control.unlink_id_ack(event))
 
     def _exit(self, conn: Peer, event: ev.Exit) -> None:
-        """Deliver ``('EXIT', From, Reason)``: mailboxes trap exits."""
+        """An exit signal: mailboxes get ``('EXIT', From, Reason)``, processes may die."""
         # A link exit also removes the link; if we had none (we unlinked meanwhile), the
         # signal is stale and dropped, as Erlang drops it.
         if event.link and not self._processes.signals.unlink(event.target, event.sender):
             return
-        self._deliver(conn, event.target, (EXIT, event.sender, event.reason))
+        if self._processes.exit_signal(event.target, event.sender, event.reason, link=event.link):
+            conn.hold_for(self._mailboxes[event.target])
 
     def _monitor(self, conn: Peer, event: ev.MonitorP) -> None:
         """A remote process monitors one of ours."""
@@ -138,7 +138,10 @@ class Dispatcher:
             self._deliver(conn, monitor.watcher, monitor.down_message(event.reason))
 
     def _spawn_reply(self, conn: Peer, event: ev.SpawnReply) -> None:
-        """The answer to one of our spawn requests; a pid needs nothing from us."""
+        """The answer to one of our spawn requests: with flag 1 the peer linked the new
+        process to ours, so our half of the link is made now."""
+        if type(event.result) is Pid and event.flags & 1:
+            self._processes.signals.link(event.to, event.result)
         if type(event.result) is not Pid:  # the spawn failed: the monitor will never fire
             self._processes.signals.remove_monitor(event.req_id)
             reply = (SPAWN_REPLY, event.req_id, ERROR, event.result)

@@ -103,6 +103,13 @@ class ProcessTable:
             return proc in self.mailboxes
         return proc in self.names or proc in self.reserved
 
+    def exit_signal(self, target: Pid, sender: Pid, reason: Any, *, link: bool = True) -> bool:
+        """Give a local ``target`` an exit signal (a mailbox gets it as a message, a
+        process may die of it); dropped if nobody is there. True when the mailbox is now
+        at its bound, as :meth:`Mailbox.deliver` says."""
+        mailbox = self.mailboxes.get(target)
+        return mailbox is not None and mailbox.exit_signal(sender, reason, link=link)
+
     def deliver(self, dest: Pid | str, message: Any) -> None:
         """Queue ``message`` for a local pid or name; dropped if nobody is there, as
         Erlang drops it."""

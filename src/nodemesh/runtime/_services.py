@@ -85,6 +85,8 @@ class Services:
         self._processes = processes
         self._tasks = tasks
         self.rpc = RpcRegistry()
+        #: Where SPAWN_REQUESTs other than erpc's go (the node sets it).
+        self.spawner: Callable[[Peer, ev.SpawnRequest], None] | None = None
 
     def handle(self, conn: Peer, name: Atom, sender: Any, message: Any) -> None:
         """A message to one of :attr:`NAMES` arrived from ``conn``'s node."""
@@ -125,14 +127,29 @@ class Services:
         conn.write(control.send(caller, (tag, reply), codec=self._codec))
 
     def spawn_request(self, conn: Peer, event: ev.SpawnRequest) -> None:
-        """SPAWN_REQUEST: only ``erpc:execute_call/4`` and ``execute_cast/3`` (rpc:call,
-        erpc:cast) can run here; anything else is answered ``notsup``."""
-        req_id, caller, mfa, args = event.req_id, event.sender, event.mfa, event.args
-        ok = type(mfa) is tuple and len(mfa) == 3 and mfa[0] == ERPC and type(args) is list
-        if not ok or mfa[1:] not in ((EXECUTE_CALL, 4), (EXECUTE_CAST, 3)) or len(args) != mfa[2]:
-            log.info("refusing spawn of %r from %s: only erpc calls run here", mfa, caller)
+        """SPAWN_REQUEST: ``erpc:execute_call/4`` and ``execute_cast/3`` (rpc:call,
+        erpc:cast) run here; any other well-formed ``{M, F, Arity}`` goes to
+        :attr:`spawner` (processes, see ``_spawn``); a malformed one gets ``notsup``."""
+        mfa, args = event.mfa, event.args
+        if not (
+            type(mfa) is tuple
+            and len(mfa) == 3
+            and type(mfa[0]) is Atom
+            and type(mfa[1]) is Atom
+            and type(args) is list
+            and mfa[2] == len(args)
+        ):
+            log.info("refusing malformed spawn of %r from %s", mfa, event.sender)
             conn.write(control.spawn_reply(event, 0, Atom("notsup")))
-            return
+        elif mfa[0] == ERPC and mfa[1:] in ((EXECUTE_CALL, 4), (EXECUTE_CAST, 3)):
+            self._erpc(conn, event)
+        elif self.spawner is not None:
+            self.spawner(conn, event)
+        else:
+            conn.write(control.spawn_reply(event, 0, Atom("notsup")))
+
+    def _erpc(self, conn: Peer, event: ev.SpawnRequest) -> None:
+        req_id, caller, mfa, args = event.req_id, event.sender, event.mfa, event.args
         monitor = type(event.opts) is list and Atom("monitor") in event.opts
         pid = self._processes.new_pid()
         flags = SPAWN_MONITOR_FLAG if monitor else 0

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["Mailbox", "MailboxStatistics"]
 
 PYTHON_EXCEPTION = Atom("python_exception")
+EXIT = Atom("EXIT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,12 @@ class Mailbox:
             self._peak = queued
         bound = self._max
         return bound is not None and queued >= bound
+
+    def exit_signal(self, sender: Pid, reason: Any, *, link: bool = True) -> bool:
+        """An exit signal from ``sender`` (``link``: a linked process exited; else
+        ``exit/2``). Mailboxes trap exits: it becomes the message ``('EXIT', sender,
+        reason)``. Returns what :meth:`deliver` returns."""
+        return self.deliver((EXIT, sender, reason))
 
     def call_when_drained(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` once, when the queue has drained to half its bound or the

@@ -30,6 +30,7 @@ from nodemesh.runtime._hostname import default_host
 from nodemesh.runtime._processes import ProcessTable
 from nodemesh.runtime._services import RpcHandler, Services
 from nodemesh.runtime._signals import NOCONNECTION, Monitor
+from nodemesh.runtime._spawn import ProcessFn, ProcessMailbox, Spawner
 from nodemesh.runtime._tasks import TaskHost
 from nodemesh.runtime._transport import NodeTransport
 from nodemesh.runtime.config import NodeConfig
@@ -90,6 +91,8 @@ class Node:
         self._events = EventHub("node event stream")
         self._transport: NodeTransport | None = None
         self._system: Mailbox | None = None
+        self._spawner = Spawner(self._processes, self._tasks, self._new_process_mailbox)
+        self.services.spawner = self._spawner.spawn_request
         self._gen: GenCalls | None = None  # gen_server calls out (made at start)
         self._servers: dict[Pid, ServerProcess] = {}  # GenServers started here
 
@@ -283,11 +286,11 @@ class Node:
             if other in self._processes.mailboxes:
                 self._processes.signals.link(local, other)
             else:
-                self._processes.deliver(local, (EXIT, other, NOPROC))
+                self._processes.exit_signal(local, other, NOPROC)
             return
         conn = self._connections.get(other.node)
         if conn is None:
-            self._processes.deliver(local, (EXIT, other, NOCONNECTION))
+            self._processes.exit_signal(local, other, NOCONNECTION)
             return
         self._processes.signals.link(local, other)
         conn.write(control.link(local, other))
@@ -346,7 +349,7 @@ class Node:
     def _signal_exit(self, source: Pid, target: Pid, reason: Any) -> None:
         """Send a link exit signal from ``source`` (exited) to ``target``."""
         if target.node == self.name:
-            self._processes.deliver(target, (EXIT, source, reason))
+            self._processes.exit_signal(target, source, reason)
             return
         conn = self._connections.get(target.node)
         if conn is not None:
@@ -454,11 +457,88 @@ class Node:
         """The connection to ``peer`` is gone: links to it break, monitors fire."""
         links, monitors = self._processes.signals.take_node(peer)
         for local, remote in links:
-            self._processes.deliver(local, (EXIT, remote, NOCONNECTION))
+            self._processes.exit_signal(local, remote, NOCONNECTION)
         for monitor in monitors:
             if monitor.watcher.node == self.name:
                 self._processes.deliver(monitor.watcher, monitor.down_message(NOCONNECTION))
         self._events.publish(NodeDown(peer, reason))
+
+    # -- processes: spawn, exit (issue 9) --------------------------------------------------
+    def spawn(
+        self,
+        fn: ProcessFn,
+        *args: Any,
+        link: Pid | None = None,
+        trap_exit: bool = False,
+        max_queued: int | None = None,
+    ) -> Pid:
+        """Run ``async def fn(mailbox, *args)`` as a process and return its pid.
+
+        The process ends with reason ``normal`` when ``fn`` returns, with
+        :class:`ProcessExit`'s reason when it raises that, and with ``{python_exception,
+        Type, Message}`` when it raises anything else; links and monitors hear that
+        reason. ``link`` links it to that pid (local or remote) before it runs. Exit
+        signals kill it unless ``trap_exit`` (see docs/processes.md). Raises
+        :class:`NodeDownError` if the node is not started."""
+        mailbox = self._start_process(trap_exit, max_queued)
+        if link is not None:
+            self.link(mailbox.pid, link)
+        self._spawner.start(mailbox, fn, args)
+        return mailbox.pid
+
+    def spawn_monitor(
+        self,
+        fn: ProcessFn,
+        *args: Any,
+        watcher: Pid,
+        trap_exit: bool = False,
+        max_queued: int | None = None,
+    ) -> tuple[Pid, Reference]:
+        """Like :meth:`spawn`, and ``watcher`` (a local pid) monitors the process: it gets
+        ``('DOWN', Ref, 'process', Pid, Reason)``. Returns ``(pid, ref)``."""
+        mailbox = self._start_process(trap_exit, max_queued)
+        ref = self.monitor(watcher, mailbox.pid)
+        self._spawner.start(mailbox, fn, args)
+        return mailbox.pid, ref
+
+    def expose_spawn(self, module: str, function: str, fn: ProcessFn) -> None:
+        """Let Erlang's ``spawn(ThisNode, module, function, Args)`` (and ``spawn_link``,
+        ``spawn_monitor``, ``spawn_opt``) run ``fn(mailbox, *Args)`` as a process here.
+        Entry points not exposed behave as undefined functions do in Erlang: the new
+        process exits at once with ``{undef, ...}``."""
+        self._spawner.entries.expose(module, function, fn)
+
+    def exit(self, pid: Pid, reason: Any, *, sender: Pid | None = None) -> None:
+        """Send an exit signal to ``pid``, like Erlang's ``exit(Pid, Reason)``: a process
+        that does not trap exits dies of it (``kill``: always, with ``killed``). Dropped if
+        ``pid``'s node is not connected, as Erlang drops it."""
+        source = sender or self._system_pid()
+        value = Atom(reason) if type(reason) is str else reason
+        if pid.node == self.name:
+            self._processes.exit_signal(pid, source, value, link=False)
+            return
+        conn = self._connections.get(pid.node)
+        if conn is not None:
+            conn.write(control.exit2_signal(source, pid, value, codec=self._codec))
+
+    def _start_process(self, trap_exit: bool, max_queued: int | None) -> ProcessMailbox:
+        if not self.running:
+            raise NodeDownError(f"node {self.name} is not started")
+        return self._new_process_mailbox(trap_exit, max_queued)
+
+    def _new_process_mailbox(
+        self, trap_exit: bool, max_queued: int | None = None
+    ) -> ProcessMailbox:
+        bound = self.config.max_queued_messages if max_queued is None else max_queued
+        mailbox = ProcessMailbox(
+            self,
+            self._processes.new_pid(),
+            on_close=self._mailbox_closed,
+            max_queued=bound or None,
+            trap_exit=trap_exit,
+        )
+        self._processes.add(mailbox)
+        return mailbox
 
     # -- gen_server calls and servers (docs/gen_server.md) --------------------------------
     def _start_calls(self) -> None:
