@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nodemesh.dist import control, handshake
@@ -29,6 +30,7 @@ from nodemesh.errors import (
     SupersededError,
 )
 from nodemesh.runtime.config import NodeConfig
+from nodemesh.runtime.tls import describe_tls_failure
 from nodemesh.term.codec import TermCodec
 
 if TYPE_CHECKING:
@@ -116,13 +118,17 @@ class Connection(asyncio.Protocol):
         self._stashed: list[memoryview] = []  # frames read before the hold, in order
         flags = default_flags(visible=not config.hidden)
         name, cookie, creation = owner.name, owner.cookie, owner.creation
+        # Inside TLS the handshake has 4-byte lengths (inet_tls_dist's {packet, 4}).
+        width = 2 if config.tls is None else 4
         self._hs: handshake.Initiator | handshake.Acceptor | None
         if dialed:
             self._hs = handshake.Initiator(
-                name, cookie, flags, creation, _challenge, expected_peer=dialed
+                name, cookie, flags, creation, _challenge, expected_peer=dialed, prefix_width=width
             )
         else:
-            self._hs = handshake.Acceptor(name, cookie, flags, creation, _challenge)
+            self._hs = handshake.Acceptor(
+                name, cookie, flags, creation, _challenge, prefix_width=width
+            )
 
     def __repr__(self) -> str:
         return f"<Connection {self.peer or '?'} closed={self.closed}>"
@@ -161,6 +167,15 @@ class Connection(asyncio.Protocol):
                 error: NodemeshError = HandshakeError("connection closed during the handshake")
             except (HandshakeError, ProtocolError) as raised:
                 error = raised
+            if isinstance(exc, ssl.SSLError):
+                # TLS 1.3: a server that rejects our certificate says so only after our
+                # side of the TLS handshake is done, as an alert read here.
+                peer = self.peer or self._peername()
+                error = HandshakeError(
+                    describe_tls_failure(exc, peer=peer, we_dialed=self.outgoing)
+                )
+                if self.outgoing:  # accepted ones are logged by the gatekeeper
+                    log.warning("TLS connection to %s failed: %s", peer, error)
             self._fail_handshake(error)
         elif self.established.done():
             self._owner.connection_down(self, self._reason)
