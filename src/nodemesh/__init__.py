@@ -29,6 +29,7 @@ from nodemesh.runtime.mailbox import Mailbox, MailboxStatistics
 from nodemesh.runtime.node import Node
 from nodemesh.runtime.statistics import NodeStatistics
 from nodemesh.runtime.streams import Stream, StreamStatistics
+from nodemesh.runtime.tls import TlsConfig
 from nodemesh.services.pubsub import PubSub
 from nodemesh.term.types import (
     Atom,
@@ -88,5 +89,6 @@ __all__ = [
     "Stream",
     "StreamOverflowError",
     "StreamStatistics",
+    "TlsConfig",
     "__version__",
 ]

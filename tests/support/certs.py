@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Pki", "make_ca", "make_node_cert", "make_pki"]
+__all__ = ["Pair", "Pki", "erl_optfile", "make_ca", "make_node_cert", "make_pki"]
 
 NOW = datetime.datetime.now(datetime.UTC)
 DAY = datetime.timedelta(days=1)
@@ -47,6 +47,7 @@ class Pki:
     node_a: Pair
     node_b: Pair
     other_cafile: str  # a CA that signed none of the above
+    both_cafile: str  # both CAs in one bundle
     other_node: Pair  # signed by the other CA
     expired: Pair  # signed by the CA, expired yesterday
     wrong_name: Pair  # signed by the CA, names only otherhost.example
@@ -148,8 +149,11 @@ def make_pki(directory: Path) -> Pki:
     """Every certificate the TLS tests use, written under ``directory``."""
     ca = make_ca(directory, "ca")
     other = make_ca(directory, "other-ca")
+    both = directory / "both-cas.pem"
+    both.write_bytes(ca.path.read_bytes() + other.path.read_bytes())
     return Pki(
         cafile=str(ca.path),
+        both_cafile=str(both),
         node_a=make_node_cert(directory, "node-a", ca),
         node_b=make_node_cert(directory, "node-b", ca),
         other_cafile=str(other.path),
@@ -159,6 +163,26 @@ def make_pki(directory: Path) -> Pki:
         ),
         wrong_name=make_node_cert(directory, "wrong-name", ca, hosts=("otherhost.example",)),
     )
+
+
+def erl_optfile(
+    path: Path, server: Pair, client: Pair | None, cafile: str, *, verify: bool = True
+) -> str:
+    """Write an ``-ssl_dist_optfile`` for ``erl -proto_dist inet_tls``: ``server`` as the
+    certificate it accepts with, ``client`` as the one it dials with (None: none),
+    ``cafile`` trusted; with ``verify``, verify_peer both ways and fail_if_no_peer_cert."""
+
+    def opts(role: str, pair: Pair | None) -> str:
+        items = [f'{{cacertfile, "{cafile}"}}']
+        if pair is not None:
+            items += [f'{{certfile, "{pair.certfile}"}}', f'{{keyfile, "{pair.keyfile}"}}']
+        items.append("{verify, verify_peer}" if verify else "{verify, verify_none}")
+        if role == "server" and verify:
+            items.append("{fail_if_no_peer_cert, true}")
+        return f"{{{role}, [{', '.join(items)}]}}"
+
+    path.write_text(f"[{opts('server', server)},\n {opts('client', client)}].\n")
+    return str(path)
 
 
 if __name__ == "__main__":

@@ -304,6 +304,14 @@ class _Handshake:
         length = int.from_bytes(self._inbox[:width], "big")
         if length == 0:
             raise RemoteProtocolError("received an empty handshake message (length 0)")
+        if length > MAX_HANDSHAKE_MESSAGE and bytes(self._inbox[:2]) in (b"\x15\x03", b"\x16\x03"):
+            # A TLS record header (an alert or a handshake, version 3.x) where a handshake
+            # message belongs: the peer speaks TLS distribution.
+            raise RemoteProtocolError(
+                "the peer speaks TLS (a TLS record came instead of a handshake message): it "
+                "uses TLS distribution (Erlang's -proto_dist inet_tls); give this node a "
+                "TlsConfig too"
+            )
         if length > MAX_HANDSHAKE_MESSAGE:
             raise RemoteProtocolError(
                 f"handshake message of {length} bytes announced; the limit is "

@@ -162,20 +162,14 @@ class Connection(asyncio.Protocol):
             self._ticker.cancel()
         self._owner.handshake_ended(self)
         if self._hs is not None:
+            state = self._hs.state
             try:
                 self._hs.connection_lost()
                 error: NodemeshError = HandshakeError("connection closed during the handshake")
             except (HandshakeError, ProtocolError) as raised:
                 error = raised
-            if isinstance(exc, ssl.SSLError):
-                # TLS 1.3: a server that rejects our certificate says so only after our
-                # side of the TLS handshake is done, as an alert read here.
-                peer = self.peer or self._peername()
-                error = HandshakeError(
-                    describe_tls_failure(exc, peer=peer, we_dialed=self.outgoing)
-                )
-                if self.outgoing:  # accepted ones are logged by the gatekeeper
-                    log.warning("TLS connection to %s failed: %s", peer, error)
+            if self._config.tls is not None and self.outgoing:
+                error = self._tls_lost(exc, state) or error
             self._fail_handshake(error)
         elif self.established.done():
             self._owner.connection_down(self, self._reason)
@@ -185,6 +179,25 @@ class Connection(asyncio.Protocol):
         if self._held is not None:
             self._held.cancel_drained_callback(self._schedule_release)
             self._held, self._stashed = None, []
+
+    def _tls_lost(
+        self, exc: Exception | None, state: handshake.HandshakeState
+    ) -> HandshakeError | None:
+        """Why a TLS connection we dialed closed before our name was answered: over TLS
+        1.3 a server that rejects our certificate tells us after our side of the TLS
+        handshake is done, with an alert (OpenSSL peers) or by closing (asyncio peers)."""
+        peer = self.peer or self._peername()
+        if isinstance(exc, ssl.SSLError):
+            error = HandshakeError(describe_tls_failure(exc, peer=peer, we_dialed=True))
+        elif state is handshake.HandshakeState.AWAIT_STATUS:
+            error = HandshakeError(
+                f"{peer} closed the TLS connection before answering our name: it most likely "
+                "rejected our certificate; its log says why"
+            )
+        else:
+            return None
+        log.warning("TLS connection to %s failed: %s", peer, error)
+        return error
 
     def pause_writing(self) -> None:
         self.paused = True
