@@ -9,7 +9,6 @@ node certificate of its own, an expired node certificate and one naming another 
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import ipaddress
 from dataclasses import dataclass
@@ -99,16 +98,22 @@ def make_node_cert(
     hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
     not_before: datetime.datetime | None = None,
     not_after: datetime.datetime | None = None,
+    ip_as_dns: bool = True,
 ) -> Pair:
-    """A certificate for a node (server and client use), signed by ``issuer``."""
+    """A certificate for a node (server and client use), signed by ``issuer``;
+    ``ip_as_dns=False`` names IP hosts as IP addresses only."""
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = []
     for host in hosts:
         # An IP as a dNSName too: OTP 25's inet_tls_dist client checks the host of the
         # node name as a dns_id only (ssl_certificate:verify_hostname), Python as an IP.
-        names.append(x509.DNSName(host))
-        with contextlib.suppress(ValueError):
+        try:
             names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+        else:
+            if ip_as_dns:
+                names.append(x509.DNSName(host))
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(name))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import ssl
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nodemesh.dist import control, handshake
@@ -30,7 +29,7 @@ from nodemesh.errors import (
     SupersededError,
 )
 from nodemesh.runtime.config import NodeConfig
-from nodemesh.runtime.tls import describe_tls_failure
+from nodemesh.runtime.tls import tls_dial_lost
 from nodemesh.term.codec import TermCodec
 
 if TYPE_CHECKING:
@@ -169,7 +168,12 @@ class Connection(asyncio.Protocol):
             except (HandshakeError, ProtocolError) as raised:
                 error = raised
             if self._config.tls is not None and self.outgoing:
-                error = self._tls_lost(exc, state) or error
+                peer = self.peer or self._peername()
+                before = state is handshake.HandshakeState.AWAIT_STATUS
+                text = tls_dial_lost(exc, peer=peer, before_answer=before)
+                if text is not None:
+                    log.warning("TLS connection to %s failed: %s", peer, text)
+                    error = HandshakeError(text)
             self._fail_handshake(error)
         elif self.established.done():
             self._owner.connection_down(self, self._reason)
@@ -179,25 +183,6 @@ class Connection(asyncio.Protocol):
         if self._held is not None:
             self._held.cancel_drained_callback(self._schedule_release)
             self._held, self._stashed = None, []
-
-    def _tls_lost(
-        self, exc: Exception | None, state: handshake.HandshakeState
-    ) -> HandshakeError | None:
-        """Why a TLS connection we dialed closed before our name was answered: over TLS
-        1.3 a server that rejects our certificate tells us after our side of the TLS
-        handshake is done, with an alert (OpenSSL peers) or by closing (asyncio peers)."""
-        peer = self.peer or self._peername()
-        if isinstance(exc, ssl.SSLError):
-            error = HandshakeError(describe_tls_failure(exc, peer=peer, we_dialed=True))
-        elif state is handshake.HandshakeState.AWAIT_STATUS:
-            error = HandshakeError(
-                f"{peer} closed the TLS connection before answering our name: it most likely "
-                "rejected our certificate; its log says why"
-            )
-        else:
-            return None
-        log.warning("TLS connection to %s failed: %s", peer, error)
-        return error
 
     def pause_writing(self) -> None:
         self.paused = True

@@ -72,13 +72,17 @@ class Gatekeeper:
         self._config = config
         self._make_connection = make_connection
         self._is_connected = is_connected
-        self.tls = tls
+        self.tls = tls  # set before the server starts; None: plain TCP
         self._spawn = spawn
-        self._width = 2 if tls is None else 4  # first message's length prefix
         self._admission: Admission[_Gate] = Admission(
             config.max_pending_handshakes, config.max_pending_handshakes_per_address
         )
         self.warnings = RateLimitedLog(log, config.warning_interval)
+
+    @property
+    def prefix_width(self) -> int:
+        """Bytes of the first message's length: 4 inside TLS ({packet, 4}), else 2."""
+        return 2 if self.tls is None else 4
 
     @property
     def pending(self) -> int:
@@ -148,7 +152,8 @@ class Gatekeeper:
             if not gate.shut:  # else evicted or silent: already counted and logged
                 text = describe_tls_failure(exc, peer=gate.peer, we_dialed=False)
                 # Rate-limited per kind of failure, so one kind cannot hide another.
-                cause = f"{TLS_FAILED} ({type(exc).__name__} {getattr(exc, 'reason', '')})"
+                reason = getattr(exc, "reason", None)
+                cause = f"{TLS_FAILED} ({type(exc).__name__}{f' {reason}' if reason else ''})"
                 self.warnings.warning(cause, "TLS connection from %s refused: %s", gate.peer, text)
             self._admission.release(gate)
             gate.close()
@@ -258,7 +263,9 @@ class _Gate(asyncio.Protocol):
         self._buffer += data
         if self._tls_pending:  # the TLS layer passes data on before start_tls returns
             return
-        if self.transport is not None and first_message_complete(self._buffer, self.keeper._width):
+        if self.transport is not None and first_message_complete(
+            self._buffer, self.keeper.prefix_width
+        ):
             self._cancel_timer()
             self.keeper._talking(self, self.transport, bytes(self._buffer))
             self._buffer.clear()

@@ -39,16 +39,18 @@ class NodeTransport:
         self._keeper: EpmdKeeper | None = None
         config = connections.config
         self.epmd_port = config.epmd_port or default_epmd_port()
-        # Files are read here, so a bad certificate fails Node.start() (ConfigError).
-        self.tls = TlsContexts(config.tls) if config.tls is not None else None
+        self.tls: TlsContexts | None = None  # set by start(), which reads the files
         self.gatekeeper = Gatekeeper(
-            config, self._accepted_connection, connections.is_connected, self.tls, tasks.spawn
+            config, self._accepted_connection, connections.is_connected, spawn=tasks.spawn
         )
         self._failed = FailedDials(config.connect_retry_delay)
 
     async def start(self) -> tuple[int, int]:
-        """Listen and register; return ``(port, creation)``."""
+        """Listen and register; return ``(port, creation)``. Raises ConfigError when
+        TLS certificate files do not load."""
         config = self._connections.config
+        if config.tls is not None:  # a bad certificate fails here: ConfigError naming it
+            self.tls = self.gatekeeper.tls = TlsContexts(config.tls)
         sock = _listen_socket(config.listen_address, config.port)
         self._server = await asyncio.get_running_loop().create_server(
             self.gatekeeper.accept, sock=sock

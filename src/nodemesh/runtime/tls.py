@@ -26,7 +26,13 @@ from dataclasses import dataclass
 
 from nodemesh.errors import ConfigError
 
-__all__ = ["TlsConfig", "TlsContexts", "describe_tls_failure", "tls_config_from"]
+__all__ = [
+    "TlsConfig",
+    "TlsContexts",
+    "describe_tls_failure",
+    "tls_config_from",
+    "tls_dial_lost",
+]
 
 log = logging.getLogger("nodemesh.node")
 
@@ -244,3 +250,18 @@ def describe_tls_failure(exc: BaseException, *, peer: str, we_dialed: bool) -> s
             f"{side}, or does not speak TLS; its log says which"
         )
     return f"TLS handshake with {peer} failed: {_reason(exc)}"
+
+
+def tls_dial_lost(exc: BaseException | None, *, peer: str, before_answer: bool) -> str | None:
+    """Why a TLS connection we dialed closed during the distribution handshake, when
+    TLS explains it (None otherwise). Over TLS 1.3 a server that rejects our certificate
+    says so after our side of the TLS handshake is done: with an alert (OpenSSL peers,
+    Erlang) or by closing before answering our name (asyncio peers send no alert)."""
+    if isinstance(exc, ssl.SSLError):
+        return describe_tls_failure(exc, peer=peer, we_dialed=True)
+    if before_answer:
+        return (
+            f"{peer} closed the TLS connection before answering our name: it most likely "
+            "rejected our certificate; its log says why"
+        )
+    return None
