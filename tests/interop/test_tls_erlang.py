@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
@@ -159,3 +160,20 @@ async def test_plain_tcp_refused_both_ways(
     assert reason is not None and "TLS" in reason
     assert await tls_erl_node.eval(f"net_adm:ping('{plain_py.name}')") == "pang"
     await wait_for(lambda: logged(caplog, "the peer speaks TLS", "give this node a TlsConfig"))
+
+
+async def test_large_messages_span_many_tls_records(
+    make_node: NodeFactory, tls_erl: ErlFactory, pki: Pki
+) -> None:
+    """A 3 MB message (many 16 KB TLS records) crosses intact both ways."""
+    erl = await tls_erl(client=pki.node_b)
+    py = await make_node("py", tls=tls(pki.node_a, pki.cafile))
+    inbox = py.register("inbox")
+    big = bytes(range(256)) * (3 * 4096)
+    await py.send(("nm_peer", erl.name), (inbox.pid, big))
+    echo = (
+        "receive {From, Bin} -> From ! {erlang:md5(Bin), Bin}, byte_size(Bin) after 5000 -> 0 end"
+    )
+    assert await erl.eval(echo) == str(len(big))
+    digest, back = await inbox.receive(timeout=10)
+    assert back == big and digest == hashlib.md5(big).digest()
