@@ -183,3 +183,21 @@ def test_describe_tls_failure_names_who_rejected_whom(
 ) -> None:
     """Each OpenSSL failure becomes a sentence saying which side refused which."""
     assert expected in describe_tls_failure(exc, peer="p", we_dialed=dialed)
+
+
+def test_half_rotated_files_keep_the_previous_contexts(
+    pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A certificate replaced before its key (files caught mid-rotation) logs one
+    warning and keeps the contexts that loaded; once both match, new ones are built."""
+    certfile, keyfile = tmp_path / "tls.crt", tmp_path / "tls.key"
+    shutil.copy(pki.node_a.certfile, certfile)
+    shutil.copy(pki.node_a.keyfile, keyfile)
+    contexts = TlsContexts(TlsConfig(str(certfile), str(keyfile), pki.cafile))
+    before = contexts.server()
+    shutil.copy(pki.node_b.certfile, certfile)
+    with caplog.at_level(logging.WARNING, logger="nodemesh"):
+        assert contexts.server() is before
+    assert logged(caplog, "TLS files changed but do not load")
+    shutil.copy(pki.node_b.keyfile, keyfile)
+    assert contexts.server() is not before

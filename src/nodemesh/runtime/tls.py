@@ -135,8 +135,8 @@ def tls_config_from(
 class TlsContexts:
     """The node's SSL contexts, rebuilt when a certificate file changes.
 
-    Each new connection asks for a context; when a file's inode, size or modification
-    time changed since the last build, the contexts are rebuilt first, so rotated
+    Each new connection asks for a context; when a file's contents changed since the
+    last build, the contexts are rebuilt first, so rotated
     certificates (a Kubernetes Secret update swaps the mounted files) apply to new
     connections without a restart; established ones keep theirs. A rebuild that fails
     (say the key is updated but not yet the certificate) logs one warning and keeps the
@@ -159,15 +159,17 @@ class TlsContexts:
         self._refresh()
         return self._client
 
-    def _stamps(self) -> tuple[tuple[int, int, int], ...]:
-        stamps = []
+    def _stamps(self) -> tuple[bytes | None, ...]:
+        # The contents, not the modification times: those tick in coarse steps (a few
+        # ms), so a file rewritten in place right after a read could look unchanged.
+        # Three small files per new connection cost little beside its TLS handshake.
+        stamps: list[bytes | None] = []
         for path in self.config.files():
             try:
-                st = os.stat(path)
+                with open(path, "rb") as f:
+                    stamps.append(f.read())
             except OSError:
-                stamps.append((0, 0, 0))
-            else:
-                stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
+                stamps.append(None)
         return tuple(stamps)
 
     def _refresh(self) -> None:
