@@ -57,6 +57,8 @@ async def tls_erl(epmd_port: int, tmp_path: Path, pki: Pki) -> AsyncIterator[Erl
 
     yield start
     for peer in peers:
+        if peer.proc.stdin is not None:
+            peer.proc.stdin.close()  # closes our end of the pipe now, not at collection
         await peer.stop()
 
 

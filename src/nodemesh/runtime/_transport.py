@@ -127,7 +127,14 @@ class NodeTransport:
             if self.tls is not None and isinstance(exc, ssl.SSLError | ConnectionResetError):
                 # ssl.SSLError is an OSError: say which side rejected whom, in one line.
                 text = describe_tls_failure(exc, peer=peer, we_dialed=True)
-                log.warning("TLS connection to %s failed: %s", peer, text)
+                # Rate-limited per peer: a strategy redialing a misconfigured peer
+                # every few seconds writes one line, then a count.
+                self.gatekeeper.warnings.warning(
+                    f"TLS connections to {peer} failed",
+                    "TLS connection to %s failed: %s",
+                    peer,
+                    text,
+                )
                 self._fail(peer, future, NodeDownError(f"cannot connect to {peer}: {text}"), exc)
                 return
             reason = exc.strerror or str(exc)
