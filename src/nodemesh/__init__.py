@@ -36,6 +36,7 @@ from nodemesh.runtime.mailbox import Mailbox, MailboxStatistics
 from nodemesh.runtime.node import Node
 from nodemesh.runtime.statistics import NodeStatistics
 from nodemesh.runtime.streams import Stream, StreamStatistics
+from nodemesh.runtime.tls import TlsConfig
 from nodemesh.services.pubsub import PubSub
 from nodemesh.services.roles import Roles
 from nodemesh.term.types import (
@@ -106,5 +107,6 @@ __all__ = [
     "Stream",
     "StreamOverflowError",
     "StreamStatistics",
+    "TlsConfig",
     "__version__",
 ]

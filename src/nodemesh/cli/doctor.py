@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any, TextIO
 
+from nodemesh.cli.node import add_tls_options
 from nodemesh.cli.topologies import add_topology_options, topologies_of
 from nodemesh.cli.types import seconds, wait
 from nodemesh.cluster.topology import Topology
@@ -15,6 +16,7 @@ from nodemesh.doctor import CheckResult, DoctorOptions, Status, diagnose, verdic
 from nodemesh.epmd.client import default_epmd_port
 from nodemesh.errors import ConfigError, NodemeshError
 from nodemesh.runtime._hostname import default_host
+from nodemesh.runtime.tls import tls_config_from
 
 
 def add_commands(sub: Any) -> None:
@@ -24,7 +26,8 @@ def add_commands(sub: Any) -> None:
         help="check what stops nodes from connecting and say how to fix it",
         description="Check this node's name, cookie and EPMD, each topology's strategy "
         "(names, prerequisites, one discovery round) and the path to peers (EPMD, "
-        "distribution port, a real handshake). Prints PASS/WARN/FAIL per check with a fix, "
+        "distribution port, TLS with --tls-certfile, a real handshake), and TLS "
+        "certificates (expiry, names, key, chain). Prints PASS/WARN/FAIL per check with a fix, "
         "then a verdict. Exit 1 if any check FAILs.",
     )
     cmd.add_argument(
@@ -46,6 +49,7 @@ def add_commands(sub: Any) -> None:
         "found by discovery]",
     )
     add_topology_options(cmd)
+    add_tls_options(cmd)
     cmd.add_argument(
         "--timeout", type=seconds, default=3.0, metavar="SECONDS", help="per network step [3]"
     )
@@ -84,6 +88,7 @@ def options_of(args: argparse.Namespace) -> DoctorOptions:
         epmd_port=default_epmd_port(),
         timeout=args.timeout,
         wait=args.wait,
+        tls=tls_config_from(args.tls_certfile, args.tls_keyfile, args.tls_cafile),
     )
 
 

@@ -17,6 +17,7 @@ from nodemesh.errors import NodemeshError
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import NodeDown, NodeUp
 from nodemesh.runtime.node import Node
+from nodemesh.runtime.tls import tls_config_from
 
 
 def add_commands(sub: Any) -> None:
@@ -64,6 +65,20 @@ def _node_options(parser: argparse.ArgumentParser, default_name: str | None) -> 
         metavar="SECONDS",
         help="seconds; must match the cluster [60]",
     )
+    add_tls_options(parser)
+
+
+def add_tls_options(parser: argparse.ArgumentParser) -> None:
+    """``--tls-certfile/--tls-keyfile/--tls-cafile``, Erlang's ssl_dist_optfile names."""
+    group = parser.add_argument_group("TLS distribution (docs/tls.md)")
+    for name, what in (
+        ("certfile", "this node's certificate (PEM); enables TLS, refusing plain TCP"),
+        ("keyfile", "its private key (PEM) [in the certfile]"),
+        ("cafile", "CA bundle peers' certificates must chain to [the system's]"),
+    ):
+        group.add_argument(
+            f"--tls-{name}", metavar="FILE", help=f"{what} [$NODEMESH_TLS_{name.upper()}]"
+        )
 
 
 def _config(args: argparse.Namespace) -> NodeConfig:
@@ -71,6 +86,7 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         longnames=False if args.sname else None,
         port=args.port,
         net_ticktime=args.net_ticktime,
+        tls=tls_config_from(args.tls_certfile, args.tls_keyfile, args.tls_cafile),
     )
 
 

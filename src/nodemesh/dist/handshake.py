@@ -4,7 +4,9 @@ Theory of operation
 ===================
 
 Two Erlang nodes agree on a TCP connection in a short exchange of messages, each framed
-by a 2-byte big-endian length (``erl_dist_protocol``, "Distribution Handshake"). A is the
+by a 2-byte big-endian length (``erl_dist_protocol``, "Distribution Handshake"). Over TLS
+the length is 4 bytes from the first message on: ``inet_tls_dist`` opens the socket with
+``{packet, 4}`` before the handshake (pass ``prefix_width=4``). A is the
 :class:`Initiator` (it connected), B the :class:`Acceptor`::
 
     A  send_name 'N'  flags, creation, name           ->  B
@@ -197,7 +199,11 @@ class _Handshake:
         creation: int,
         challenge_source: Callable[[], int],
         state: HandshakeState,
+        prefix_width: int = 2,
     ) -> None:
+        if prefix_width not in (2, 4):
+            raise ConfigError(f"prefix_width must be 2 (TCP) or 4 (TLS), not {prefix_width!r}")
+        self._width = prefix_width
         self._own_name = str(parse_node_name(own_name))
         self._cookie = check_cookie(cookie)
         self._flags = DistFlag(flags)
@@ -292,24 +298,33 @@ class _Handshake:
         raise NotImplementedError  # pragma: no cover
 
     def _next_frame(self) -> bytes | None:
-        if len(self._inbox) < 2:
+        width = self._width
+        if len(self._inbox) < width:
             return None
-        length = int.from_bytes(self._inbox[:2], "big")
+        length = int.from_bytes(self._inbox[:width], "big")
         if length == 0:
             raise RemoteProtocolError("received an empty handshake message (length 0)")
+        if length > MAX_HANDSHAKE_MESSAGE and bytes(self._inbox[:2]) in (b"\x15\x03", b"\x16\x03"):
+            # A TLS record header (an alert or a handshake, version 3.x) where a handshake
+            # message belongs: the peer speaks TLS distribution.
+            raise RemoteProtocolError(
+                "the peer speaks TLS (a TLS record came instead of a handshake message): it "
+                "uses TLS distribution (Erlang's -proto_dist inet_tls); give this node a "
+                "TlsConfig too"
+            )
         if length > MAX_HANDSHAKE_MESSAGE:
             raise RemoteProtocolError(
                 f"handshake message of {length} bytes announced; the limit is "
                 f"{MAX_HANDSHAKE_MESSAGE}: this is not an Erlang node's handshake"
             )
-        if len(self._inbox) < 2 + length:
+        if len(self._inbox) < width + length:
             return None
-        frame = bytes(self._inbox[2 : 2 + length])
-        del self._inbox[: 2 + length]
+        frame = bytes(self._inbox[width : width + length])
+        del self._inbox[: width + length]
         return frame
 
     def _send(self, message: bytes) -> None:
-        self._outbox += len(message).to_bytes(2, "big") + message
+        self._outbox += len(message).to_bytes(self._width, "big") + message
 
     def _send_status(self, status: str) -> None:
         self._send(b"s" + status.encode("ascii"))
@@ -363,6 +378,7 @@ def _node_name(raw: bytes, what: str) -> str:
 
 class Initiator(_Handshake):
     """Node A: we connected to the peer. The send_name message is ready to send at once.
+    ``prefix_width``: 2 over TCP, 4 over TLS (see the module docstring).
 
     ``expected_peer``, if given, is the node we meant to reach; a different name in the
     challenge raises HandshakeError (dist_util does the same). Raises NodeNameError or
@@ -378,8 +394,11 @@ class Initiator(_Handshake):
         challenge_source: Callable[[], int] = random_challenge,
         *,
         expected_peer: str | None = None,
+        prefix_width: int = 2,
     ) -> None:
-        super().__init__(own_name, cookie, flags, creation, challenge_source, _S.AWAIT_STATUS)
+        super().__init__(
+            own_name, cookie, flags, creation, challenge_source, _S.AWAIT_STATUS, prefix_width
+        )
         self._expected_peer = expected_peer
         name = self._own_name.encode("latin-1")
         self._send(
@@ -472,7 +491,8 @@ class Initiator(_Handshake):
             return HandshakeError(
                 f"{peer} closed the connection without answering our name "
                 f"{self._own_name}: it may find the name malformed, already have a connection "
-                "attempt from it pending, or not be an Erlang distribution port"
+                "attempt from it pending, or not be an Erlang distribution port (or speak "
+                "only TLS distribution)"
             )
         what = {
             _S.AWAIT_CHALLENGE: "after accepting our name, before sending its challenge",
@@ -491,8 +511,8 @@ class Initiator(_Handshake):
 
 
 class Acceptor(_Handshake):
-    """Node B: the peer connected to us. Raises NodeNameError or ConfigError for bad
-    arguments."""
+    """Node B: the peer connected to us. ``prefix_width``: 2 over TCP, 4 over TLS. Raises
+    NodeNameError or ConfigError for bad arguments."""
 
     def __init__(
         self,
@@ -501,8 +521,12 @@ class Acceptor(_Handshake):
         flags: DistFlag | int,
         creation: int,
         challenge_source: Callable[[], int] = random_challenge,
+        *,
+        prefix_width: int = 2,
     ) -> None:
-        super().__init__(own_name, cookie, flags, creation, challenge_source, _S.AWAIT_NAME)
+        super().__init__(
+            own_name, cookie, flags, creation, challenge_source, _S.AWAIT_NAME, prefix_width
+        )
         self._old_send_name = False
 
     def accept_name(self, status: str) -> None:

@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import os
 import secrets
+import ssl
 
 from nodemesh.dist import handshake
 from nodemesh.dist.flags import default_flags
 from nodemesh.dist.names import NodeName, parse_node_name
 from nodemesh.doctor.result import CheckResult
+from nodemesh.doctor.tls import open_tls
 from nodemesh.epmd.client import names_response, port_please
 from nodemesh.errors import (
     CookieMismatchError,
@@ -26,6 +28,7 @@ from nodemesh.errors import (
     NodeNameError,
     ProtocolError,
 )
+from nodemesh.runtime.tls import TlsConfig, describe_tls_failure
 
 __all__ = ["check_local_epmd", "handshake_with", "probe_name", "probe_peer"]
 
@@ -76,9 +79,11 @@ async def probe_peer(
     cookie: str | None,
     epmd_port: int,
     timeout: float,
+    tls: TlsConfig | None = None,
 ) -> list[CheckResult]:
     """Follow the path a connection to ``peer`` takes: resolve its host, ask its EPMD for
-    the port, connect to the port, then shake hands with our cookie."""
+    the port, connect to the port (in TLS with ``tls``), then shake hands with our
+    cookie."""
     try:
         name = parse_node_name(peer)
     except NodeNameError as exc:
@@ -118,7 +123,14 @@ async def probe_peer(
     check = f"distribution port of {peer}"
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, info.port)
+            if tls is None:
+                reader, writer = await asyncio.open_connection(host, info.port)
+            else:  # straight into TLS, as a node dials: a bare TCP probe would be logged
+                opened = await open_tls(host, info.port, peer, tls, timeout)
+                if isinstance(opened, CheckResult):
+                    results += [CheckResult.ok(check, f"{_where(host, info.port)} answers"), opened]
+                    return results
+                reader, writer = opened
     except (OSError, TimeoutError) as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
         results.append(
@@ -132,11 +144,14 @@ async def probe_peer(
         )
         return results
     results.append(CheckResult.ok(check, f"{_where(host, info.port)} accepts connections"))
+    if tls is not None:
+        results.append(CheckResult.ok(f"TLS with {peer}", "we accept its certificate"))
     if cookie is None:
         results.append(CheckResult.warn(f"cookie with {peer}", "not checked: no cookie"))
         writer.close()
         return results
-    results.append(await _cookie_check(reader, writer, own, name, cookie, timeout))
+    width = 2 if tls is None else 4
+    results.append(await _cookie_check(reader, writer, own, name, cookie, timeout, width))
     return results
 
 
@@ -155,11 +170,12 @@ async def _cookie_check(
     peer: NodeName,
     cookie: str,
     timeout: float,
+    prefix_width: int = 2,
 ) -> CheckResult:
     check = f"cookie with {peer}"
     try:
         established = await handshake_with(
-            reader, writer, probe_name(own, peer), cookie, str(peer), timeout
+            reader, writer, probe_name(own, peer), cookie, str(peer), timeout, prefix_width
         )
     except CookieMismatchError as exc:
         return CheckResult.fail(
@@ -190,23 +206,35 @@ async def handshake_with(
     cookie: str,
     peer: str,
     timeout: float,
+    prefix_width: int = 2,
 ) -> handshake.Established:
-    """Run the initiator's side of the handshake on an open connection, then close it.
+    """Run the initiator's side of the handshake on an open connection, then close it
+    (``prefix_width`` 4 inside TLS).
 
     Raises CookieMismatchError, HandshakeError (refused, or another node answered),
     ProtocolError, NetworkError, or TimeoutError after ``timeout`` seconds.
     """
     creation = secrets.randbelow(0xFFFF_FFFE) + 1
-    hs = handshake.Initiator(own_name, cookie, default_flags(), creation, expected_peer=peer)
+    hs = handshake.Initiator(
+        own_name, cookie, default_flags(), creation, expected_peer=peer, prefix_width=prefix_width
+    )
     try:
         async with asyncio.timeout(timeout):
             writer.write(hs.data_to_send())
             while True:
                 try:
                     data = await reader.read(4096)
+                except ssl.SSLError as exc:  # TLS 1.3: the server's verdict on our certificate
+                    text = describe_tls_failure(exc, peer=peer, we_dialed=True)
+                    raise NetworkError(text) from exc
                 except OSError as exc:
                     raise NetworkError(f"connection to {peer} failed: {exc}") from exc
                 if not data:
+                    if prefix_width == 4 and hs.state is handshake.HandshakeState.AWAIT_STATUS:
+                        raise HandshakeError(  # TLS 1.3: the verdict on our certificate
+                            f"{peer} closed the TLS connection before answering our name: it "
+                            "most likely rejected our certificate; its log says why"
+                        )
                     hs.connection_lost()  # raises what closing here means
                     raise HandshakeError(f"{peer} closed the connection")
                 hs.receive_data(data)

@@ -12,7 +12,9 @@ from nodemesh.doctor.names import check_cookie_source, check_name_kinds, check_o
 from nodemesh.doctor.network import check_local_epmd, probe_peer
 from nodemesh.doctor.result import CheckResult
 from nodemesh.doctor.strategies import check_topology, naming_of
+from nodemesh.doctor.tls import check_tls_files
 from nodemesh.errors import ConfigError
+from nodemesh.runtime.tls import TlsConfig
 
 __all__ = ["DoctorOptions", "diagnose"]
 
@@ -22,7 +24,8 @@ class DoctorOptions:
     """What to check. ``name``: this node's name (as ``nodemesh run --name``);
     ``peers``: nodes to reach (else up to ``probe_discovered`` found by discovery);
     ``config_error``: why the topologies could not be loaded, if they could not;
-    ``timeout``: seconds per network step; ``wait``: seconds to listen to gossip."""
+    ``timeout``: seconds per network step; ``wait``: seconds to listen to gossip;
+    ``tls``: the node's TLS settings (its certificates are checked, peers probed in TLS)."""
 
     name: str
     cookie: str | None = None
@@ -34,6 +37,7 @@ class DoctorOptions:
     wait: float | None = None
     probe_discovered: int = 3
     environ: Mapping[str, str] | None = None
+    tls: TlsConfig | None = None  # TLS distribution: check the files, probe peers in TLS
 
 
 async def diagnose(opts: DoctorOptions) -> AsyncIterator[CheckResult]:
@@ -47,6 +51,9 @@ async def diagnose(opts: DoctorOptions) -> AsyncIterator[CheckResult]:
     cookie = _cookie(opts.cookie, env) if cookie_result.status.value == "PASS" else None
     alive = own.alive if own is not None else None
     yield await check_local_epmd(alive, opts.epmd_port, opts.timeout)
+    if opts.tls is not None:
+        for result in check_tls_files(opts.tls, own):
+            yield result
     if opts.config_error is not None:
         yield CheckResult.fail(
             "cluster config", opts.config_error, "fix the option named; see docs/cluster.md"
@@ -84,7 +91,12 @@ async def _peers(
             yield kinds
     for peer in peers:
         for result in await probe_peer(
-            peer, own=own, cookie=cookie, epmd_port=opts.epmd_port, timeout=opts.timeout
+            peer,
+            own=own,
+            cookie=cookie,
+            epmd_port=opts.epmd_port,
+            timeout=opts.timeout,
+            tls=opts.tls,
         ):
             yield result
 

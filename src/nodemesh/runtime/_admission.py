@@ -151,10 +151,11 @@ class Admission(Generic[T]):
         return victims
 
 
-def first_message_complete(buffer: bytes | bytearray) -> bool:
+def first_message_complete(buffer: bytes | bytearray, width: int = 2) -> bool:
     """True once ``buffer`` holds the peer's whole first handshake message, or enough to
-    know it is no handshake (erl_dist_protocol: a 2-byte length, then the message)."""
-    if len(buffer) < 2:
+    know it is no handshake (erl_dist_protocol: a 2-byte length, then the message; over
+    TLS a 4-byte length, ``width=4``, as inet_tls_dist's ``{packet, 4}``)."""
+    if len(buffer) < width:
         return False
-    length = int.from_bytes(buffer[:2], "big")
-    return length == 0 or length > MAX_HANDSHAKE_MESSAGE or len(buffer) >= 2 + length
+    length = int.from_bytes(buffer[:width], "big")
+    return length == 0 or length > MAX_HANDSHAKE_MESSAGE or len(buffer) >= width + length

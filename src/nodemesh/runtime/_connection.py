@@ -29,6 +29,7 @@ from nodemesh.errors import (
     SupersededError,
 )
 from nodemesh.runtime.config import NodeConfig
+from nodemesh.runtime.tls import tls_dial_lost
 from nodemesh.term.codec import TermCodec
 
 if TYPE_CHECKING:
@@ -116,13 +117,17 @@ class Connection(asyncio.Protocol):
         self._stashed: list[memoryview] = []  # frames read before the hold, in order
         flags = default_flags(visible=not config.hidden)
         name, cookie, creation = owner.name, owner.cookie, owner.creation
+        # Inside TLS the handshake has 4-byte lengths (inet_tls_dist's {packet, 4}).
+        width = 2 if config.tls is None else 4
         self._hs: handshake.Initiator | handshake.Acceptor | None
         if dialed:
             self._hs = handshake.Initiator(
-                name, cookie, flags, creation, _challenge, expected_peer=dialed
+                name, cookie, flags, creation, _challenge, expected_peer=dialed, prefix_width=width
             )
         else:
-            self._hs = handshake.Acceptor(name, cookie, flags, creation, _challenge)
+            self._hs = handshake.Acceptor(
+                name, cookie, flags, creation, _challenge, prefix_width=width
+            )
 
     def __repr__(self) -> str:
         return f"<Connection {self.peer or '?'} closed={self.closed}>"
@@ -156,11 +161,19 @@ class Connection(asyncio.Protocol):
             self._ticker.cancel()
         self._owner.handshake_ended(self)
         if self._hs is not None:
+            state = self._hs.state
             try:
                 self._hs.connection_lost()
                 error: NodemeshError = HandshakeError("connection closed during the handshake")
             except (HandshakeError, ProtocolError) as raised:
                 error = raised
+            if self._config.tls is not None and self.outgoing:
+                peer = self.peer or self._peername()
+                before = state is handshake.HandshakeState.AWAIT_STATUS
+                text = tls_dial_lost(exc, peer=peer, before_answer=before)
+                if text is not None:
+                    log.warning("TLS connection to %s failed: %s", peer, text)
+                    error = HandshakeError(text)
             self._fail_handshake(error)
         elif self.established.done():
             self._owner.connection_down(self, self._reason)

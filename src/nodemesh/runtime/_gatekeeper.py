@@ -8,6 +8,13 @@ within ``handshake_first_message_timeout``; when one does, it hands the socket t
 :class:`~nodemesh.runtime._connection.Connection` (``transport.set_protocol``), which
 runs the handshake under ``connect_timeout``. The slot is freed when the handshake
 ends. Silent sockets never cost a Connection. Warnings are rate-limited per cause.
+
+With TLS the gate first upgrades the accepted TCP socket (``loop.start_tls``, as
+inet_tls_dist's ``ssl:handshake`` on the accepted socket) and then waits for the first
+message inside TLS, with 4-byte lengths; ``handshake_first_message_timeout`` covers
+both. The upgrade is ours rather than ``create_server(ssl=...)``'s because asyncio
+drops a failed server-side TLS handshake without a word (and without telling the
+protocol), and the log must say who rejected whom.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import asyncio
 import ipaddress
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from nodemesh.errors import NodemeshError
@@ -24,6 +31,7 @@ from nodemesh.runtime._admission import Admission, AdmissionStatistics, first_me
 from nodemesh.runtime._connection import Connection, RefusedError
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.ratelimit import RateLimitedLog
+from nodemesh.runtime.tls import TlsContexts, describe_tls_failure
 
 try:
     import fcntl
@@ -40,13 +48,17 @@ log = logging.getLogger("nodemesh.node")
 EVICTED = "pending handshakes evicted (max_pending_handshakes)"
 EVICTED_PER_ADDRESS = "pending handshakes evicted (max_pending_handshakes_per_address)"
 SILENT = "connections closed without a handshake (handshake_first_message_timeout)"
+TLS_FAILED = "TLS handshakes failed"
+
+Spawn = Callable[[Coroutine[Any, Any, Any], str], None]
 
 
 class Gatekeeper:
     """Admits incoming distribution connections; ``accept`` is the protocol factory.
 
     ``make_connection`` builds the accepting :class:`Connection`; ``is_connected`` tells
-    a lost simultaneous-connect race (logged at debug) from a failure.
+    a lost simultaneous-connect race (logged at debug) from a failure. With ``tls``,
+    each socket's TLS upgrade runs as a task given to ``spawn`` (the node's TaskHost).
     """
 
     def __init__(
@@ -54,14 +66,23 @@ class Gatekeeper:
         config: NodeConfig,
         make_connection: Callable[[], Connection],
         is_connected: Callable[[str], bool],
+        tls: TlsContexts | None = None,
+        spawn: Spawn | None = None,
     ) -> None:
         self._config = config
         self._make_connection = make_connection
         self._is_connected = is_connected
+        self.tls = tls  # set before the server starts; None: plain TCP
+        self._spawn = spawn
         self._admission: Admission[_Gate] = Admission(
             config.max_pending_handshakes, config.max_pending_handshakes_per_address
         )
         self.warnings = RateLimitedLog(log, config.warning_interval)
+
+    @property
+    def prefix_width(self) -> int:
+        """Bytes of the first message's length: 4 inside TLS ({packet, 4}), else 2."""
+        return 2 if self.tls is None else 4
 
     @property
     def pending(self) -> int:
@@ -110,6 +131,37 @@ class Gatekeeper:
 
     def _gone(self, gate: _Gate) -> None:
         self._admission.release(gate)
+
+    def _upgrade(self, gate: _Gate, transport: asyncio.Transport) -> None:
+        assert self.tls is not None and self._spawn is not None
+        self._spawn(self._start_tls(gate, transport, self.tls), f"tls accept {gate.peer}")
+
+    async def _start_tls(self, gate: _Gate, raw: asyncio.Transport, tls: TlsContexts) -> None:
+        """Run the server side of the TLS handshake, then let the gate read inside TLS.
+        A failure is logged (who rejected whom) and the socket closed."""
+        loop = asyncio.get_running_loop()
+        try:
+            upgraded = await loop.start_tls(
+                raw,
+                gate,
+                tls.server(),
+                server_side=True,
+                ssl_handshake_timeout=self._config.connect_timeout,
+            )
+        except OSError as exc:  # ssl.SSLError, ConnectionResetError, ...
+            if not gate.shut:  # else evicted or silent: already counted and logged
+                text = describe_tls_failure(exc, peer=gate.peer, we_dialed=False)
+                # Rate-limited per kind of failure, so one kind cannot hide another.
+                reason = getattr(exc, "reason", None)
+                cause = f"{TLS_FAILED} ({type(exc).__name__}{f' {reason}' if reason else ''})"
+                self.warnings.warning(cause, "TLS connection from %s refused: %s", gate.peer, text)
+            self._admission.release(gate)
+            gate.close()
+            return
+        if upgraded is None or gate.shut:  # closed during the upgrade
+            self._admission.release(gate)
+            return
+        gate.upgraded(upgraded)
 
     def _settled(self, gate: _Gate, done: asyncio.Future[Connection]) -> None:
         if not self._admission.release(gate) or done.cancelled():
@@ -174,6 +226,8 @@ class _Gate(asyncio.Protocol):
 
     def __init__(self, keeper: Gatekeeper) -> None:
         self.keeper = keeper
+        self._tls_pending = False  # the TLS upgrade runs: bytes wait for its transport
+        self.shut = False  # closed by us (evicted, silent, node stopping)
         self.peer = "unknown peer"
         self.conn: Connection | None = None
         self.transport: asyncio.Transport | None = None  # kept after the hand-over
@@ -192,10 +246,26 @@ class _Gate(asyncio.Protocol):
         timeout = self.keeper._config.handshake_first_message_timeout
         self._timer = asyncio.get_running_loop().call_later(timeout, self.keeper._silent, self)
         self.keeper._identified(self, source_of(str(info[0]) if info else "?"))
+        if self.keeper.tls is not None and not self._closed:
+            # start_tls takes the socket over in the task's first step, which runs before
+            # any read callback of this new socket (both are queued behind this call), so
+            # every byte we get from now on comes decrypted, through the TLS layer.
+            self._tls_pending = True
+            self.keeper._upgrade(self, transport)
+
+    def upgraded(self, transport: asyncio.Transport) -> None:
+        """The TLS handshake is done: bytes already decrypted may complete the message."""
+        self._tls_pending = False
+        self.transport = transport
+        self.data_received(b"")
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        if self.transport is not None and first_message_complete(self._buffer):
+        if self._tls_pending:  # the TLS layer passes data on before start_tls returns
+            return
+        if self.transport is not None and first_message_complete(
+            self._buffer, self.keeper.prefix_width
+        ):
             self._cancel_timer()
             self.keeper._talking(self, self.transport, bytes(self._buffer))
             self._buffer.clear()
@@ -211,7 +281,7 @@ class _Gate(asyncio.Protocol):
 
     def close(self) -> None:
         """Close the socket, or the handshake it was handed to."""
-        self._closed = True
+        self._closed = self.shut = True
         self._cancel_timer()
         if self.conn is not None:
             self.conn.close("handshake_evicted")

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import ssl
 
 from nodemesh.dist.names import parse_node_name
 from nodemesh.epmd.client import default_epmd_port, port_please
@@ -21,6 +22,7 @@ from nodemesh.runtime._connections import ConnectionTable
 from nodemesh.runtime._failed_dials import FailedDials
 from nodemesh.runtime._gatekeeper import Gatekeeper
 from nodemesh.runtime._tasks import TaskHost
+from nodemesh.runtime.tls import TlsContexts, describe_tls_failure
 
 __all__ = ["NodeTransport"]
 
@@ -37,12 +39,18 @@ class NodeTransport:
         self._keeper: EpmdKeeper | None = None
         config = connections.config
         self.epmd_port = config.epmd_port or default_epmd_port()
-        self.gatekeeper = Gatekeeper(config, self._accepted_connection, connections.is_connected)
+        self.tls: TlsContexts | None = None  # set by start(), which reads the files
+        self.gatekeeper = Gatekeeper(
+            config, self._accepted_connection, connections.is_connected, spawn=tasks.spawn
+        )
         self._failed = FailedDials(config.connect_retry_delay)
 
     async def start(self) -> tuple[int, int]:
-        """Listen and register; return ``(port, creation)``."""
+        """Listen and register; return ``(port, creation)``. Raises ConfigError when
+        TLS certificate files do not load."""
         config = self._connections.config
+        if config.tls is not None:  # a bad certificate fails here: ConfigError naming it
+            self.tls = self.gatekeeper.tls = TlsContexts(config.tls)
         sock = _listen_socket(config.listen_address, config.port)
         self._server = await asyncio.get_running_loop().create_server(
             self.gatekeeper.accept, sock=sock
@@ -116,6 +124,19 @@ class NodeTransport:
         except NodemeshError as exc:
             self._fail(peer, future, NodeDownError(f"cannot connect to {peer}: {exc}"), exc)
         except OSError as exc:
+            if self.tls is not None and isinstance(exc, ssl.SSLError | ConnectionResetError):
+                # ssl.SSLError is an OSError: say which side rejected whom, in one line.
+                text = describe_tls_failure(exc, peer=peer, we_dialed=True)
+                # Rate-limited per peer: a strategy redialing a misconfigured peer
+                # every few seconds writes one line, then a count.
+                self.gatekeeper.warnings.warning(
+                    f"TLS connections to {peer} failed",
+                    "TLS connection to %s failed: %s",
+                    peer,
+                    text,
+                )
+                self._fail(peer, future, NodeDownError(f"cannot connect to {peer}: {text}"), exc)
+                return
             reason = exc.strerror or str(exc)
             self._fail(peer, future, NodeDownError(f"cannot connect to {peer}: {reason}"), exc)
 
@@ -144,7 +165,19 @@ class NodeTransport:
         else:
             port = table.config.port
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(lambda: Connection(table, peer), name.host, port)
+        if self.tls is None:
+            _, conn = await loop.create_connection(lambda: Connection(table, peer), name.host, port)
+        else:
+            # TLS right after the TCP connect, with the node's host as SNI and as the name
+            # the server's certificate must carry (inet_tls_dist's do_setup_connect).
+            _, conn = await loop.create_connection(
+                lambda: Connection(table, peer),
+                name.host,
+                port,
+                ssl=self.tls.client(),
+                server_hostname=name.host,
+                ssl_handshake_timeout=table.config.connect_timeout,
+            )
         await conn.established
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nodemesh.errors import ConfigError
+from nodemesh.runtime.tls import TlsConfig
 from nodemesh.term import DEFAULT_LIMITS, DecodeLimits, check_none_atom
 
 __all__ = ["NodeConfig"]
@@ -54,6 +55,9 @@ class NodeConfig:
     # unbounded, as Erlang's mailboxes are. Policy: never drop a message (see Mailbox).
     max_queued_messages: int | None = None
     max_queued_events: int | None = None
+    # TLS distribution (Erlang's -proto_dist inet_tls; docs/tls.md): None is plain TCP.
+    # With it the node accepts and dials TLS only, so plain-TCP peers are refused.
+    tls: TlsConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.hidden:
@@ -88,6 +92,8 @@ class NodeConfig:
             value = getattr(self, name)
             if type(value) is not int or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.tls is not None and not isinstance(self.tls, TlsConfig):
+            raise ConfigError(f"tls must be a TlsConfig or None, got {self.tls!r}")
         for name in ("max_queued_messages", "max_queued_events"):
             value = getattr(self, name)
             if value is not None and (type(value) is not int or value < 1):
