@@ -8,6 +8,8 @@ N nodes (16 by default), each its own OS process in its own network namespace on
 * **cut off** (its bridge port taken down: packets vanish, nothing is reset),
 
 and every other node reports when it saw ``nodedown`` for it (wall clock, one machine).
+The fault comes a random time (up to one tick interval) after the mesh formed, so its
+phase against the polls that give verdicts varies (``--seed`` replays it).
 The latency is that time minus the time of the fault, over the N - 1 observers.
 
 Systems: nodemesh with the default (Erlang's rule, ``net_ticktime`` 60) and the fast
@@ -28,6 +30,7 @@ import argparse
 import asyncio
 import logging
 import os
+import random
 import signal
 import statistics
 import sys
@@ -102,6 +105,11 @@ class System:
     ticktime: int
 
     @property
+    def interval(self) -> float:
+        """Seconds between the polls that give verdicts."""
+        return 0.1 if self.detector == "fast" else self.ticktime / 4
+
+    @property
     def slow(self) -> bool:
         return self.ticktime >= 10
 
@@ -174,6 +182,9 @@ async def one_run(lab: object, system: System, fault: str, count: int) -> tuple[
             "freeze": lambda: victim.proc.send_signal(signal.SIGSTOP),
             "link-down": lambda: lab.link_down(victim.index),
         }
+        # Verdicts come at tick-interval polls: fault at a random phase of the interval,
+        # not always just after the mesh formed (which would give one extreme each time).
+        await asyncio.sleep(random.uniform(0, system.interval))
         at = time.time()
         faults[fault]()
         budget = 3 * system.ticktime + 30
@@ -224,6 +235,9 @@ async def main(args: argparse.Namespace) -> None:
         systems = [systems[KEYS.index(key)] for key in args.systems]
     if args.skip_slow:
         systems = [s for s in systems if not s.slow or s.detector == "fast"]
+    seed = args.seed if args.seed is not None else random.randrange(2**32)
+    random.seed(seed)
+    print(f"seed {seed} (--seed {seed} replays the fault phases)", flush=True)
     print(f"load average before: {os.getloadavg()}", flush=True)
     lab = NetnsLab.create(args.nodes)
     print("| system | fault | runs | min ms | median ms | max ms | other nodedowns |")
@@ -249,6 +263,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--nodes", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--short-ticktime", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=None, help="for the fault phases")
     parser.add_argument("--skip-slow", action="store_true", help="no net_ticktime 60 rows")
     parser.add_argument("--systems", nargs="*", choices=tuple(KEYS))
     return parser.parse_args()
