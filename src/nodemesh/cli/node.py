@@ -65,6 +65,12 @@ def _node_options(parser: argparse.ArgumentParser, default_name: str | None) -> 
         metavar="SECONDS",
         help="seconds; must match the cluster [60]",
     )
+    parser.add_argument(
+        "--failure-detector",
+        choices=("erlang", "fast"),
+        default="erlang",
+        help="fast: notice a frozen nodemesh peer within 1 s (docs/failure-detection.md)",
+    )
     add_tls_options(parser)
 
 
@@ -87,6 +93,7 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         port=args.port,
         net_ticktime=args.net_ticktime,
         tls=tls_config_from(args.tls_certfile, args.tls_keyfile, args.tls_cafile),
+        failure_detector=args.failure_detector,
     )
 
 

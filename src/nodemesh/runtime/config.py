@@ -58,6 +58,9 @@ class NodeConfig:
     # TLS distribution (Erlang's -proto_dist inet_tls; docs/tls.md): None is plain TCP.
     # With it the node accepts and dials TLS only, so plain-TCP peers are refused.
     tls: TlsConfig | None = None
+    # "erlang": Erlang's net_ticktime rule alone; "fast": also ticks every 0.1 s and
+    # declares a peer that ticks as fast down after 0.7 s of silence (docs/failure-detection.md).
+    failure_detector: str = "erlang"
 
     def __post_init__(self) -> None:
         if not self.hidden:
@@ -94,6 +97,10 @@ class NodeConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if self.tls is not None and not isinstance(self.tls, TlsConfig):
             raise ConfigError(f"tls must be a TlsConfig or None, got {self.tls!r}")
+        if self.failure_detector not in ("erlang", "fast"):
+            raise ConfigError(
+                f'failure_detector must be "erlang" or "fast", got {self.failure_detector!r}'
+            )
         for name in ("max_queued_messages", "max_queued_events"):
             value = getattr(self, name)
             if value is not None and (type(value) is not int or value < 1):
