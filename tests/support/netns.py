@@ -204,3 +204,62 @@ class NetnsLab:
             rest = await asyncio.wait_for(proc.stdout.read(4000), 5)
             raise RuntimeError(f"erl did not start in {self.namespaces[i - 1]}: {line} {rest!r}")
         return ErlPeer(proc, line.split(" ", 1)[1])
+
+
+# --- packet filters (nftables) inside a namespace, for the chaos suite ------------------
+# The kernel here has no netem (see ../shared/TESTING.md): loss and stalls are nftables
+# rules on the namespace's eth0, in a table of their own so that one command removes them.
+# Loopback stays untouched: a node keeps talking to its own EPMD.
+FILTER_TABLE = "nmchaos"
+
+
+def require_nft() -> None:
+    """Skip unless ``nft`` is installed; fail under CI."""
+    if shutil.which("nft") is None:
+        message = "the nft command is missing (apt-get install nftables)"
+        if os.environ.get("CI"):
+            pytest.fail(f"chaos tests cannot run under CI: {message}")
+        pytest.skip(message)
+
+
+def _filter_rules(rule: str) -> str:
+    """A table dropping what ``rule`` matches, both ways on eth0."""
+    return (
+        f"table inet {FILTER_TABLE} {{\n"
+        f"  chain in {{ type filter hook input priority 0; policy accept;"
+        f' iifname "eth0" {rule}; }}\n'
+        f"  chain out {{ type filter hook output priority 0; policy accept;"
+        f' oifname "eth0" {rule}; }}\n'
+        "}\n"
+    )
+
+
+def _nft(lab: NetnsLab, i: int, script: str) -> None:
+    proc = subprocess.run(
+        [*lab.prefix(i), "nft", "-f", "-"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"nft in {lab.namespaces[i - 1]}: {proc.stderr.strip()}\n{script}")
+
+
+def drop_random(lab: NetnsLab, i: int, percent: int) -> None:
+    """Host ``i`` loses ``percent`` % of its packets, at random, in and out."""
+    if not 0 < percent < 100:
+        raise ValueError(f"percent must be 1..99, got {percent}")
+    _nft(lab, i, _filter_rules(f"numgen random mod 100 < {percent} drop"))
+
+
+def drop_all(lab: NetnsLab, i: int) -> None:
+    """Stall host ``i``'s link: every packet in and out is dropped (the link stays up, so
+    TCP keeps retransmitting into the void, unlike :meth:`NetnsLab.link_down`)."""
+    _nft(lab, i, _filter_rules("drop"))
+
+
+def clear_filters(lab: NetnsLab, i: int) -> None:
+    """Remove what :func:`drop_random` / :func:`drop_all` installed (if anything)."""
+    _nft(lab, i, f"table inet {FILTER_TABLE}\ndelete table inet {FILTER_TABLE}\n")

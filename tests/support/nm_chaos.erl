@@ -1,0 +1,97 @@
+%% The Erlang side of nodemesh's chaos suite (see chaos_node.py for the Python side: the
+%% same messages, tallies and answers).
+%%
+%% start(Peers, Traffic) starts, unlinked, in this node:
+%%   chaos       the receiver: tallies {seq, From, Inc, N} per {From, Inc} as
+%%               {Count, First, Last, NotIncreasing, Gaps};
+%%   chaos_mon   counts nodedowns per peer (net_kernel:monitor_nodes, hidden nodes too);
+%%   chaos_conn  connects to every listed peer not connected, every 300 ms (each attempt
+%%               in a process of its own: one to an unreachable host blocks for
+%%               net_setuptime, and net_kernel merges attempts to the same node);
+%%   chaos_tx    every 20 ms sends the next N to {chaos, Peer} of each connected peer, with
+%%               [noconnect, nosuspend]: a peer that is down or busy is skipped, and N only
+%%               counts messages handed to the distribution.
+%% It returns this incarnation's number. traffic(true | false) starts / stops the sender
+%% (false answers #{Peer => LastN}); report() answers {Tallies, Downs}.
+-module(nm_chaos).
+-export([start/2, traffic/1, report/0]).
+
+start(Peers, Traffic) ->
+    Inc = os:system_time(microsecond),
+    register(chaos, spawn(fun() -> receiver(#{}) end)),
+    register(chaos_mon, spawn(fun() -> monitor_start() end)),
+    register(chaos_conn, spawn(fun() -> connector(Peers -- [node()]) end)),
+    register(chaos_tx, spawn(fun() -> sender(Peers -- [node()], Inc, #{}, Traffic) end)),
+    Inc.
+
+traffic(true) ->
+    chaos_tx ! {traffic, true, self()},
+    receive {chaos_traffic, _} -> true end;
+traffic(false) ->
+    chaos_tx ! {traffic, false, self()},
+    receive {chaos_traffic, Sent} -> Sent end.
+
+report() ->
+    chaos ! {report, self()},
+    chaos_mon ! {report, self()},
+    Tallies = receive {chaos_tallies, T} -> T end,
+    Downs = receive {chaos_downs, D} -> D end,
+    {Tallies, Downs}.
+
+receiver(S) ->
+    receive
+        {seq, From, Inc, N} ->
+            receiver(maps:put({From, Inc}, tally(maps:get({From, Inc}, S, none), N), S));
+        {report, Pid} ->
+            Pid ! {chaos_tallies, S},
+            receiver(S)
+    end.
+
+tally(none, N) -> {1, N, N, 0, 0};
+tally({C, F, L, Bad, Gaps}, N) when N > L + 1 -> {C + 1, F, N, Bad, Gaps + 1};
+tally({C, F, L, Bad, Gaps}, N) when N > L -> {C + 1, F, N, Bad, Gaps};
+tally({C, F, L, Bad, Gaps}, _) -> {C + 1, F, L, Bad + 1, Gaps}.
+
+monitor_start() ->
+    ok = net_kernel:monitor_nodes(true, [{node_type, all}]),
+    monitor_loop(#{}).
+
+monitor_loop(Downs) ->
+    receive
+        {nodedown, Node, _} -> monitor_loop(maps:update_with(Node, fun(C) -> C + 1 end, 1, Downs));
+        {report, Pid} -> Pid ! {chaos_downs, Downs}, monitor_loop(Downs);
+        _ -> monitor_loop(Downs)
+    end.
+
+connector(Peers) ->
+    Connected = nodes(connected),
+    [spawn(fun() -> net_kernel:connect_node(P) end) || P <- Peers, not lists:member(P, Connected)],
+    timer:sleep(300),
+    connector(Peers).
+
+sender(Peers, Inc, Sent, On) ->
+    receive
+        {traffic, Now, Pid} ->
+            Pid ! {chaos_traffic, Sent},
+            sender(Peers, Inc, Sent, Now)
+    after 20 ->
+        case On of
+            true -> sender(Peers, Inc, send_round(Peers, Inc, Sent), On);
+            false -> sender(Peers, Inc, Sent, On)
+        end
+    end.
+
+send_round(Peers, Inc, Sent) ->
+    Connected = nodes(connected),
+    lists:foldl(
+        fun(P, Acc) ->
+            N = maps:get(P, Acc, 0) + 1,
+            case lists:member(P, Connected) andalso
+                erlang:send({chaos, P}, {seq, node(), Inc, N}, [noconnect, nosuspend]) of
+                ok -> maps:put(P, N, Acc);
+                _ -> Acc
+            end
+        end,
+        Sent,
+        Peers
+    ).
