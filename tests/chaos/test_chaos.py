@@ -41,13 +41,33 @@ PY_CONFIG: dict[str, Any] = {}
 
 
 @dataclass
+class Round:
+    """One round's faults; when each target was dropped by every other node (None: not
+    while the fault lasted); nodedowns seen in the round; re-form time after the heal."""
+
+    faults: list[Fault]
+    seen: list[float | None]
+    drops: int
+    reform: float
+
+    def summary(self) -> dict[str, Any]:
+        seen = [None if s is None else round(s, 2) for s in self.seen]
+        return {
+            "faults": [str(f) for f in self.faults],
+            "dropped_by_all_s": seen,
+            "nodedowns": self.drops,
+            "reform_s": round(self.reform, 2),
+        }
+
+
+@dataclass
 class Run:
     """One chaos run: the members by name and what was measured."""
 
     lab: NetnsLab
     members: dict[str, Member]
     seed: int
-    rounds: list[tuple[list[Fault], float]] = field(default_factory=list)
+    rounds: list[Round] = field(default_factory=list)
 
     @property
     def live(self) -> list[Member]:
@@ -109,14 +129,16 @@ async def wait_mesh(members: list[Member], timeout: float) -> float:
         await asyncio.sleep(0.1)
 
 
-async def inflict(run: Run, fault: Fault) -> None:
-    """Apply ``fault``, keep it for its duration (that is the fault), then heal it."""
+async def inflict(run: Run, fault: Fault, targets: set[str]) -> float | None:
+    """Apply ``fault``, keep it for its duration (that is the fault), then heal it.
+    Returns when every other node had dropped the target (s after the fault), if it did
+    while the fault lasted."""
     member, lab = run.members[fault.target], run.lab
     if fault.kind == "kill":
         await member.kill()
-        await asyncio.sleep(fault.hold)
+        seen = await hold(run, fault, targets)
         await member.restart()
-        return
+        return seen
     apply, heal = {
         "freeze": (member.freeze, member.thaw),
         "link-down": (lambda: lab.link_down(member.host), lambda: lab.link_up(member.host)),
@@ -128,19 +150,52 @@ async def inflict(run: Run, fault: Fault) -> None:
     }[fault.kind]
     apply()
     try:
-        await asyncio.sleep(fault.hold)
+        return await hold(run, fault, targets)
     finally:
         heal()
 
 
+async def hold(run: Run, fault: Fault, targets: set[str]) -> float | None:
+    """Wait out the fault's duration, watching the nodes not hit this round: the time
+    when none of them was connected to the target any more, or None."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    end = start + fault.hold
+    target = run.members[fault.target].name
+    seen = None
+    while loop.time() < end:
+        if seen is None:
+            views = await asyncio.gather(
+                *(m.nodes() for m in run.live if m.name.split("@")[0] not in targets)
+            )
+            if not any(target in view for view in views):
+                seen = loop.time() - start
+        await asyncio.sleep(max(0.0, min(0.1, end - loop.time())))
+    return seen
+
+
 async def chaos_rounds(run: Run, schedule: list[list[Fault]]) -> None:
     """Each round: its faults at once, healed; then the cluster must re-form in bound."""
+    downs = await count_downs(run)
     for number, faults in enumerate(schedule, 1):
         print(f"round {number}: {', '.join(map(str, faults))}", flush=True)
-        await asyncio.gather(*(inflict(run, f) for f in faults))
+        targets = {f.target for f in faults}
+        seen = await asyncio.gather(*(inflict(run, f, targets) for f in faults))
         took = await wait_mesh(run.live, REFORM_BOUND)
-        print(f"  re-formed in {took:.2f} s", flush=True)
-        run.rounds.append((faults, took))
+        now = await count_downs(run)
+        drops = sum(n - downs.get(key, 0) for key, n in now.items())
+        downs = now
+        print(f"  dropped by all {seen}; {drops} nodedowns; re-formed in {took:.2f} s")
+        run.rounds.append(Round(faults, seen, drops, took))
+
+
+async def count_downs(run: Run) -> dict[tuple[str, int], int]:
+    """Nodedowns seen so far by each node incarnation."""
+    got = await reports(run)
+    return {
+        (name, run.members[name.split("@")[0]].incarnation): sum(r.downs.values())
+        for name, r in got.items()
+    }
 
 
 async def reports(run: Run) -> dict[str, Report]:
@@ -202,7 +257,33 @@ def check_order(run: Run, got: dict[str, Report], pairs: set[Any], sent: Any) ->
     assert anchors <= pairs, f"the untouched pair {ANCHORS} dropped its connection"
     verified = sum(sent[a.name][b.name] for a, b in pairs)
     total = sum(t[0] for rep in got.values() for t in rep.tallies.values())
-    return {"stable_pairs": len(pairs), "verified": verified, "received": total}
+    return {
+        "stable_pairs": len(pairs),
+        "verified": verified,
+        "received": total,
+        **lost(run, got, pairs, sent),
+    }
+
+
+def lost(run: Run, got: dict[str, Report], pairs: set[Any], sent: Any) -> dict[str, int]:
+    """On the connections that dropped (receiver never restarted): messages sent by the
+    sender's current incarnation that never arrived, and the receivers' gaps."""
+    members = run.members.values()
+    dropped = [(a, b) for a in members for b in members if a is not b and (a, b) not in pairs]
+    tallies = [
+        (a, b, got[b.name].tallies.get((a.name, a.incarnation)))
+        for a, b in dropped
+        if not b.restarts
+    ]
+    sent_there = sum(sent[a.name].get(b.name, 0) for a, b, _ in tallies)
+    arrived = sum(t[0] for _, _, t in tallies if t)
+    gaps = sum(t[4] for _, _, t in tallies if t)
+    return {
+        "dropped_pairs": len(dropped),
+        "sent_on_dropped": sent_there,
+        "lost_on_dropped": sent_there - arrived,
+        "gaps_on_dropped": gaps,
+    }
 
 
 def check_leaks(before: dict[str, Any], after: dict[str, Any]) -> None:
@@ -243,10 +324,18 @@ async def test_cluster_survives_random_faults(run: Run) -> None:
     summary = {
         "seed": run.seed,
         "formed_s": round(formed, 2),
-        "rounds": [([str(f) for f in faults], round(t, 2)) for faults, t in run.rounds],
-        "max_reform_s": round(max(t for _, t in run.rounds), 2),
+        "rounds": [r.summary() for r in run.rounds],
+        "max_reform_s": round(max(r.reform for r in run.rounds), 2),
         **counts,
         "stats_before": stats_before,
         "stats_after": stats_after,
     }
+    record(summary)
+
+
+def record(summary: dict[str, Any]) -> None:
+    """Print the figures; append them to $NODEMESH_CHAOS_RESULTS (JSON lines) if set."""
     print(json.dumps(summary, indent=1))
+    if path := os.environ.get("NODEMESH_CHAOS_RESULTS"):
+        with open(path, "a") as out:
+            out.write(json.dumps(summary) + "\n")
