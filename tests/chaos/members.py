@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nodemesh.term import Atom
 from support.erlang import ErlPeer, require_erlang
 from support.netns import NetnsLab
 
@@ -57,10 +58,19 @@ class Settings:
 
 @dataclass
 class Report:
-    """What a node received, per (sender, incarnation), and its nodedowns per peer."""
+    """What a node received, per (sender, incarnation, epoch), and its nodedowns per peer."""
 
-    tallies: dict[tuple[str, int], Tally]
+    tallies: dict[tuple[str, int, int], Tally]
     downs: dict[str, int]
+
+
+@dataclass
+class Sent:
+    """What a node sent: per peer, per epoch (connection), the first and last number; and
+    per peer the epoch up when traffic stopped (None: not connected)."""
+
+    spans: dict[str, dict[int, tuple[int, int]]]
+    current: dict[str, int | None]
 
 
 class Member:
@@ -87,8 +97,8 @@ class Member:
     async def nodes(self) -> set[str]:
         raise NotImplementedError
 
-    async def traffic(self, on: bool) -> dict[str, int]:
-        """Start or stop sending; stopping answers the last number sent to each peer."""
+    async def traffic(self, on: bool) -> Sent | None:
+        """Start or stop sending; stopping answers what was sent."""
         raise NotImplementedError
 
     async def report(self) -> Report:
@@ -195,17 +205,19 @@ class PyMember(Member):
     async def nodes(self) -> set[str]:
         return set(await self.ask("nodes"))
 
-    async def traffic(self, on: bool) -> dict[str, int]:
+    async def traffic(self, on: bool) -> Sent | None:
         answer = await self.ask("traffic-on" if on else "traffic-off")
-        return {} if answer is True else dict(answer)
+        if answer is True:
+            return None
+        spans = {
+            peer: {epoch: (first, last) for epoch, (first, last) in by_epoch}
+            for peer, by_epoch in answer["sent"].items()
+        }
+        return Sent(spans, dict(answer["current"]))
 
     async def report(self) -> Report:
         answer = await self.ask("report")
-        tallies = {
-            (sender, int(inc)): tuple(tally)
-            for sender, by_inc in answer["received"].items()
-            for inc, tally in by_inc.items()
-        }
+        tallies = {(s, inc, epoch): tuple(t) for s, inc, epoch, *t in answer["received"]}
         return Report(tallies, dict(answer["downs"]))
 
     async def stats(self) -> dict[str, int]:
@@ -257,16 +269,22 @@ class ErlMember(Member):
         assert self.peer is not None
         return {str(n) for n in await self.peer.eval_term("nodes(connected)", timeout=10)}
 
-    async def traffic(self, on: bool) -> dict[str, int]:
+    async def traffic(self, on: bool) -> Sent | None:
         assert self.peer is not None
         answer = await self.peer.eval_term(f"nm_chaos:traffic({str(on).lower()})")
-        return {} if answer is True else {str(k): v for k, v in answer.items()}
+        if answer is True:
+            return None
+        spans, current = answer
+        return Sent(
+            {str(peer): dict(by_epoch) for peer, by_epoch in spans.items()},
+            {str(peer): current.get(Atom(peer)) for peer in self.settings.names},
+        )
 
     async def report(self) -> Report:
         assert self.peer is not None
         tallies, downs = await self.peer.eval_term("nm_chaos:report()")
         return Report(
-            {(str(sender), inc): tuple(t) for (sender, inc), t in tallies.items()},
+            {(str(s), inc, epoch): tuple(t) for (s, inc, epoch), t in tallies.items()},
             {str(k): v for k, v in downs.items()},
         )
 

@@ -16,13 +16,14 @@ import os
 import random
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pytest
 
+from chaos.checks import Verdict, judge
 from chaos.faults import Fault, plan
-from chaos.members import ErlMember, Member, PyMember, Report, Settings
+from chaos.members import ErlMember, Member, PyMember, Report, Sent, Settings
 from conftest import COOKIE
 from support.erlang import require_erlang
 from support.netns import NetnsLab, clear_filters, drop_all, drop_random, require_netns, require_nft
@@ -203,87 +204,27 @@ async def reports(run: Run) -> dict[str, Report]:
     return {m.name: r for m, r in zip(run.members.values(), got, strict=True)}
 
 
-def stable_pairs(run: Run, before: dict[str, Report], after: dict[str, Report]) -> set[Any]:
-    """(sender, receiver) pairs whose connection never dropped since traffic started:
-    neither restarted and neither saw a nodedown of the other."""
-    pairs = set()
-    for a in run.members.values():
-        for b in run.members.values():
-            if a is b or a.restarts or b.restarts:
-                continue
-            drops = [
-                after[x.name].downs.get(y.name, 0) - before[x.name].downs.get(y.name, 0)
-                for x, y in ((a, b), (b, a))
-            ]
-            if not any(drops):
-                pairs.add((a, b))
-    return pairs
-
-
-def complete(pair: Any, sent: dict[str, dict[str, int]], got: dict[str, Report]) -> bool:
-    """Whether the receiver has exactly 1..N from the sender, N the last number sent."""
-    a, b = pair
-    last = sent[a.name].get(b.name, 0)
-    return last > 0 and got[b.name].tallies.get((a.name, a.incarnation)) == (last, 1, last, 0, 0)
-
-
-async def drain(run: Run, pairs: set[Any], sent: dict[str, dict[str, int]]) -> dict[str, Report]:
-    """Reports once every stable pair is complete (or after DRAIN_BOUND: the caller says
-    which pairs are not)."""
+async def drain(run: Run, sent: dict[str, Sent]) -> tuple[dict[str, Report], Verdict]:
+    """Reports and their verdict once nothing is missing (the last messages sent may still
+    be on their way), or as they are after DRAIN_BOUND."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DRAIN_BOUND
+    members = list(run.members.values())
     while True:
         got = await reports(run)
-        if all(complete(p, sent, got) for p in pairs) or loop.time() > deadline:
-            return got
+        verdict = judge(members, sent, got)
+        if not verdict.broken or loop.time() > deadline:
+            return got, verdict
         await asyncio.sleep(0.1)
 
 
-def check_order(run: Run, got: dict[str, Report], pairs: set[Any], sent: Any) -> dict[str, int]:
-    """No receiver saw a number twice or out of order, on any connection; stable pairs
-    got everything. Returns counts for the summary."""
-    bad = {(r, k): t for r, rep in got.items() for k, t in rep.tallies.items() if t[3]}
-    assert not bad, f"duplicated or reordered messages (receiver, sender): {bad}"
-    broken = {
-        f"{a.name}->{b.name}": (
-            sent[a.name].get(b.name),
-            got[b.name].tallies.get((a.name, a.incarnation)),
-        )
-        for a, b in pairs
-        if not complete((a, b), sent, got)
-    }
-    assert not broken, f"messages lost between nodes that stayed connected: {broken}"
-    anchors = {(run.members[x], run.members[y]) for x, y in (ANCHORS, ANCHORS[::-1])}
-    assert anchors <= pairs, f"the untouched pair {ANCHORS} dropped its connection"
-    verified = sum(sent[a.name][b.name] for a, b in pairs)
-    total = sum(t[0] for rep in got.values() for t in rep.tallies.values())
-    return {
-        "stable_pairs": len(pairs),
-        "verified": verified,
-        "received": total,
-        **lost(run, got, pairs, sent),
-    }
-
-
-def lost(run: Run, got: dict[str, Report], pairs: set[Any], sent: Any) -> dict[str, int]:
-    """On the connections that dropped (receiver never restarted): messages sent by the
-    sender's current incarnation that never arrived, and the receivers' gaps."""
-    members = run.members.values()
-    dropped = [(a, b) for a in members for b in members if a is not b and (a, b) not in pairs]
-    tallies = [
-        (a, b, got[b.name].tallies.get((a.name, a.incarnation)))
-        for a, b in dropped
-        if not b.restarts
-    ]
-    sent_there = sum(sent[a.name].get(b.name, 0) for a, b, _ in tallies)
-    arrived = sum(t[0] for _, _, t in tallies if t)
-    gaps = sum(t[4] for _, _, t in tallies if t)
-    return {
-        "dropped_pairs": len(dropped),
-        "sent_on_dropped": sent_there,
-        "lost_on_dropped": sent_there - arrived,
-        "gaps_on_dropped": gaps,
-    }
+def check_traffic(run: Run, verdict: Verdict) -> None:
+    """Every connection held its messages in order with no gap, only a tail lost when it
+    dropped; the untouched pair never dropped."""
+    assert not verdict.broken, "numbered traffic broken:\n  " + "\n  ".join(verdict.broken)
+    a, b = (run.members[name].name for name in ANCHORS)
+    for pair in (f"{a}->{b}", f"{b}->{a}"):
+        assert pair in verdict.stable_pairs, f"the untouched pair {pair} dropped its connection"
 
 
 def check_leaks(before: dict[str, Any], after: dict[str, Any]) -> None:
@@ -312,21 +253,20 @@ async def test_cluster_survives_random_faults(run: Run) -> None:
         await asyncio.gather(*(m.start() for m in members))
         formed = await wait_mesh(members, 60)
         await asyncio.gather(*(m.traffic(True) for m in members))
-        before, stats_before = await reports(run), await py_stats(run)
+        stats_before = await py_stats(run)
         await chaos_rounds(run, schedule)
         stats_after = await py_stats(run)
         sent_list = await asyncio.gather(*(m.traffic(False) for m in members))
-        sent = {m.name: s for m, s in zip(members, sent_list, strict=True)}
-        pairs = stable_pairs(run, before, await reports(run))
-        got = await drain(run, pairs, sent)
-        counts = check_order(run, got, pairs, sent)
+        sent = {m.name: s for m, s in zip(members, sent_list, strict=True) if s is not None}
+        _, verdict = await drain(run, sent)
+        check_traffic(run, verdict)
         check_leaks({k: v for k, v in stats_before.items() if k in stats_after}, stats_after)
     summary = {
         "seed": run.seed,
         "formed_s": round(formed, 2),
         "rounds": [r.summary() for r in run.rounds],
         "max_reform_s": round(max(r.reform for r in run.rounds), 2),
-        **counts,
+        **asdict(verdict),
         "stats_before": stats_before,
         "stats_after": stats_after,
     }

@@ -8,17 +8,19 @@ reconnects by itself after every fault. It prints ``started NAME INCARNATION``, 
 (``ID COMMAND``) with ``reply ID JSON``:
 
 - ``nodes``: the nodes connected now;
-- ``traffic-on`` / ``traffic-off``: start / stop the sender; ``traffic-off`` answers the
-  last sequence number sent to each peer;
-- ``report``: what the ``chaos`` mailbox received, per sender node and incarnation,
-  as ``[count, first, last, not_increasing, gaps]``, and the nodedowns seen per peer;
+- ``traffic-on`` / ``traffic-off``: start / stop the sender; ``traffic-off`` answers, per
+  peer, the first and last number sent on each connection (epoch), and the epoch up now;
+- ``report``: what the ``chaos`` mailbox received, per sender node, incarnation and
+  epoch, as ``[count, first, last, not_increasing, gaps]``, and the nodedowns per peer;
 - ``stats``: asyncio tasks, open fds and RSS (KiB) of this process, for the leak check.
 
-The sender sends ``{seq, ThisNode, Incarnation, N}`` to ``{chaos, Peer}`` every
+The sender sends ``{seq, ThisNode, Incarnation, Epoch, N}`` to ``{chaos, Peer}`` every
 ``--interval`` seconds to every peer connected at that moment (never dialling: a send to a
-peer that is down is skipped, not queued), N counting up per peer from 1; the incarnation
-is random per process, so a restarted node starts a new sequence. The Erlang side is
-``nm_chaos.erl``, with the same messages and answers.
+peer that is down is skipped, not queued), N counting up per peer from 1 across
+connections. The incarnation is random per process, so a restarted node starts a new
+sequence; the epoch numbers the connection the message goes on, so the receiver can
+check each connection on its own: in order, no gap, only a tail lost if it dropped.
+The Erlang side is ``nm_chaos.erl``, with the same messages and answers.
 """
 
 from __future__ import annotations
@@ -55,17 +57,21 @@ class Chaos:
         self.node = node
         self.peers = [p for p in peers if p != node.name]
         self.incarnation = secrets.randbits(48)
-        self.sent: dict[str, int] = {}
-        self.received: dict[str, dict[int, list[int]]] = {}
+        self.seq: dict[str, int] = {}
+        self.sent: dict[str, dict[int, list[int]]] = {}  # peer -> epoch -> [first, last]
+        self.conns: dict[str, tuple[object, int]] = {}  # peer -> (connection, its epoch)
+        self.epochs = 0
+        self.received: dict[tuple[str, int, int], list[int]] = {}
         self.downs: dict[str, int] = {}
         self.sending = asyncio.Event()
 
     def receive(self, message: Any) -> None:
-        """Tally ``{seq, From, Inc, N}``: count, first, last, not-increasing, gaps."""
-        _, sender, incarnation, seq = message
-        tally = self.received.setdefault(str(sender), {}).get(incarnation)
+        """Tally ``{seq, From, Inc, Epoch, N}``: count, first, last, not-increasing, gaps."""
+        _, sender, incarnation, epoch, seq = message
+        key = (str(sender), incarnation, epoch)
+        tally = self.received.get(key)
         if tally is None:
-            self.received[str(sender)][incarnation] = [1, seq, seq, 0, 0]
+            self.received[key] = [1, seq, seq, 0, 0]
             return
         tally[0] += 1
         if seq <= tally[2]:
@@ -74,17 +80,32 @@ class Chaos:
             tally[4] += seq > tally[2] + 1
             tally[2] = seq
 
+    def epoch(self, peer: str) -> int | None:
+        """The number of the connection to ``peer`` up now (None: none is). A test peeks
+        at the connection table: nodemesh has no public connection id (Erlang has
+        ``nodes(connected, #{connection_id => true})``, which nm_chaos.erl uses)."""
+        conn = self.node._connections.get(peer)
+        if conn is None:
+            return None
+        known = self.conns.get(peer)
+        if known is None or known[0] is not conn:
+            self.epochs += 1
+            known = self.conns[peer] = (conn, self.epochs)
+        return known[1]
+
     def send_round(self) -> None:
         for peer in self.peers:
-            if not self.node.is_connected(peer):
+            epoch = self.epoch(peer)
+            if epoch is None:
                 continue
-            seq = self.sent.get(peer, 0) + 1
-            message = (Atom("seq"), Atom(self.node.name), self.incarnation, seq)
+            seq = self.seq.get(peer, 0) + 1
+            message = (Atom("seq"), Atom(self.node.name), self.incarnation, epoch, seq)
             try:
                 self.node.send_nowait(("chaos", peer), message)
             except NodeDownError:
                 continue  # dropped between the check and the send: not sent, not counted
-            self.sent[peer] = seq
+            self.seq[peer] = seq
+            self.sent.setdefault(peer, {}).setdefault(epoch, [seq, seq])[1] = seq
 
     async def sender(self, interval: float) -> None:
         while True:
@@ -100,9 +121,12 @@ class Chaos:
             return True
         if command == "traffic-off":
             self.sending.clear()
-            return self.sent
+            current = {peer: self.epoch(peer) for peer in self.peers}
+            sent = {peer: list(map(list, spans.items())) for peer, spans in self.sent.items()}
+            return {"sent": sent, "current": current}
         if command == "report":
-            return {"received": self.received, "downs": self.downs}
+            received = [[*key, *tally] for key, tally in self.received.items()]
+            return {"received": received, "downs": self.downs}
         if command == "stats":
             return stats()
         return {"error": f"unknown command {command!r}"}

@@ -2,17 +2,19 @@
 %% same messages, tallies and answers).
 %%
 %% start(Peers, Traffic) starts, unlinked, in this node:
-%%   chaos       the receiver: tallies {seq, From, Inc, N} per {From, Inc} as
-%%               {Count, First, Last, NotIncreasing, Gaps};
+%%   chaos       the receiver: tallies {seq, From, Inc, Epoch, N} per {From, Inc, Epoch}
+%%               as {Count, First, Last, NotIncreasing, Gaps};
 %%   chaos_mon   counts nodedowns per peer (net_kernel:monitor_nodes, hidden nodes too);
 %%   chaos_conn  connects to every listed peer not connected, every 300 ms (each attempt
 %%               in a process of its own: one to an unreachable host blocks for
 %%               net_setuptime, and net_kernel merges attempts to the same node);
 %%   chaos_tx    every 20 ms sends the next N to {chaos, Peer} of each connected peer, with
 %%               [noconnect, nosuspend]: a peer that is down or busy is skipped, and N only
-%%               counts messages handed to the distribution.
+%%               counts messages handed to the distribution. Epoch is the connection's
+%%               id (erlang:nodes(connected, #{connection_id => true}), OTP 25.1+).
 %% It returns this incarnation's number. traffic(true | false) starts / stops the sender
-%% (false answers #{Peer => LastN}); report() answers {Tallies, Downs}.
+%% (false answers {#{Peer => #{Epoch => {First, Last}}}, #{Peer => EpochUpNow}});
+%% report() answers {Tallies, Downs}.
 -module(nm_chaos).
 -export([start/2, traffic/1, report/0]).
 
@@ -21,7 +23,7 @@ start(Peers, Traffic) ->
     register(chaos, spawn(fun() -> receiver(#{}) end)),
     register(chaos_mon, spawn(fun() -> monitor_start() end)),
     register(chaos_conn, spawn(fun() -> connector(Peers -- [node()]) end)),
-    register(chaos_tx, spawn(fun() -> sender(Peers -- [node()], Inc, #{}, Traffic) end)),
+    register(chaos_tx, spawn(fun() -> sender(Peers -- [node()], Inc, {#{}, #{}}, Traffic) end)),
     Inc.
 
 traffic(true) ->
@@ -29,7 +31,7 @@ traffic(true) ->
     receive {chaos_traffic, _} -> true end;
 traffic(false) ->
     chaos_tx ! {traffic, false, self()},
-    receive {chaos_traffic, Sent} -> Sent end.
+    receive {chaos_traffic, Sent} -> {Sent, epochs()} end.
 
 report() ->
     chaos ! {report, self()},
@@ -40,8 +42,9 @@ report() ->
 
 receiver(S) ->
     receive
-        {seq, From, Inc, N} ->
-            receiver(maps:put({From, Inc}, tally(maps:get({From, Inc}, S, none), N), S));
+        {seq, From, Inc, Epoch, N} ->
+            Key = {From, Inc, Epoch},
+            receiver(maps:put(Key, tally(maps:get(Key, S, none), N), S));
         {report, Pid} ->
             Pid ! {chaos_tallies, S},
             receiver(S)
@@ -69,29 +72,35 @@ connector(Peers) ->
     timer:sleep(300),
     connector(Peers).
 
-sender(Peers, Inc, Sent, On) ->
+epochs() ->
+    maps:from_list([{N, Id} || {N, #{connection_id := Id}} <-
+        erlang:nodes(connected, #{connection_id => true})]).
+
+%% Seqs: #{Peer => LastN}; Sent: #{Peer => #{Epoch => {First, Last}}}.
+sender(Peers, Inc, {Seqs, Sent}, On) ->
     receive
         {traffic, Now, Pid} ->
             Pid ! {chaos_traffic, Sent},
-            sender(Peers, Inc, Sent, Now)
+            sender(Peers, Inc, {Seqs, Sent}, Now)
     after 20 ->
         case On of
-            true -> sender(Peers, Inc, send_round(Peers, Inc, Sent), On);
-            false -> sender(Peers, Inc, Sent, On)
+            true -> sender(Peers, Inc, send_round(Peers, Inc, epochs(), {Seqs, Sent}), On);
+            false -> sender(Peers, Inc, {Seqs, Sent}, On)
         end
     end.
 
-send_round(Peers, Inc, Sent) ->
-    Connected = nodes(connected),
-    lists:foldl(
-        fun(P, Acc) ->
-            N = maps:get(P, Acc, 0) + 1,
-            case lists:member(P, Connected) andalso
-                erlang:send({chaos, P}, {seq, node(), Inc, N}, [noconnect, nosuspend]) of
-                ok -> maps:put(P, N, Acc);
-                _ -> Acc
-            end
-        end,
-        Sent,
-        Peers
-    ).
+send_round(Peers, Inc, Epochs, State) ->
+    lists:foldl(fun(P, Acc) -> send_one(P, Inc, maps:get(P, Epochs, none), Acc) end, State, Peers).
+
+send_one(_, _, none, State) ->
+    State;
+send_one(P, Inc, Epoch, {Seqs, Sent}) ->
+    N = maps:get(P, Seqs, 0) + 1,
+    case erlang:send({chaos, P}, {seq, node(), Inc, Epoch, N}, [noconnect, nosuspend]) of
+        ok ->
+            Spans = maps:get(P, Sent, #{}),
+            {First, _} = maps:get(Epoch, Spans, {N, N}),
+            {maps:put(P, N, Seqs), maps:put(P, maps:put(Epoch, {First, N}, Spans), Sent)};
+        _ ->
+            {Seqs, Sent}
+    end.
