@@ -20,6 +20,7 @@ from nodemesh.runtime.config import NodeConfig
         ({"max_frame_size": 0}, "max_frame_size"),
         ({"max_pending_handshakes": 1.5}, "max_pending_handshakes"),
         ({"hidden": False}, "global:sync"),
+        ({"failure_detector": "phi"}, "failure_detector"),
     ],
 )
 def test_bad_values_are_refused(kwargs: dict[str, object], match: str) -> None:

@@ -64,6 +64,12 @@ def _node_options(parser: argparse.ArgumentParser, default_name: str | None) -> 
         metavar="SECONDS",
         help="seconds; must match the cluster [60]",
     )
+    parser.add_argument(
+        "--failure-detector",
+        choices=("erlang", "fast"),
+        default="erlang",
+        help="fast: notice a frozen nodemesh peer within 1 s (docs/failure-detection.md)",
+    )
 
 
 def _config(args: argparse.Namespace) -> NodeConfig:
@@ -71,6 +77,7 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         longnames=False if args.sname else None,
         port=args.port,
         net_ticktime=args.net_ticktime,
+        failure_detector=args.failure_detector,
     )
 
 

@@ -17,6 +17,7 @@ import secrets
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nodemesh.dist import control, handshake
+from nodemesh.dist.detector import PROFILES, FastDetector
 from nodemesh.dist.events import ControlEvent, Message
 from nodemesh.dist.flags import DistFlag, default_flags
 from nodemesh.dist.framing import TICK, FrameReader
@@ -110,6 +111,7 @@ class Connection(asyncio.Protocol):
         self._heard = True
         self._spoke = False
         self._liveness: Liveness | None = None
+        self._detector: FastDetector | None = None  # failure_detector="fast" only
         self._ticker: asyncio.TimerHandle | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._held: Mailbox | None = None  # reading paused until it drains (hold_for)
@@ -246,13 +248,18 @@ class Connection(asyncio.Protocol):
             self._transport.pause_reading()
         if self._liveness is not None:
             self._liveness.pause_reading()
+        if self._detector is not None:
+            self._detector.pause_reading()
 
     def resume_reading(self) -> None:
         """Read the socket again after :meth:`pause_reading`."""
         if self._transport is not None and not self.closed:
             self._transport.resume_reading()
+        now = asyncio.get_running_loop().time()
         if self._liveness is not None:
-            self._liveness.resume_reading(asyncio.get_running_loop().time())
+            self._liveness.resume_reading(now)
+        if self._detector is not None:
+            self._detector.resume_reading(now)
 
     # -- handshake ---------------------------------------------------------------------
     def _flush_handshake(self) -> None:
@@ -312,6 +319,9 @@ class Connection(asyncio.Protocol):
         self.established.set_result(self)
         now = asyncio.get_running_loop().time()
         self._liveness = Liveness(self._config.net_ticktime, now)
+        profile = PROFILES[self._config.failure_detector]
+        if profile is not None:
+            self._detector = FastDetector(profile, now)
         self._schedule_tick()
         if trailing:
             self._frames(trailing)
@@ -359,8 +369,10 @@ class Connection(asyncio.Protocol):
         read = control.read
         pending = iter(frames)
         for frame in pending:
-            if not frame:
-                continue  # a tick
+            if not frame:  # a tick
+                if self._detector is not None:  # its arrival time tells a fast peer
+                    self._detector.tick_received(self.established.get_loop().time())
+                continue
             try:
                 item = read(frame, codec)
             except RemoteProtocolError as exc:
@@ -381,7 +393,10 @@ class Connection(asyncio.Protocol):
     def _schedule_tick(self) -> None:
         assert self._liveness is not None
         loop = asyncio.get_running_loop()
-        self._ticker = loop.call_at(self._liveness.next_poll(), self._tick)
+        due = self._liveness.next_poll()
+        if self._detector is not None:
+            due = min(due, self._detector.next_poll())
+        self._ticker = loop.call_at(due, self._tick)
 
     def _tick(self) -> None:
         liveness = self._liveness
@@ -394,16 +409,42 @@ class Connection(asyncio.Protocol):
             liveness.received(now)
         if self._spoke:
             liveness.sent(now)
+        detector = self._detector
+        if detector is not None and self._heard:
+            detector.received(now)
         self._heard = self._spoke = False
         action = liveness.poll(now)
         if action is LivenessAction.PEER_DOWN:
             log.warning("%s did not answer within net_ticktime; disconnecting", self.peer)
             self.close("net_tick_timeout")
             return
+        if detector is not None and now + 0.001 >= detector.next_poll():
+            if self._fast_peer_down(detector, now):
+                return
+            action = LivenessAction.SEND_TICK  # the fast profile ticks every interval
         if action is LivenessAction.SEND_TICK and self._transport is not None:
             self._transport.write(TICK)
             liveness.sent(now)
         self._schedule_tick()
+
+    def _fast_peer_down(self, detector: FastDetector, now: float) -> bool:
+        """The fast profile's poll; True when it closed the connection."""
+        if detector.poll(now) is not LivenessAction.PEER_DOWN:
+            return False
+        silent = detector.silence(now)
+        log.warning("%s silent for %.2f s (fast detector); disconnecting", self.peer, silent)
+        self.close("net_tick_timeout")
+        return True
+
+    @property
+    def fast_watched(self) -> bool:
+        """The fast profile holds this peer to its sub-second verdict (it ticks fast)."""
+        return self._detector is not None and self._detector.trusted
+
+    @property
+    def suspected(self) -> bool:
+        """The fast profile suspects this peer (silent past the suspicion threshold)."""
+        return self._detector is not None and self._detector.suspected
 
     def _wake_drain(self) -> None:
         if self._drain is not None and not self._drain.done():

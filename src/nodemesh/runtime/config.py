@@ -54,6 +54,9 @@ class NodeConfig:
     # unbounded, as Erlang's mailboxes are. Policy: never drop a message (see Mailbox).
     max_queued_messages: int | None = None
     max_queued_events: int | None = None
+    # "erlang": Erlang's net_ticktime rule alone; "fast": also ticks every 0.1 s and
+    # declares a peer that ticks as fast down after 0.7 s of silence (docs/failure-detection.md).
+    failure_detector: str = "erlang"
 
     def __post_init__(self) -> None:
         if not self.hidden:
@@ -88,6 +91,10 @@ class NodeConfig:
             value = getattr(self, name)
             if type(value) is not int or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.failure_detector not in ("erlang", "fast"):
+            raise ConfigError(
+                f'failure_detector must be "erlang" or "fast", got {self.failure_detector!r}'
+            )
         for name in ("max_queued_messages", "max_queued_events"):
             value = getattr(self, name)
             if value is not None and (type(value) is not int or value < 1):

@@ -23,6 +23,9 @@ class NodeStatistics:
     mailbox drains (see ``max_queued`` in :class:`~nodemesh.runtime.mailbox.Mailbox`),
     ``write_paused_connections`` those whose peer is not reading fast enough (more than
     ``write_high_water`` bytes wait to be sent: ``await node.send`` to it waits).
+    With ``failure_detector="fast"``, ``fast_watched_peers`` counts peers seen to tick
+    fast (held to the sub-second verdict; the others keep Erlang's rule) and
+    ``suspected_peers`` those of them silent beyond the suspicion threshold right now.
     """
 
     connections: int
@@ -32,6 +35,8 @@ class NodeStatistics:
     largest_queue: int
     paused_connections: int
     write_paused_connections: int
+    fast_watched_peers: int = 0
+    suspected_peers: int = 0
 
 
 def collect(
@@ -48,4 +53,6 @@ def collect(
         largest_queue=max(lengths, default=0),
         paused_connections=sum(1 for conn in conns if conn.held),
         write_paused_connections=sum(1 for conn in conns if conn.paused),
+        fast_watched_peers=sum(1 for conn in conns if conn.fast_watched),
+        suspected_peers=sum(1 for conn in conns if conn.suspected),
     )
