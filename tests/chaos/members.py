@@ -140,6 +140,7 @@ class PyMember(Member):
         self._replies: dict[str, asyncio.Future[Any]] = {}
         self._next = 0
         self._readers: list[asyncio.Task[None]] = []
+        self.verdicts = {"fast detector": 0, "net_ticktime": 0}  # why it dropped peers
 
     @property
     def pid(self) -> int:
@@ -189,8 +190,11 @@ class PyMember(Member):
     async def _stderr(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
         async for raw in self.proc.stderr:
-            self.errors.append(raw.decode(errors="replace").rstrip())
+            line = raw.decode(errors="replace").rstrip()
+            self.errors.append(line)
             del self.errors[:-200]
+            for cause in self.verdicts:
+                self.verdicts[cause] += cause in line
 
     async def ask(self, command: str, timeout: float = 10.0) -> Any:
         assert self.proc is not None and self.proc.stdin is not None

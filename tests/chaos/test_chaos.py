@@ -38,27 +38,41 @@ MAX_EXTRA_TASKS = 2
 MAX_EXTRA_FDS = 2
 MAX_EXTRA_RSS_KIB = 8 * 1024
 ANCHORS = ("p1", "e4")  # never a target: their pair must never drop
-PY_CONFIG: dict[str, Any] = {}
+
+
+Seen = dict[str, float | None]  # observer -> when it dropped the target (None: not)
 
 
 @dataclass
 class Round:
-    """One round's faults; when each target was dropped by every other node (None: not
-    while the fault lasted); nodedowns seen in the round; re-form time after the heal."""
+    """One round's faults; per fault, when each node not hit dropped the target (while
+    the fault lasted); nodedowns seen in the round; re-form time after the heal."""
 
     faults: list[Fault]
-    seen: list[float | None]
+    seen: list[Seen]
     drops: int
     reform: float
 
     def summary(self) -> dict[str, Any]:
-        seen = [None if s is None else round(s, 2) for s in self.seen]
         return {
             "faults": [str(f) for f in self.faults],
-            "dropped_by_all_s": seen,
+            "dropped_by_python_s": [dropped_by_all(s, "p") for s in self.seen],
+            "dropped_by_erlang_s": [dropped_by_all(s, "e") for s in self.seen],
+            "dropped_by": [
+                {name: None if t is None else round(t, 2) for name, t in s.items()}
+                for s in self.seen
+            ],
             "nodedowns": self.drops,
             "reform_s": round(self.reform, 2),
         }
+
+
+def dropped_by_all(seen: Seen, kind: str) -> float | None:
+    """When the last observer of this kind (p: Python, e: erl) dropped the target."""
+    times = [t for name, t in seen.items() if name.startswith(kind)]
+    if not times or None in times:
+        return None
+    return round(max(t for t in times if t is not None), 2)
 
 
 @dataclass
@@ -68,6 +82,7 @@ class Run:
     lab: NetnsLab
     members: dict[str, Member]
     seed: int
+    detector: str
     rounds: list[Round] = field(default_factory=list)
 
     @property
@@ -75,9 +90,10 @@ class Run:
         return [m for m in self.members.values() if not m.dead and not m.frozen]
 
 
-@pytest.fixture
-async def run() -> AsyncIterator[Run]:
-    """Five hosts: p1..p3 (Python) on hosts 1..3, e4 and e5 (erl) on hosts 4 and 5."""
+@pytest.fixture(params=["erlang", "fast"])
+async def run(request: pytest.FixtureRequest) -> AsyncIterator[Run]:
+    """Five hosts: p1..p3 (Python) on hosts 1..3, e4 and e5 (erl) on hosts 4 and 5; the
+    Python nodes with the failure detector named by the parameter."""
     require_netns()
     require_nft()
     require_erlang()
@@ -85,13 +101,13 @@ async def run() -> AsyncIterator[Run]:
     print(f"chaos seed {seed} (replay: NODEMESH_CHAOS_SEED={seed} pytest tests/chaos)")
     lab = NetnsLab.create(5)
     names = [f"{'p' if i <= 3 else 'e'}{i}@{lab.ip4(i)}" for i in range(1, 6)]
-    settings = Settings(lab, COOKIE, names, TICK, PY_CONFIG)
+    settings = Settings(lab, COOKIE, names, TICK, {"failure_detector": request.param})
     members: dict[str, Member] = {
         name.split("@")[0]: (PyMember if i <= 3 else ErlMember)(settings, i, name)
         for i, name in enumerate(names, 1)
     }
     try:
-        yield Run(lab, members, seed)
+        yield Run(lab, members, seed, request.param)
     finally:
         for member in members.values():
             if member.frozen:
@@ -130,9 +146,9 @@ async def wait_mesh(members: list[Member], timeout: float) -> float:
         await asyncio.sleep(0.1)
 
 
-async def inflict(run: Run, fault: Fault, targets: set[str]) -> float | None:
+async def inflict(run: Run, fault: Fault, targets: set[str]) -> Seen:
     """Apply ``fault``, keep it for its duration (that is the fault), then heal it.
-    Returns when every other node had dropped the target (s after the fault), if it did
+    Returns when each node not hit dropped the target (s after the fault), if it did
     while the fault lasted."""
     member, lab = run.members[fault.target], run.lab
     if fault.kind == "kill":
@@ -156,21 +172,21 @@ async def inflict(run: Run, fault: Fault, targets: set[str]) -> float | None:
         heal()
 
 
-async def hold(run: Run, fault: Fault, targets: set[str]) -> float | None:
-    """Wait out the fault's duration, watching the nodes not hit this round: the time
-    when none of them was connected to the target any more, or None."""
+async def hold(run: Run, fault: Fault, targets: set[str]) -> Seen:
+    """Wait out the fault's duration, watching the nodes not hit this round: when each
+    of them was first no longer connected to the target (None: not while it lasted)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     end = start + fault.hold
     target = run.members[fault.target].name
-    seen = None
+    observers = [m for short, m in run.members.items() if short not in targets]
+    seen: Seen = {m.name.split("@")[0]: None for m in observers}
     while loop.time() < end:
-        if seen is None:
-            views = await asyncio.gather(
-                *(m.nodes() for m in run.live if m.name.split("@")[0] not in targets)
-            )
-            if not any(target in view for view in views):
-                seen = loop.time() - start
+        watch = [m for m in observers if seen[m.name.split("@")[0]] is None]
+        views = await asyncio.gather(*(m.nodes() for m in watch))
+        for member, view in zip(watch, views, strict=True):
+            if target not in view:
+                seen[member.name.split("@")[0]] = loop.time() - start
         await asyncio.sleep(max(0.0, min(0.1, end - loop.time())))
     return seen
 
@@ -186,8 +202,8 @@ async def chaos_rounds(run: Run, schedule: list[list[Fault]]) -> None:
         now = await count_downs(run)
         drops = sum(n - downs.get(key, 0) for key, n in now.items())
         downs = now
-        print(f"  dropped by all {seen}; {drops} nodedowns; re-formed in {took:.2f} s")
         run.rounds.append(Round(faults, seen, drops, took))
+        print(f"  {json.dumps(run.rounds[-1].summary())}", flush=True)
 
 
 async def count_downs(run: Run) -> dict[tuple[str, int], int]:
@@ -263,10 +279,12 @@ async def test_cluster_survives_random_faults(run: Run) -> None:
         check_leaks({k: v for k, v in stats_before.items() if k in stats_after}, stats_after)
     summary = {
         "seed": run.seed,
+        "detector": run.detector,
         "formed_s": round(formed, 2),
         "rounds": [r.summary() for r in run.rounds],
         "max_reform_s": round(max(r.reform for r in run.rounds), 2),
         **asdict(verdict),
+        "python_verdicts": {m.name: m.verdicts for m in members if isinstance(m, PyMember)},
         "stats_before": stats_before,
         "stats_after": stats_after,
     }
