@@ -244,7 +244,8 @@ class PyMember(Member):
 
 
 class ErlMember(Member):
-    """A real ``erl`` running nm_chaos, with its own ``epmd`` in its namespace."""
+    """A real ``erl`` running nm_chaos, with its own ``epmd`` in its namespace. It starts
+    distribution only once its receiver is registered (see nm_chaos:start/4)."""
 
     kind = "erlang"
 
@@ -263,11 +264,11 @@ class ErlMember(Member):
         # Two visible Erlang nodes only: global's partition prevention has nothing to do.
         extra += ["-kernel", "net_setuptime", "3"]
         extra += ["-kernel", "prevent_overlapping_partitions", "false"]
-        self.peer = await s.lab.erl_peer(self.host, self.name, s.cookie, extra)
+        s.lab.start_epmd(self.host)  # it outlives the node, as on a real host
+        self.peer = await s.lab.erl_peer(self.host, self.name, s.cookie, extra, distributed=False)
         names = "[" + ",".join(f"'{n}'" for n in s.names) + "]"
-        self.incarnation = int(
-            await self.peer.eval(f"nm_chaos:start({names}, {str(traffic).lower()})")
-        )
+        call = f"nm_chaos:start('{self.name}', '{s.cookie}', {names}, {str(traffic).lower()})"
+        self.incarnation = int(await self.peer.eval(call))
 
     async def nodes(self) -> set[str]:
         assert self.peer is not None

@@ -175,6 +175,14 @@ class NetnsLab:
             raise RuntimeError(f"{command!r} in {self.namespaces[i - 1]}: {proc.stderr.strip()}")
         return proc.stdout
 
+    def start_epmd(self, i: int) -> None:
+        """Run a real ``epmd`` daemon in host ``i`` (if none runs) and wait until it answers."""
+        self.sh(i, "epmd -daemon")
+        for _ in range(100):
+            if self.sh(i, "epmd -names >/dev/null 2>&1 && echo up || true").strip() == "up":
+                return
+        raise RuntimeError(f"epmd did not start in {self.namespaces[i - 1]}")
+
     def link_down(self, i: int) -> None:
         """Cut host ``i`` off: its bridge port goes down (its eth0 loses carrier but keeps
         its addresses and routes, as a pulled cable would)."""
@@ -184,11 +192,21 @@ class NetnsLab:
         _ip("link", "set", self.host_ends[i - 1], "up")
 
     async def erl_peer(
-        self, i: int, name: str, cookie: str, extra_args: Sequence[str] = (), timeout: float = 30
+        self,
+        i: int,
+        name: str,
+        cookie: str,
+        extra_args: Sequence[str] = (),
+        timeout: float = 30,
+        *,
+        distributed: bool = True,
     ) -> ErlPeer:
-        """A real ``erl`` (see :class:`support.erlang.ErlPeer`) inside host ``i``."""
+        """A real ``erl`` (see :class:`support.erlang.ErlPeer`) inside host ``i``.
+        ``distributed=False`` starts it without ``-name``: the test starts distribution
+        itself (``net_kernel:start/2``), once the node is ready for peers."""
         erl = require_erlang()
-        args = [*self.prefix(i), erl, "-noshell", "-name", name, "-setcookie", cookie]
+        named = ["-name", name] if distributed else []
+        args = [*self.prefix(i), erl, "-noshell", *named, "-setcookie", cookie]
         args += ["-pa", str(beam_dir()), *extra_args, "-s", "nm_peer", "main"]
         proc = await asyncio.create_subprocess_exec(
             *args,

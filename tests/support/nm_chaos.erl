@@ -1,7 +1,8 @@
 %% The Erlang side of nodemesh's chaos suite (see chaos_node.py for the Python side: the
 %% same messages, tallies and answers).
 %%
-%% start(Peers, Traffic) starts, unlinked, in this node:
+%% start(Name, Cookie, Peers, Traffic) starts distribution (net_kernel:start/2, OTP 24.3+)
+%% as Name, and, unlinked, in this node:
 %%   chaos       the receiver: tallies {seq, From, Inc, Epoch, N} per {From, Inc, Epoch}
 %%               as {Count, First, Last, NotIncreasing, Gaps};
 %%   chaos_mon   counts nodedowns per peer (net_kernel:monitor_nodes, hidden nodes too);
@@ -16,11 +17,15 @@
 %% (false answers {#{Peer => #{Epoch => {First, Last}}}, #{Peer => EpochUpNow}});
 %% report() answers {Tallies, Downs}.
 -module(nm_chaos).
--export([start/2, traffic/1, report/0]).
+-export([start/4, traffic/1, report/0]).
 
-start(Peers, Traffic) ->
+start(Name, Cookie, Peers, Traffic) ->
     Inc = os:system_time(microsecond),
+    %% The receiver is registered before the node goes distributed: a peer connecting in
+    %% between would send to a name nobody holds yet, and Erlang drops that silently.
     register(chaos, spawn(fun() -> receiver(#{}) end)),
+    {ok, _} = net_kernel:start(Name, #{name_domain => longnames}),
+    erlang:set_cookie(node(), Cookie),
     register(chaos_mon, spawn(fun() -> monitor_start() end)),
     register(chaos_conn, spawn(fun() -> connector(Peers -- [node()]) end)),
     register(chaos_tx, spawn(fun() -> sender(Peers -- [node()], Inc, {#{}, #{}}, Traffic) end)),
