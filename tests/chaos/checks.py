@@ -64,7 +64,7 @@ def _judge_pair(a: Member, b: Member, sent: Sent, got: Report, verdict: Verdict)
         where = f"{a.name}->{b.name} epoch {epoch} sent {first}..{last}"
         if tally is not None and tally[1] != first:
             (verdict.broken if stable else verdict.head_lost).append(
-                f"{where}: got from {tally[1]} (head lost)"
+                f"{where}: got from {tally[1]} (head lost; connection {_who_dialled(sent, epoch)})"
             )
         if epoch == current:
             verdict.up_at_end += 1
@@ -76,3 +76,9 @@ def _judge_pair(a: Member, b: Member, sent: Sent, got: Report, verdict: Verdict)
         if tally is not None or not b.restarts:  # else it may have died with the receiver
             verdict.sent_on_dropped += last - first + 1
             verdict.lost_on_dropped += last - (tally[2] if tally else first - 1)
+
+
+def _who_dialled(sent: Sent, epoch: int) -> str:
+    if epoch not in sent.dialled:
+        return "of an Erlang sender"
+    return "dialled by the sender" if sent.dialled[epoch] else "dialled by the receiver"

@@ -71,6 +71,7 @@ class Sent:
 
     spans: dict[str, dict[int, tuple[int, int]]]
     current: dict[str, int | None]
+    dialled: dict[int, bool] = field(default_factory=dict)  # Python senders: who dialled
 
 
 class Member:
@@ -217,7 +218,8 @@ class PyMember(Member):
             peer: {epoch: (first, last) for epoch, (first, last) in by_epoch}
             for peer, by_epoch in answer["sent"].items()
         }
-        return Sent(spans, dict(answer["current"]))
+        dialled = {int(epoch): flag for epoch, flag in answer["dialled"].items()}
+        return Sent(spans, dict(answer["current"]), dialled)
 
     async def report(self) -> Report:
         answer = await self.ask("report")

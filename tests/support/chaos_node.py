@@ -61,6 +61,7 @@ class Chaos:
         self.sent: dict[str, dict[int, list[int]]] = {}  # peer -> epoch -> [first, last]
         self.conns: dict[str, tuple[object, int]] = {}  # peer -> (connection, its epoch)
         self.epochs = 0
+        self.dialled: dict[int, bool] = {}  # epoch -> whether we dialled that connection
         self.received: dict[tuple[str, int, int], list[int]] = {}
         self.downs: dict[str, int] = {}
         self.sending = asyncio.Event()
@@ -91,6 +92,7 @@ class Chaos:
         if known is None or known[0] is not conn:
             self.epochs += 1
             known = self.conns[peer] = (conn, self.epochs)
+            self.dialled[self.epochs] = bool(getattr(conn, "outgoing", False))
         return known[1]
 
     def send_round(self) -> None:
@@ -123,7 +125,7 @@ class Chaos:
             self.sending.clear()
             current = {peer: self.epoch(peer) for peer in self.peers}
             sent = {peer: list(map(list, spans.items())) for peer, spans in self.sent.items()}
-            return {"sent": sent, "current": current}
+            return {"sent": sent, "current": current, "dialled": self.dialled}
         if command == "report":
             received = [[*key, *tally] for key, tally in self.received.items()]
             return {"received": received, "downs": self.downs}
