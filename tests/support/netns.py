@@ -11,6 +11,11 @@ by runs that died are swept when the next one starts.
 
 Needs root and ``ip`` (iproute2): :func:`require_netns` skips without them, except under
 CI (``CI=true``), where it fails.
+
+For the chaos suite (docs/reliability.md): :meth:`NetnsLab.link_down` / ``link_up``,
+:meth:`NetnsLab.start_epmd`, ``erl_peer(distributed=False)``, and nftables faults inside
+a host's namespace — :func:`drop_random` (packet loss), :func:`drop_all` (a stalled
+link), :func:`clear_filters` — since this kernel has no netem.
 """
 
 from __future__ import annotations
