@@ -11,6 +11,11 @@ by runs that died are swept when the next one starts.
 
 Needs root and ``ip`` (iproute2): :func:`require_netns` skips without them, except under
 CI (``CI=true``), where it fails.
+
+For the chaos suite (docs/reliability.md): :meth:`NetnsLab.link_down` / ``link_up``,
+:meth:`NetnsLab.start_epmd`, ``erl_peer(distributed=False)``, and nftables faults inside
+a host's namespace — :func:`drop_random` (packet loss), :func:`drop_all` (a stalled
+link), :func:`clear_filters` — since this kernel has no netem.
 """
 
 from __future__ import annotations
@@ -175,6 +180,14 @@ class NetnsLab:
             raise RuntimeError(f"{command!r} in {self.namespaces[i - 1]}: {proc.stderr.strip()}")
         return proc.stdout
 
+    def start_epmd(self, i: int) -> None:
+        """Run a real ``epmd`` daemon in host ``i`` (if none runs) and wait until it answers."""
+        self.sh(i, "epmd -daemon")
+        for _ in range(100):
+            if self.sh(i, "epmd -names >/dev/null 2>&1 && echo up || true").strip() == "up":
+                return
+        raise RuntimeError(f"epmd did not start in {self.namespaces[i - 1]}")
+
     def link_down(self, i: int) -> None:
         """Cut host ``i`` off: its bridge port goes down (its eth0 loses carrier but keeps
         its addresses and routes, as a pulled cable would)."""
@@ -184,11 +197,21 @@ class NetnsLab:
         _ip("link", "set", self.host_ends[i - 1], "up")
 
     async def erl_peer(
-        self, i: int, name: str, cookie: str, extra_args: Sequence[str] = (), timeout: float = 30
+        self,
+        i: int,
+        name: str,
+        cookie: str,
+        extra_args: Sequence[str] = (),
+        timeout: float = 30,
+        *,
+        distributed: bool = True,
     ) -> ErlPeer:
-        """A real ``erl`` (see :class:`support.erlang.ErlPeer`) inside host ``i``."""
+        """A real ``erl`` (see :class:`support.erlang.ErlPeer`) inside host ``i``.
+        ``distributed=False`` starts it without ``-name``: the test starts distribution
+        itself (``net_kernel:start/2``), once the node is ready for peers."""
         erl = require_erlang()
-        args = [*self.prefix(i), erl, "-noshell", "-name", name, "-setcookie", cookie]
+        named = ["-name", name] if distributed else []
+        args = [*self.prefix(i), erl, "-noshell", *named, "-setcookie", cookie]
         args += ["-pa", str(beam_dir()), *extra_args, "-s", "nm_peer", "main"]
         proc = await asyncio.create_subprocess_exec(
             *args,
@@ -204,3 +227,62 @@ class NetnsLab:
             rest = await asyncio.wait_for(proc.stdout.read(4000), 5)
             raise RuntimeError(f"erl did not start in {self.namespaces[i - 1]}: {line} {rest!r}")
         return ErlPeer(proc, line.split(" ", 1)[1])
+
+
+# --- packet filters (nftables) inside a namespace, for the chaos suite ------------------
+# The kernel here has no netem (see ../shared/TESTING.md): loss and stalls are nftables
+# rules on the namespace's eth0, in a table of their own so that one command removes them.
+# Loopback stays untouched: a node keeps talking to its own EPMD.
+FILTER_TABLE = "nmchaos"
+
+
+def require_nft() -> None:
+    """Skip unless ``nft`` is installed; fail under CI."""
+    if shutil.which("nft") is None:
+        message = "the nft command is missing (apt-get install nftables)"
+        if os.environ.get("CI"):
+            pytest.fail(f"chaos tests cannot run under CI: {message}")
+        pytest.skip(message)
+
+
+def _filter_rules(rule: str) -> str:
+    """A table dropping what ``rule`` matches, both ways on eth0."""
+    return (
+        f"table inet {FILTER_TABLE} {{\n"
+        f"  chain in {{ type filter hook input priority 0; policy accept;"
+        f' iifname "eth0" {rule}; }}\n'
+        f"  chain out {{ type filter hook output priority 0; policy accept;"
+        f' oifname "eth0" {rule}; }}\n'
+        "}\n"
+    )
+
+
+def _nft(lab: NetnsLab, i: int, script: str) -> None:
+    proc = subprocess.run(
+        [*lab.prefix(i), "nft", "-f", "-"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"nft in {lab.namespaces[i - 1]}: {proc.stderr.strip()}\n{script}")
+
+
+def drop_random(lab: NetnsLab, i: int, percent: int) -> None:
+    """Host ``i`` loses ``percent`` % of its packets, at random, in and out."""
+    if not 0 < percent < 100:
+        raise ValueError(f"percent must be 1..99, got {percent}")
+    _nft(lab, i, _filter_rules(f"numgen random mod 100 < {percent} drop"))
+
+
+def drop_all(lab: NetnsLab, i: int) -> None:
+    """Stall host ``i``'s link: every packet in and out is dropped (the link stays up, so
+    TCP keeps retransmitting into the void, unlike :meth:`NetnsLab.link_down`)."""
+    _nft(lab, i, _filter_rules("drop"))
+
+
+def clear_filters(lab: NetnsLab, i: int) -> None:
+    """Remove what :func:`drop_random` / :func:`drop_all` installed (if anything)."""
+    _nft(lab, i, f"table inet {FILTER_TABLE}\ndelete table inet {FILTER_TABLE}\n")
