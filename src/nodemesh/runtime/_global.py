@@ -12,6 +12,7 @@ OTP 25.2's ``kernel/src/global.erl``; the handlers keep that file's names.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import random
@@ -314,11 +315,26 @@ class GlobalServer:
             self.node._tasks.spawn(self._sync_other(peer))
 
     async def _sync_other(self, peer: str) -> None:
-        if await self.node.connect(peer):
+        if await self._meet(peer):
             self.cast(peer, (A("in_sync"), self.node.atom, True))
         else:
             log.warning("'global' at %s failed to connect to %s", self.node.name, peer)
             self.mailbox.deliver(NodeDown(peer))
+
+    async def _meet(self, peer: str) -> bool:
+        """Connect to ``peer``. Its own sync_other dials us at the same moment, and one
+        of two crossing dials loses: then wait for the other one (it is connect_all's
+        passive connect), and dial once more after the failed-dial delay."""
+        node = self.node
+        if await node.connect(peer) or node.is_connected(peer):
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(node.config.connect_retry_delay, 0.5)
+        while loop.time() < deadline:
+            await asyncio.sleep(0.1)  # the crossing dial completes or fails on its own
+            if node.is_connected(peer):
+                return True
+        return await node.connect(peer) or node.is_connected(peer)
 
     def cancel_locker(self, node: str, tag: Any, then: Any = None, *, notify: bool = True) -> None:
         self.locker.proc.mailbox.deliver(Cancel(node, tag, then))

@@ -39,7 +39,7 @@ __all__ = ["GlobalNames"]
 
 log = logging.getLogger("nodemesh.global")
 
-NONE, KILLED = Atom("none"), Atom("killed")
+NONE, KILL = Atom("none"), Atom("kill")
 CONFLICT = Atom("global_name_conflict")
 REGISTER, UNREGISTER = Atom("register"), Atom("unregister")
 
@@ -84,9 +84,7 @@ class GlobalNames:
         old = self.state.insert(name, pid, method)
         if old is not None:
             self.node.demonitor(self.server.pid, old)
-        entry = self.state.entry(name)
-        assert entry is not None
-        entry.monitor = self.node.monitor(self.server.pid, pid)
+        self._watch(name, pid)
 
     def delete(self, name: Any) -> None:
         old = self.state.delete(name)
@@ -105,9 +103,25 @@ class GlobalNames:
         for ref in to_drop:
             self.node.demonitor(self.server.pid, ref)
         for name, pid in to_monitor:
+            self._watch(name, pid)
+
+    def _watch(self, name: Any, pid: Pid) -> None:
+        """Monitor the holder of ``name``. erlang:monitor/2 connects to a node not yet
+        connected (connect_all may still be on its way); ours would fire at once."""
+        node = self.node
+        if pid.node == node.name or node.is_connected(str(pid.node)):
             entry = self.state.entry(name)
-            if entry is not None:
-                entry.monitor = self.node.monitor(self.server.pid, pid)
+            if entry is not None and entry.pid == pid:
+                entry.monitor = node.monitor(self.server.pid, pid)
+            return
+
+        async def connect_then_watch() -> None:
+            await node.connect(str(pid.node))
+            entry = self.state.entry(name)
+            if entry is not None and entry.pid == pid and entry.monitor is None:
+                entry.monitor = node.monitor(self.server.pid, pid)
+
+        node._tasks.spawn(connect_then_watch())
 
     # -- name exchange -----------------------------------------------------------------
     def resolve(self, node: str, session: Session, names: Any) -> None:
@@ -144,9 +158,9 @@ class GlobalNames:
             return clash.his_pid
 
     def resolve_it(self, method: Any, name: Any, pid1: Any, pid2: Any) -> Any:
-        """``global:resolve_it/4`` for the resolve methods of global.erl. A Python
-        process "killed" by ``random_exit_name`` is a mailbox closed with ``killed``;
-        funs Python cannot run (closures) make the name go, as a failing fun does."""
+        """``global:resolve_it/4`` for the resolve methods of global.erl (see
+        :meth:`_kill` for what killing a mailbox means); funs Python cannot run
+        (closures) make the name go, as a failing fun does."""
         if type(pid1) is not Pid or type(pid2) is not Pid:
             return NONE
         low, high = (pid1, pid2) if str(pid1.node) < str(pid2.node) else (pid2, pid1)
@@ -166,15 +180,16 @@ class GlobalNames:
         return NONE
 
     def _kill(self, pid: Pid) -> None:
+        """``exit(Pid, kill)``. Mailboxes trap exits (docs/node.md), so a local loser
+        receives ``('EXIT', GlobalServerPid, kill)``, exactly what an Erlang node's
+        ``exit/2`` delivers to it: the name is gone; closing is the owner's choice."""
         if pid.node == self.node.name:
-            mailbox = self.node._processes.get(pid)
-            if mailbox is not None:
-                mailbox.close(KILLED)
+            self.node._processes.deliver(pid, (Atom("EXIT"), self.server.pid, KILL))
             return
         conn = self.node._connections.get(str(pid.node))
         if conn is not None:  # exit(Pid, kill)
             ctrl = (control.Op.PAYLOAD_EXIT2.value, self.server.pid, pid)
-            conn.write(control.build(ctrl, Atom("kill"), with_payload=True))
+            conn.write(control.build(ctrl, KILL, with_payload=True))
 
     def _send(self, pid: Pid, message: Any) -> None:
         with contextlib.suppress(NodemeshError):

@@ -63,6 +63,8 @@ class Proc:
             if peer == node.name:
                 replies[peer] = self._local(self.pid, request)
                 continue
+            if not node.is_connected(peer):
+                await node.connect(peer)  # Erlang's sends connect on demand; else DOWN
             ref = node.monitor(self.pid, (GNS, peer))
             waiting[ref] = peer
             call = (GEN_CALL, (self.pid, ref), request)
