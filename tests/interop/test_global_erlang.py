@@ -202,10 +202,10 @@ async def test_pg_discovery_from_erlang(make_node: NodeFactory, erls: list[ErlPe
     py = await _visible(make_node, "py1")
     async with PgScope(py, "gscope") as scope:
         box = py.mailbox()
-        scope.join("grp", box.pid)
+        scope.join(Atom("grp"), box.pid)
         assert await py.connect("e1@127.0.0.1")
         await e1.eval("Q = spawn(fun() -> receive _ -> ok end end), ok = pg:join(gscope, grp, Q)")
-        await scope.wait_for_members("grp", lambda m: len(m) == 2, timeout=SYNC_BOUND)
+        await scope.wait_for_members(Atom("grp"), lambda m: len(m) == 2, timeout=SYNC_BOUND)
         await _wait(lambda: _pg_count(e1, 2), "e1 sees both members")
 
 

@@ -30,6 +30,11 @@ def add_commands(sub: Any) -> None:
         metavar="NODE",
         help="connect to NODE at start (repeatable)",
     )
+    run.add_argument(
+        "--visible",
+        action="store_true",
+        help="a visible node: in Erlang's nodes(), speaks global (docs/global.md) [hidden]",
+    )
     add_topology_options(run)
     add_health_options(run)
     run.set_defaults(func=_run)
@@ -71,6 +76,7 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         longnames=False if args.sname else None,
         port=args.port,
         net_ticktime=args.net_ticktime,
+        hidden=not getattr(args, "visible", False),  # only `run` has --visible
     )
 
 
