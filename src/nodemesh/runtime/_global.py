@@ -188,7 +188,8 @@ class GlobalServer:
             return
         session = state.sessions.get(node)
         if session is None:
-            state.pre_connect[node] = (use, init, his_tag)
+            if self.node.is_connected(node):  # before our nodeup; bounded by connections
+                state.pre_connect[node] = (use, init, his_tag)
             return
         if not (type(init) is tuple and len(init) == 4 and type(init[3]) is Pid):
             log.info("global: bad init_connect from %s: %.200r", node, init)
@@ -369,6 +370,9 @@ class GlobalServer:
         """``{lost_connection, A, XCreA, OpIdA, B}``: A lost B; we drop B too (or A, if
         we are B) so that partitions do not overlap, as OTP 25 does by default."""
         _, a, xcre, op, b = msg
+        if type(a) is not Atom or type(b) is not Atom or type(op) is not int:
+            log.info("global: ignoring malformed %.200r", msg)
+            return
         key = (a, b)
         seen = self._lost.get(key)
         if seen is not None and seen[0] == xcre and _le(op, seen[1]):

@@ -223,6 +223,7 @@ class GlobalNames:
         """``trans_all_known/1``: global's lock on every known node around ``fun``."""
         lock = (GLOBAL, self._registrar.proc.pid)
         async with self._one_at_a_time:
+            self._registrar.proc.flush()
             nodes = await self._lock_known(lock)
             try:
                 return await fun(nodes)

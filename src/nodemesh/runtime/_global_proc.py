@@ -53,6 +53,13 @@ class Proc:
         except TimeoutError:
             return TIMEOUT
 
+    def flush(self) -> None:
+        """Drop what is queued: late answers of calls that timed out, stray messages
+        (for a process whose only reads are its calls' answers: the registrar)."""
+        self._saved.clear()
+        while len(self.mailbox):
+            self.mailbox.receive_nowait()
+
     async def multi_call(self, nodes: list[str], request: Any) -> dict[str, Any]:
         """``gen_server:multi_call(Nodes, global_name_server, Request)``: the replies by
         node; nodes that are down or go down are left out (its BadNodes)."""
