@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nodemesh.runtime._global_locker import Cancel, Him, Locker
-from nodemesh.runtime._global_proc import GNS, Proc, send
+from nodemesh.runtime._global_proc import GNS, Host, Proc, send
 from nodemesh.runtime._global_state import VSN, GlobalState, Session
 from nodemesh.term.types import Atom, Pid
 
 if TYPE_CHECKING:
     from nodemesh.runtime._global_names import GlobalNames
-    from nodemesh.runtime.node import Node
 
 __all__ = ["GlobalServer", "NodeDown", "NodeUp"]
 
@@ -62,7 +61,7 @@ class ExchangeOps:
 class GlobalServer:
     """The state and the handlers; :meth:`run` is the server's loop."""
 
-    def __init__(self, node: Node, names: GlobalNames) -> None:
+    def __init__(self, node: Host, names: GlobalNames) -> None:
         self.node, self.names = node, names
         self.state = GlobalState(node.name)
         self.mailbox = node.register(GNS, max_queued=0)

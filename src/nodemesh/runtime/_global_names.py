@@ -14,13 +14,13 @@ import asyncio
 import contextlib
 import logging
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nodemesh.dist import control
 from nodemesh.errors import NodemeshError
 from nodemesh.runtime._global import ExchangeOps, GlobalServer, NodeDown, NodeUp
 from nodemesh.runtime._global_locker import LockClient
-from nodemesh.runtime._global_proc import Proc
+from nodemesh.runtime._global_proc import Host, Proc
 from nodemesh.runtime._global_state import (
     DELETE,
     GLOBAL,
@@ -31,9 +31,6 @@ from nodemesh.runtime._global_state import (
     term_key,
 )
 from nodemesh.term.types import Atom, ExportFun, Pid, Reference
-
-if TYPE_CHECKING:
-    from nodemesh.runtime.node import Node
 
 __all__ = ["GlobalNames"]
 
@@ -47,7 +44,7 @@ REGISTER, UNREGISTER = Atom("register"), Atom("unregister")
 class GlobalNames:
     """global for one visible node: its server, locker, registrar and names."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Host) -> None:
         self.node = node
         self.server = GlobalServer(node, self)
         self.state = self.server.state

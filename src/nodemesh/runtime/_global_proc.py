@@ -12,16 +12,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nodemesh.errors import MailboxClosedError, NodemeshError
-from nodemesh.term.types import Atom, Pid
+from nodemesh.term.types import Atom, Pid, Reference
 
 if TYPE_CHECKING:
+    from nodemesh.runtime._connections import ConnectionTable
+    from nodemesh.runtime._processes import ProcessTable
+    from nodemesh.runtime._services import Services
+    from nodemesh.runtime._tasks import TaskHost
+    from nodemesh.runtime.config import NodeConfig
     from nodemesh.runtime.mailbox import Mailbox
-    from nodemesh.runtime.node import Node
 
-__all__ = ["TIMEOUT", "Proc"]
+__all__ = ["TIMEOUT", "Host", "Proc"]
+
+
+class Host(Protocol):
+    """What global needs of the node (``Node`` has it; runtime parts never import it)."""
+
+    name: str
+    atom: Atom
+    config: NodeConfig
+    creation: int
+    services: Services
+    _tasks: TaskHost
+    _processes: ProcessTable
+    _connections: ConnectionTable
+
+    def register(self, name: str, *, max_queued: int | None = None) -> Mailbox: ...
+    def mailbox(self, *, max_queued: int | None = None) -> Mailbox: ...
+    def monitor(self, watcher: Pid, target: Pid | tuple[str, str]) -> Reference: ...
+    def demonitor(self, watcher: Pid, ref: Reference) -> None: ...
+    def send_nowait(self, dest: Any, message: Any, *, sender: Pid | None = None) -> None: ...
+    def is_connected(self, node: str) -> bool: ...
+    async def connect(self, node: str) -> bool: ...
+    async def disconnect(self, node: str) -> bool: ...
+    async def rpc(
+        self, node: str, module: str, function: str, args: Any = (), *, timeout: float | None = None
+    ) -> Any: ...
+
 
 GEN_CALL, DOWN = Atom("$gen_call"), Atom("DOWN")
 GNS = "global_name_server"
@@ -32,7 +62,7 @@ LocalCall = Callable[[Pid, Any], Any]  # the local global_name_server's handle_c
 class Proc:
     """A permanent mailbox of the node read by one coroutine."""
 
-    def __init__(self, node: Node, mailbox: Mailbox, local: LocalCall) -> None:
+    def __init__(self, node: Host, mailbox: Mailbox, local: LocalCall) -> None:
         self.node, self.mailbox, self._local = node, mailbox, local
         self.pid = mailbox.pid
         self._saved: list[Any] = []
@@ -95,7 +125,7 @@ class Proc:
         send(self.node, self.pid, peer, (Atom("$gen_cast"), message))
 
 
-def send(node: Node, sender: Pid, peer: str, message: Any) -> None:
+def send(node: Host, sender: Pid, peer: str, message: Any) -> None:
     """A message to ``global_name_server`` on ``peer``; dropped if not connected, as
     ``gns_volatile_send`` drops it (``noconnect``)."""
     try:
