@@ -236,3 +236,27 @@ async def test_elixir_node_list_includes_python(make_node: NodeFactory, epmd_por
     lines = out.decode().splitlines()
     assert proc.returncode == 0, lines
     assert lines[-2:] == [f'[:"{py.name}"]', py.name]
+
+
+async def test_resolve_funs_travel_through_python(
+    make_node: NodeFactory, erls: list[ErlPeer], epmd_port: int
+) -> None:
+    """A name registered with a closure as its resolve method reaches a Python node and
+    goes on from there, unchanged, to an Erlang node that meets the cluster through it
+    (fun terms in global's name lists)."""
+    e1, _ = erls
+    py = await _visible(make_node, "py1")
+    assert await py.connect(e1.name)
+    await _sync_everywhere(erls, [py])
+    await e1.eval("C = spawn(fun() -> receive _ -> ok end end)")
+    assert await e1.eval("global:register_name(cl, C, fun(_, A, _) -> A end)") == "yes"
+    await _wait(lambda: py.global_whereis("cl") is not None, "cl on py")
+    z = await _erl("zz", epmd_port)
+    try:
+        assert await z.eval(f"net_kernel:connect_node('{py.name}')") == "true"
+        await _wait(lambda: _lists(z, {e1.name, "e2@127.0.0.1", py.name}), "z meshed")
+        assert await z.eval("global:sync()", timeout=SYNC_BOUND) == "ok"
+        found = "[{cl, P, M, _}] = ets:lookup(global_names, cl), {node(P), is_function(M, 3)}"
+        assert await z.eval(found) == f"{{'{e1.name}',true}}"
+    finally:
+        await z.stop()
