@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -260,3 +261,43 @@ async def test_resolve_funs_travel_through_python(
         assert await z.eval(found) == f"{{'{e1.name}',true}}"
     finally:
         await z.stop()
+
+
+async def _run_visible(name: str, connect: str, epmd_port: int) -> asyncio.subprocess.Process:
+    """`nodemesh run --visible` in its own process (so it can be killed with SIGKILL)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "nodemesh.cli", "run", "--visible", "--name", name,
+        "--cookie", COOKIE, "--connect", connect,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "ERL_EPMD_PORT": str(epmd_port)},
+    )  # fmt: skip
+    return proc
+
+
+async def test_python_node_killed_and_restarted(erls: list[ErlPeer], epmd_port: int) -> None:
+    """A visible Python node killed with SIGKILL leaves Erlang's nodes() and does not
+    block global:sync(); restarted under the same name it rejoins every node."""
+    e1, e2 = erls
+    name = "pyk@127.0.0.1"
+    proc = await _run_visible(name, e1.name, epmd_port)
+    try:
+        for erl in erls:
+            await _wait(lambda erl=erl: _lists(erl, {name}), f"{erl.name} lists {name}")
+        await _sync_everywhere(erls, [])
+        proc.kill()
+        await proc.wait()
+        for erl in erls:
+            await _wait(lambda erl=erl: _gone(erl, name), f"{name} gone from {erl.name}")
+        await _sync_everywhere(erls, [])
+        proc = await _run_visible(name, e2.name, epmd_port)
+        for erl in erls:
+            await _wait(lambda erl=erl: _lists(erl, {name}), f"{erl.name} lists {name} again")
+        await _sync_everywhere(erls, [])
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def _gone(erl: ErlPeer, name: str) -> bool:
+    return f"'{name}'" not in await erl.eval("nodes()")
