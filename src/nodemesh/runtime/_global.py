@@ -12,16 +12,21 @@ OTP 25.2's ``kernel/src/global.erl``; the handlers keep that file's names.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
-import random
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nodemesh.runtime._global_links import LOST_CONNECTION, REMOVE_CONNECTION, Links
 from nodemesh.runtime._global_locker import Cancel, Him, Locker
 from nodemesh.runtime._global_proc import GNS, Host, Proc, send
-from nodemesh.runtime._global_state import VSN, GlobalState, Session
+from nodemesh.runtime._global_state import (
+    VSN,
+    ExchangeOps,
+    GlobalState,
+    NodeDown,
+    NodeUp,
+    Session,
+)
 from nodemesh.term.types import Atom, Pid
 
 if TYPE_CHECKING:
@@ -33,29 +38,6 @@ log = logging.getLogger("nodemesh.global")
 
 A = Atom
 GEN_CALL, GEN_CAST, DOWN = A("$gen_call"), A("$gen_cast"), A("DOWN")
-LOST_CONNECTION, REMOVE_CONNECTION = A("lost_connection"), A("remove_connection")
-MAX_LOST = 1024  # lost_connection entries kept (Erlang expires them after an hour)
-
-
-@dataclass(frozen=True, slots=True)
-class NodeUp:
-    node: str
-
-
-@dataclass(frozen=True, slots=True)
-class NodeDown:
-    node: str
-    how: str = "disconnected"  # or remove_connection, ignore_node (handle_nodedown)
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeOps:
-    """``{exchange_ops, Node, Tag, Ops, Resolved}`` from the resolver task."""
-
-    node: str
-    tag: int
-    ops: list[Any]
-    resolved: list[Any]
 
 
 class GlobalServer:
@@ -68,10 +50,8 @@ class GlobalServer:
         self.pid = self.mailbox.pid
         self.locker = Locker(Proc(node, node.mailbox(max_queued=0), self.handle_call), self)
         self._tags = itertools.count(1)
-        self._ops = itertools.count(1)
-        self._creation_ext = random.getrandbits(48) + node.creation  # lost_connection id
-        self._lost: dict[tuple[Any, Any], tuple[Any, Any]] = {}
         self.visible: set[str] = set()
+        self.links = Links(self)
 
     async def run(self) -> None:
         """Handle messages until the node closes (the mailbox then raises)."""
@@ -111,9 +91,9 @@ class GlobalServer:
         elif tag == "cancel_connect" and size == 3:
             self.cancel_connect(_name(message[1]), message[2])
         elif tag == LOST_CONNECTION and size == 5:
-            self.lost_connection(message)
+            self.links.lost_connection(message)
         elif tag == REMOVE_CONNECTION and size == 2:
-            self.remove_connection(_name(message[1]))
+            self.links.remove_connection(_name(message[1]))
         else:
             log.info("global_name_server: ignoring %.200r", message)
 
@@ -275,7 +255,7 @@ class GlobalServer:
         ops = list(session.my_ops or []) + (his_resolved if type(his_resolved) is list else [])
         his_nodes = [n for n in _nodes(his_known) if n != state.node]
         new = [(A(node), state.node_vsn(node))] + [(A(n), v) for n, v in _node_vsns(his_known)]
-        self.sync_others(his_nodes)
+        self.links.sync_others(his_nodes)
         extra = [(A("vsn"), session.his_vsn), (A("lock"), session.lock)]
         self.names.do_ops(ops)
         state.synced.add(node)
@@ -301,40 +281,13 @@ class GlobalServer:
 
     def new_nodes(self, ops: Any, nodes: Any) -> None:
         added = self.state.add_to_known(nodes)
-        self.sync_others(added)
+        self.links.sync_others(added)
         self.names.do_ops(ops)
 
     def in_sync(self, node: str) -> None:
         """``{in_sync, Node, true}``: the other partition knows us already."""
         self.state.synced.add(node)
         self.cancel_resolved(node)
-
-    def sync_others(self, nodes: list[str]) -> None:
-        """``sync_others/1``: connect to each, then cast ``in_sync``."""
-        for peer in nodes:
-            self.node._tasks.spawn(self._sync_other(peer))
-
-    async def _sync_other(self, peer: str) -> None:
-        if await self._meet(peer):
-            self.cast(peer, (A("in_sync"), self.node.atom, True))
-        else:
-            log.warning("'global' at %s failed to connect to %s", self.node.name, peer)
-            self.mailbox.deliver(NodeDown(peer))
-
-    async def _meet(self, peer: str) -> bool:
-        """Connect to ``peer``. Its own sync_other dials us at the same moment, and one
-        of two crossing dials loses: then wait for the other one (it is connect_all's
-        passive connect), and dial once more after the failed-dial delay."""
-        node = self.node
-        if await node.connect(peer) or node.is_connected(peer):
-            return True
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(node.config.connect_retry_delay, 0.5)
-        while loop.time() < deadline:
-            await asyncio.sleep(0.1)  # the crossing dial completes or fails on its own
-            if node.is_connected(peer):
-                return True
-        return await node.connect(peer) or node.is_connected(peer)
 
     def cancel_locker(self, node: str, tag: Any, then: Any = None, *, notify: bool = True) -> None:
         self.locker.proc.mailbox.deliver(Cancel(node, tag, then))
@@ -352,45 +305,8 @@ class GlobalServer:
         elif node in state.removing:
             state.removing.discard(node)
         elif how == "disconnected" and potentially:
-            self._inform_connection_loss(node)
+            self.links.inform_connection_loss(node)
         state.forget(node)
-
-    # -- prevent overlapping partitions (vsn 7+) -----------------------------------------
-    def _inform_connection_loss(self, node: str) -> None:
-        msg = (LOST_CONNECTION, self.node.atom, self._creation_ext, next(self._ops), A(node))
-        self._multicast(msg, node)
-
-    def _multicast(self, message: Any, skip: str) -> None:
-        for peer, vsn in [*self.state.known.items(), *self.state.pending.items()]:
-            if peer != skip and vsn >= 7:
-                self.send(peer, message)
-
-    def lost_connection(self, msg: tuple[Any, ...]) -> None:
-        """``{lost_connection, A, XCreA, OpIdA, B}``: A lost B; we drop B too (or A, if
-        we are B) so that partitions do not overlap, as OTP 25 does by default."""
-        _, a, xcre, op, b = msg
-        if type(a) is not Atom or type(b) is not Atom or type(op) is not int:
-            log.info("global: ignoring malformed %.200r", msg)
-            return
-        key = (a, b)
-        seen = self._lost.get(key)
-        if seen is not None and seen[0] == xcre and _le(op, seen[1]):
-            return
-        self._multicast(msg, _name(a))
-        if len(self._lost) >= MAX_LOST:
-            self._lost.pop(next(iter(self._lost)))
-        self._lost[key] = (xcre, op)
-        rm = _name(a) if _name(b) == self.state.node else _name(b)
-        if rm in self.state.known or rm in self.state.pending:
-            log.warning("'global' at %s disconnects %s to prevent overlapping partitions",
-                        self.state.node, rm)  # fmt: skip
-            self.send(rm, (REMOVE_CONNECTION, self.node.atom))
-            self.handle_nodedown(rm, "remove_connection")
-
-    def remove_connection(self, node: str) -> None:
-        if node in self.state.known or node in self.state.pending:
-            self.node._tasks.spawn(self.node.disconnect(node))
-            self.handle_nodedown(node, "remove_connection")
 
     # -- sending -----------------------------------------------------------------------
     def cast(self, node: str, message: Any) -> None:
@@ -428,7 +344,3 @@ def _node_vsns(known: Any) -> list[tuple[str, int]]:
 
 def _nodes(known: Any) -> list[str]:
     return [n for n, _ in _node_vsns(known)]
-
-
-def _le(a: Any, b: Any) -> bool:
-    return type(a) is int and type(b) is int and a <= b

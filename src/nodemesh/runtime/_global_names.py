@@ -18,7 +18,7 @@ from typing import Any
 
 from nodemesh.dist import control
 from nodemesh.errors import NodemeshError
-from nodemesh.runtime._global import ExchangeOps, GlobalServer, NodeDown, NodeUp
+from nodemesh.runtime._global import GlobalServer
 from nodemesh.runtime._global_locker import LockClient
 from nodemesh.runtime._global_proc import Host, Proc
 from nodemesh.runtime._global_state import (
@@ -27,6 +27,9 @@ from nodemesh.runtime._global_state import (
     INSERT,
     RANDOM_EXIT_NAME,
     Clash,
+    ExchangeOps,
+    NodeDown,
+    NodeUp,
     Session,
     term_key,
 )

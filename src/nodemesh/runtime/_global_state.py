@@ -14,7 +14,18 @@ from typing import Any
 
 from nodemesh.term.types import Atom, ExportFun, Pid, Reference
 
-__all__ = ["Clash", "GlobalState", "NameEntry", "Session", "lock_id", "pid_order", "term_key"]
+__all__ = [
+    "Clash",
+    "ExchangeOps",
+    "GlobalState",
+    "NameEntry",
+    "NodeDown",
+    "NodeUp",
+    "Session",
+    "lock_id",
+    "pid_order",
+    "term_key",
+]
 
 GLOBAL = Atom("global")  # ?GLOBAL_RID: the resource global's own lock is taken on
 INSERT, DELETE = Atom("insert"), Atom("delete")
@@ -70,6 +81,27 @@ class Clash:
     his_method: Any
     our_pid: Pid
     our_method: Any
+
+
+@dataclass(frozen=True, slots=True)
+class NodeUp:
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDown:
+    node: str
+    how: str = "disconnected"  # or remove_connection, ignore_node (handle_nodedown)
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeOps:
+    """``{exchange_ops, Node, Tag, Ops, Resolved}`` from the resolver task."""
+
+    node: str
+    tag: int
+    ops: list[Any]
+    resolved: list[Any]
 
 
 @dataclass(slots=True)
