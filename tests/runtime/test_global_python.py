@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from conftest import NodeFactory
@@ -49,3 +51,31 @@ async def test_hidden_node_has_no_global_names(make_node: NodeFactory) -> None:
     node = await make_node("hid")
     with pytest.raises(NodemeshError, match="hidden=False"):
         node.global_whereis("x")
+
+
+async def test_bad_messages_to_global_are_logged_and_ignored(
+    make_node: NodeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Malformed messages to global_name_server each give a log line; the server keeps
+    serving (a registration afterwards still reaches the other node)."""
+    caplog.set_level(logging.INFO, logger="nodemesh.global")
+    a = await make_node("ba", hidden=False)
+    b = await make_node("bb", hidden=False)
+    assert await b.connect(a.name)
+    await b.global_sync(timeout=10)
+    gns = ("global_name_server", a.name)
+    for junk in [
+        "junk",
+        (Atom("$gen_cast"), (Atom("lost_connection"), [1], 2, "x", 3)),
+        (Atom("$gen_cast"), (Atom("init_connect"), "vsn", Atom("zz@h"), 1)),
+        (Atom("lost_connection"), [1], 2, "x", 3),
+        (Atom("$gen_call"), (b.mailbox().pid, 1), (Atom("set_lock"), "not a lock")),
+        (Atom("$gen_cast"), (Atom("new_nodes"), 1, 2, 3, "nodes", 5)),
+    ]:
+        await b.send(gns, junk)
+    box = b.mailbox()
+    assert await b.global_register("after_junk", box.pid)
+    assert a.global_whereis("after_junk") == box.pid
+    assert "ignoring b'junk'" in caplog.text
+    assert "ignoring malformed" in caplog.text
+    assert "Traceback" not in caplog.text
