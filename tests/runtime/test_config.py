@@ -19,7 +19,6 @@ from nodemesh.runtime.config import NodeConfig
         ({"epmd_port": 0}, "epmd_port"),
         ({"max_frame_size": 0}, "max_frame_size"),
         ({"max_pending_handshakes": 1.5}, "max_pending_handshakes"),
-        ({"hidden": False}, "global:sync"),
         ({"failure_detector": "phi"}, "failure_detector"),
     ],
 )

@@ -31,6 +31,11 @@ def add_commands(sub: Any) -> None:
         metavar="NODE",
         help="connect to NODE at start (repeatable)",
     )
+    run.add_argument(
+        "--visible",
+        action="store_true",
+        help="a visible node: in Erlang's nodes(), speaks global (docs/global.md) [hidden]",
+    )
     add_topology_options(run)
     add_health_options(run)
     run.set_defaults(func=_run)
@@ -94,6 +99,7 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         net_ticktime=args.net_ticktime,
         tls=tls_config_from(args.tls_certfile, args.tls_keyfile, args.tls_cafile),
         failure_detector=args.failure_detector,
+        hidden=not getattr(args, "visible", False),  # only `run` has --visible
     )
 
 

@@ -17,9 +17,10 @@ class NodeConfig:
 
     ``net_ticktime`` must agree across the cluster, as in Erlang: a peer silent for
     about that long is declared down, and idle connections carry a tick every quarter
-    of it. Nodes are hidden, like C and Java nodes: out of Erlang's ``nodes()`` and
-    ``global``'s full-mesh bookkeeping, but in ``nodes(hidden)`` and ``nodes(connected)``,
-    which libcluster uses. ``hidden=False`` is refused until nodemesh speaks ``global``.
+    of it. Nodes are hidden by default, like C and Java nodes: out of Erlang's ``nodes()``
+    and ``global``'s full-mesh bookkeeping, but in ``nodes(hidden)`` and
+    ``nodes(connected)``, which libcluster uses. ``hidden=False`` makes a visible node
+    that takes part in ``global`` (names, locks, connect_all): see ``docs/global.md``.
 
     ``none_atom`` is the atom Python's ``None`` travels as, and the one that arrives as
     ``None``: ``"undefined"`` (Erlang's convention) or ``"nil"`` for Elixir peers (see
@@ -63,16 +64,6 @@ class NodeConfig:
     failure_detector: str = "erlang"
 
     def __post_init__(self) -> None:
-        if not self.hidden:
-            # Checked live: a visible peer gets global's init_connect, and until it takes
-            # part in global's lock and name exchange, global:sync() on every Erlang node
-            # of the cluster blocks. nodemesh does not speak that protocol (yet).
-            raise ConfigError(
-                "visible nodes (hidden=False) are not supported: Erlang's global expects "
-                "a visible node to join its name registry protocol, and global:sync() on "
-                "the Erlang peers would block. Hidden nodes appear in nodes(hidden) and "
-                "nodes(connected), which libcluster uses."
-            )
         check_none_atom(self.none_atom)  # ConfigError naming none_atom
         _positive("net_ticktime", self.net_ticktime)
         _positive("connect_timeout", self.connect_timeout)

@@ -19,6 +19,7 @@ from typing import Any
 
 from nodemesh.cookie import resolve_cookie
 from nodemesh.dist import control
+from nodemesh.dist.flags import DistFlag
 from nodemesh.dist.names import parse_node_name
 from nodemesh.errors import MailboxClosedError, NodeDownError, NodemeshError, NoProcError
 from nodemesh.runtime import _calls as calls
@@ -26,6 +27,7 @@ from nodemesh.runtime._connection import Connection
 from nodemesh.runtime._connections import ConnectionTable
 from nodemesh.runtime._dispatch import Dispatcher
 from nodemesh.runtime._gen_calls import CallRouter, GenCalls
+from nodemesh.runtime._global_names import GlobalNames
 from nodemesh.runtime._hostname import default_host
 from nodemesh.runtime._processes import ProcessTable
 from nodemesh.runtime._services import RpcHandler, Services
@@ -47,6 +49,7 @@ log = logging.getLogger("nodemesh.node")
 
 Destination = Pid | str | tuple[str, str]
 EXIT, NOPROC = Atom("EXIT"), Atom("noproc")
+PUBLISHED = DistFlag.PUBLISHED
 
 
 class Node:
@@ -95,6 +98,7 @@ class Node:
         self.services.spawner = self._spawner.spawn_request
         self._gen: GenCalls | None = None  # gen_server calls out (made at start)
         self._servers: dict[Pid, ServerProcess] = {}  # GenServers started here
+        self._global: GlobalNames | None = None  # visible nodes speak global (docs/global.md)
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -113,6 +117,9 @@ class Node:
         self._started = True
         self._system = self.mailbox(max_queued=0)  # a sender pid only: never read, never full
         self._start_calls()
+        if not self.config.hidden:
+            self._global = GlobalNames(self)
+            self._global.start()
         log.info("node %s listening on port %d (creation %d)", self.name, self.port, self.creation)
 
     async def aclose(self) -> None:
@@ -451,6 +458,9 @@ class Node:
 
     # -- told by the connection table --------------------------------------------------
     def _node_up(self, peer: str) -> None:
+        conn = self._connections.get(peer)
+        if self._global is not None and conn is not None and conn.peer_flags & PUBLISHED:
+            self._global.node_up(peer)  # global, like Erlang's, ignores hidden peers
         self._events.publish(NodeUp(peer))
 
     def _node_down(self, peer: str, reason: str) -> None:
@@ -461,6 +471,8 @@ class Node:
         for monitor in monitors:
             if monitor.watcher.node == self.name:
                 self._processes.deliver(monitor.watcher, monitor.down_message(NOCONNECTION))
+        if self._global is not None:
+            self._global.node_down(peer)
         self._events.publish(NodeDown(peer, reason))
 
     # -- processes: spawn, exit (issue 9) --------------------------------------------------
@@ -614,3 +626,41 @@ class Node:
         if process is None:
             raise NoProcError(f"no server {server!r} on {self.name}", NOPROC)
         await process.stop(Atom(reason) if type(reason) is str else reason)
+    # -- global names (visible nodes only; see docs/global.md) ---------------------------
+    def _global_names(self) -> GlobalNames:
+        if self._global is None:
+            raise NodemeshError(
+                "global names need a visible node: NodeConfig(hidden=False), started"
+            )
+        return self._global
+
+    async def global_register(self, name: Any, pid: Pid) -> bool:
+        """``global:register_name(Name, Pid)`` across the visible cluster: True when
+        registered, False when the name is taken or ``pid`` already has a global name.
+        A ``str`` name is an atom. Raises :class:`NodemeshError` on a hidden node."""
+        return await self._global_names().register(_global_name(name), pid)
+
+    async def global_unregister(self, name: Any) -> None:
+        """``global:unregister_name(Name)``. Raises :class:`NodemeshError` on a hidden node."""
+        await self._global_names().unregister(_global_name(name))
+
+    def global_whereis(self, name: Any) -> Pid | None:
+        """``global:whereis_name(Name)``: the pid, or None. Raises :class:`NodemeshError`
+        on a hidden node."""
+        return self._global_names().whereis(_global_name(name))
+
+    def global_names(self) -> list[Any]:
+        """``global:registered_names()``. Raises :class:`NodemeshError` on a hidden node."""
+        return self._global_names().names()
+
+    async def global_sync(self, timeout: float | None = None) -> None:
+        """``global:sync()``: wait until the name tables agree with every visible node
+        connected now. Raises :class:`TimeoutError` after ``timeout`` seconds and
+        :class:`NodemeshError` on a hidden node."""
+        async with asyncio.timeout(timeout):
+            await self._global_names().sync()
+
+
+def _global_name(name: Any) -> Any:
+    """Global names are terms; a Python ``str`` is taken as the atom, as in Erlang code."""
+    return Atom(name) if type(name) is str else name
