@@ -82,8 +82,9 @@ async def _cluster(make_node: NodeFactory, erls: list[ErlPeer]) -> list[Node]:
 
 
 async def test_connect_all_and_sync(make_node: NodeFactory, erls: list[ErlPeer]) -> None:
-    """Joining through one node connects a Python node to all; Erlang's nodes() lists
-    both Python nodes and global:sync() returns everywhere."""
+    """Joining through one node connects a Python node to all (through an Erlang or a
+    Python node); Erlang's nodes() lists the Python nodes; global:sync() returns
+    everywhere."""
     py1, py2 = await _cluster(make_node, erls)
     everyone = {"e1@127.0.0.1", "e2@127.0.0.1", py1.name, py2.name}
     for erl in erls:
@@ -91,6 +92,14 @@ async def test_connect_all_and_sync(make_node: NodeFactory, erls: list[ErlPeer])
         await _wait(lambda erl=erl, others=others: _lists(erl, others), f"{erl.name} nodes()")
     await _wait(lambda: set(py1.nodes()) == everyone - {py1.name}, "py1 meshed")
     await _wait(lambda: set(py2.nodes()) == everyone - {py2.name}, "py2 meshed")
+    py3 = await _visible(make_node, "py3")  # joining through a Python node works alike
+    assert await py3.connect(py1.name)
+    everyone.add(py3.name)
+    for node in (py1, py2, py3):
+        await _wait(lambda node=node: set(node.nodes()) == everyone - {node.name}, "meshed")
+    for erl in erls:
+        await _wait(lambda erl=erl: _lists(erl, everyone - {erl.name}), f"{erl.name} nodes()")
+    await _sync_everywhere(erls, [py1, py2, py3])
 
 
 async def _lists(erl: ErlPeer, names: set[str]) -> bool:

@@ -152,11 +152,10 @@ class Locker(LockClient):
     async def _select_node(self) -> None:
         """``select_node/1``: pick a waiting node and lock both partitions for it."""
         known = set(self.known())
-        candidates = [h for h in self.hims if h.node not in known]
-        if not candidates:
-            self.hims = [h for h in self.hims if h.node not in known]
+        self.hims = [h for h in self.hims if h.node not in known]  # exclude_known/2
+        if not self.hims:
             return
-        him = random.choice(candidates)
+        him = random.choice(self.hims)
         lock = lock_id(self.proc.pid, him.locker)
         if not await self._lock_nodes_safely(lock, [him.node]):
             return
