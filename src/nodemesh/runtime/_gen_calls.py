@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from nodemesh.dist import control
 from nodemesh.dist.flags import DistFlag
+from nodemesh.dist.gen_call import CallFrames
 from nodemesh.errors import (
     CallError,
     CallExitError,
@@ -149,6 +150,7 @@ class GenCalls:
         self._spawn = spawn
         self._codec = codec
         self._deferred: dict[CallPeer, bytes] = {}  # DEMONITOR_Ps not yet written
+        self._frames = CallFrames(router.pid, codec)
 
     def _where(self, dest: Target) -> tuple[Pid | Atom, str]:
         """``dest`` as (pid or registered name, node)."""
@@ -174,13 +176,15 @@ class GenCalls:
         # one timer handle, not a cancellation scope (see bench/gen_server.py).
         timer = None if deadline is None else loop.call_at(deadline, _expire, future)
         conn: CallPeer | None = None
+        ref_bytes = b""
         try:
             if node == self._node:
                 await self._call_local(proc, ref, request, deadline)
             else:
-                conn = peer = self._peers.get(node) or await self._dial(node, deadline)
+                peer = self._peers.get(node) or await self._dial(node, deadline)
+                frames, ref_bytes = self._frames.call(proc, ref, request)  # may raise EncodeError
                 signals.add_monitor(Monitor(ref, router.pid, proc, node))
-                frames = self._call_frames(proc, ref, request)
+                conn = peer
                 before = self._deferred.pop(peer, None)  # the last call's DEMONITOR_P
                 peer.write(frames if before is None else before + frames)
                 if peer.paused:
@@ -194,7 +198,7 @@ class GenCalls:
             router.pending.pop(ref, None)
             # A reply leaves the monitor in place (a DOWN has removed it): take it back.
             if signals.remove_monitor(ref) is not None and conn is not None and not conn.closed:
-                self._defer(conn, control.demonitor_p(router.pid, proc, ref))
+                self._defer(conn, self._frames.demonitor(proc, ref_bytes))
         if type(result) is _Down:
             if result is _TIMED_OUT:
                 raise CallTimeoutError(f"{_show(dest)} did not reply within {timeout} s", TIMEOUT)
@@ -222,16 +226,6 @@ class GenCalls:
     async def _dial(self, node: str, deadline: float | None) -> CallPeer:
         async with asyncio.timeout_at(deadline):
             return await self._connect(node)
-
-    def _call_frames(self, proc: Pid | Atom, ref: Reference, request: Any) -> bytes:
-        """MONITOR_P then the request, in one write."""
-        me = self._router.pid
-        message = (GEN_CALL, (me, ref), request)
-        if isinstance(proc, Pid):
-            send = control.send(proc, message, me, codec=self._codec)
-        else:
-            send = control.reg_send(me, proc, message, codec=self._codec)
-        return control.monitor_p(me, proc, ref) + send
 
     async def _call_local(
         self, proc: Pid | Atom, ref: Reference, request: Any, deadline: float | None
