@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from nodemesh.dist import control
-from nodemesh.dist.gen_call import CallFrames
+from nodemesh.dist.gen_call import CallFrames, ReplyFrames
 from nodemesh.term.codec import TermCodec
-from nodemesh.term.types import Atom, Pid, Reference
+from nodemesh.term.types import Atom, ImproperList, Pid, Reference
 
 ME = Pid(Atom("py@127.0.0.1"), 7, 0, 3)
 SERVER = Pid(Atom("erl@127.0.0.1"), 80, 0, 1_700_000_000)
@@ -36,3 +36,16 @@ def test_call_to_a_pid_matches_control_with_the_codec() -> None:
     message = (Atom("$gen_call"), (ME, REF), None)
     expected = control.monitor_p(ME, SERVER, REF) + control.send(SERVER, message, ME, codec=NIL)
     assert out == expected
+
+
+def test_replies_match_control() -> None:
+    """Replies to a pid (SEND_SENDER) and to an OTP 24+ alias (ALIAS_SEND), byte for byte."""
+    replies = ReplyFrames(NIL)
+    alias_tag = ImproperList([Atom("alias")], REF)
+    for _ in range(2):  # built, then from the cached heads
+        assert replies.to_pid(SERVER, ME, REF, None) == control.send(
+            ME, (REF, None), SERVER, codec=NIL
+        )
+        assert replies.to_alias(SERVER, REF, alias_tag, [b"v"]) == control.alias_send(
+            SERVER, REF, (alias_tag, [b"v"]), codec=NIL
+        )

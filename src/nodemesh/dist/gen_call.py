@@ -18,7 +18,7 @@ from nodemesh.term import encode
 from nodemesh.term.codec import ERLANG, TermCodec
 from nodemesh.term.types import Atom, Pid, Reference
 
-__all__ = ["CallFrames"]
+__all__ = ["CallFrames", "ReplyFrames"]
 
 GEN_CALL = Atom("$gen_call")
 _VERSION, _TUPLE2, _TUPLE3, _TUPLE4 = b"\x83", b"h\x02", b"h\x03", b"h\x04"  # erl_ext_dist 12.13
@@ -78,4 +78,41 @@ class CallFrames:
     def demonitor(self, server: Pid | Atom, ref_bytes: bytes) -> bytes:
         """DEMONITOR_P of the call whose reference encodes as ``ref_bytes``."""
         frame = self._heads_for(server)[2] + ref_bytes
+        return len(frame).to_bytes(4, "big") + frame
+
+
+class ReplyFrames:
+    """Frames of replies from gen_servers (``gen:reply/2``); ``codec`` encodes values.
+
+    A reply is ``{Tag, Value}``, sent to the alias of an OTP 24+ tag (ALIAS_SEND) or to
+    the caller's pid (SEND_SENDER). The control term depends only on the server and the
+    caller's pid (a node calls from one pid, its call router) or the server alone, so its
+    bytes are kept; the tag and the value are encoded per reply.
+    """
+
+    def __init__(self, codec: TermCodec = ERLANG) -> None:
+        self._encode = codec.encode
+        self._heads: dict[tuple[Pid, Pid | None], bytes] = {}
+
+    def _head(self, server: Pid, to: Pid | None) -> bytes:
+        head = self._heads.get((server, to))
+        if head is None:
+            if to is None:  # ALIAS_SEND {33, From, Alias}: the alias follows
+                head = b"p" + _VERSION + b"h\x03" + _element(Op.ALIAS_SEND.value) + _element(server)
+            else:
+                head = b"p" + encode((Op.SEND_SENDER.value, server, to)) + _VERSION + _TUPLE2
+            if len(self._heads) >= _MAX_DESTINATIONS:
+                self._heads.clear()
+            self._heads[server, to] = head
+        return head
+
+    def to_pid(self, server: Pid, to: Pid, tag: Any, value: Any) -> bytes:
+        """SEND_SENDER of ``{tag, value}`` to ``to``. Raises EncodeError as encode does."""
+        frame = self._head(server, to) + _element(tag) + self._encode(value)[1:]
+        return len(frame).to_bytes(4, "big") + frame
+
+    def to_alias(self, server: Pid, alias: Reference, tag: Any, value: Any) -> bytes:
+        """ALIAS_SEND of ``{tag, value}`` to ``alias``. Raises EncodeError."""
+        body = _element(tag) + self._encode(value)[1:]
+        frame = self._head(server, None) + _element(alias) + _VERSION + _TUPLE2 + body
         return len(frame).to_bytes(4, "big") + frame

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from nodemesh.dist import control
 from nodemesh.dist.flags import DistFlag
-from nodemesh.dist.gen_call import CallFrames
+from nodemesh.dist.gen_call import CallFrames, ReplyFrames
 from nodemesh.errors import (
     CallError,
     CallExitError,
@@ -151,6 +151,7 @@ class GenCalls:
         self._codec = codec
         self._deferred: dict[CallPeer, bytes] = {}  # DEMONITOR_Ps not yet written
         self._frames = CallFrames(router.pid, codec)
+        self._replies = ReplyFrames(codec)
 
     def _where(self, dest: Target) -> tuple[Pid | Atom, str]:
         """``dest`` as (pid or registered name, node)."""
@@ -303,9 +304,9 @@ class GenCalls:
             return
         alias = _alias_of(tag)
         if alias is not None and conn.peer_flags & DistFlag.ALIAS:
-            conn.write(control.alias_send(sender, alias, (tag, value), codec=self._codec))
+            conn.write(self._replies.to_alias(sender, alias, tag, value))
         else:
-            conn.write(control.send(to, (tag, value), sender, codec=self._codec))
+            conn.write(self._replies.to_pid(sender, to, tag, value))
 
 
 def _alias_of(tag: Any) -> Reference | None:
