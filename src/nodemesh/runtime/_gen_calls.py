@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -151,6 +152,11 @@ class GenCalls:
         self._codec = codec
         self._deferred: dict[CallPeer, bytes] = {}  # DEMONITOR_Ps not yet written
         self._frames = CallFrames(router.pid, codec)
+        # Call references: the node's ids with the top bit of the second word set, so they
+        # never meet ProcessTable.make_ref's (its counter would need 2**49 refs to get
+        # there), and one random word drawn once, not one os.urandom per call.
+        self._ref_count = 0
+        self._ref_word = secrets.randbits(32)
         self._replies = ReplyFrames(codec)
 
     def _where(self, dest: Target) -> tuple[Pid | Atom, str]:
@@ -170,7 +176,7 @@ class GenCalls:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         router, signals = self._router, self._processes.signals
-        ref = self._processes.make_ref()
+        ref = self._next_ref()
         future: asyncio.Future[Any] = loop.create_future()
         router.pending[ref] = future
         # A timer rather than asyncio.timeout() around the wait: the common path pays for
@@ -207,6 +213,11 @@ class GenCalls:
                 raise NodeDownError(f"{self._node} stopped during a call to {_show(dest)}")
             raise _down_error(dest, node, result.reason)
         return result
+
+    def _next_ref(self) -> Reference:
+        n = self._ref_count = self._ref_count + 1
+        ids = (n & 0x3FFFF, 0x8000_0000 | ((n >> 18) & 0x7FFF_FFFF), self._ref_word)
+        return Reference(self._processes.atom, self._processes.creation, ids)
 
     def _defer(self, conn: CallPeer, frame: bytes) -> None:
         """Write ``frame`` with the next call to ``conn``, or at the next turn of the loop:
