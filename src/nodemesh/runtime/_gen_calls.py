@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from nodemesh.dist import control
 from nodemesh.dist.flags import DistFlag
+from nodemesh.dist.gen_call import CallFrames, ReplyFrames
 from nodemesh.errors import (
     CallError,
     CallExitError,
@@ -149,6 +151,13 @@ class GenCalls:
         self._spawn = spawn
         self._codec = codec
         self._deferred: dict[CallPeer, bytes] = {}  # DEMONITOR_Ps not yet written
+        self._frames = CallFrames(router.pid, codec)
+        # Call references: the node's ids with the top bit of the second word set, so they
+        # never meet ProcessTable.make_ref's (its counter would need 2**49 refs to get
+        # there), and one random word drawn once, not one os.urandom per call.
+        self._ref_count = 0
+        self._ref_word = secrets.randbits(32)
+        self._replies = ReplyFrames(codec)
 
     def _where(self, dest: Target) -> tuple[Pid | Atom, str]:
         """``dest`` as (pid or registered name, node)."""
@@ -167,20 +176,22 @@ class GenCalls:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         router, signals = self._router, self._processes.signals
-        ref = self._processes.make_ref()
+        ref = self._next_ref()
         future: asyncio.Future[Any] = loop.create_future()
         router.pending[ref] = future
         # A timer rather than asyncio.timeout() around the wait: the common path pays for
         # one timer handle, not a cancellation scope (see bench/gen_server.py).
         timer = None if deadline is None else loop.call_at(deadline, _expire, future)
         conn: CallPeer | None = None
+        ref_bytes = b""
         try:
             if node == self._node:
                 await self._call_local(proc, ref, request, deadline)
             else:
-                conn = peer = self._peers.get(node) or await self._dial(node, deadline)
+                peer = self._peers.get(node) or await self._dial(node, deadline)
+                frames, ref_bytes = self._frames.call(proc, ref, request)  # may raise EncodeError
                 signals.add_monitor(Monitor(ref, router.pid, proc, node))
-                frames = self._call_frames(proc, ref, request)
+                conn = peer
                 before = self._deferred.pop(peer, None)  # the last call's DEMONITOR_P
                 peer.write(frames if before is None else before + frames)
                 if peer.paused:
@@ -194,7 +205,7 @@ class GenCalls:
             router.pending.pop(ref, None)
             # A reply leaves the monitor in place (a DOWN has removed it): take it back.
             if signals.remove_monitor(ref) is not None and conn is not None and not conn.closed:
-                self._defer(conn, control.demonitor_p(router.pid, proc, ref))
+                self._defer(conn, self._frames.demonitor(proc, ref_bytes))
         if type(result) is _Down:
             if result is _TIMED_OUT:
                 raise CallTimeoutError(f"{_show(dest)} did not reply within {timeout} s", TIMEOUT)
@@ -202,6 +213,11 @@ class GenCalls:
                 raise NodeDownError(f"{self._node} stopped during a call to {_show(dest)}")
             raise _down_error(dest, node, result.reason)
         return result
+
+    def _next_ref(self) -> Reference:
+        n = self._ref_count = self._ref_count + 1
+        ids = (n & 0x3FFFF, 0x8000_0000 | ((n >> 18) & 0x7FFF_FFFF), self._ref_word)
+        return Reference(self._processes.atom, self._processes.creation, ids)
 
     def _defer(self, conn: CallPeer, frame: bytes) -> None:
         """Write ``frame`` with the next call to ``conn``, or at the next turn of the loop:
@@ -222,16 +238,6 @@ class GenCalls:
     async def _dial(self, node: str, deadline: float | None) -> CallPeer:
         async with asyncio.timeout_at(deadline):
             return await self._connect(node)
-
-    def _call_frames(self, proc: Pid | Atom, ref: Reference, request: Any) -> bytes:
-        """MONITOR_P then the request, in one write."""
-        me = self._router.pid
-        message = (GEN_CALL, (me, ref), request)
-        if isinstance(proc, Pid):
-            send = control.send(proc, message, me, codec=self._codec)
-        else:
-            send = control.reg_send(me, proc, message, codec=self._codec)
-        return control.monitor_p(me, proc, ref) + send
 
     async def _call_local(
         self, proc: Pid | Atom, ref: Reference, request: Any, deadline: float | None
@@ -309,9 +315,9 @@ class GenCalls:
             return
         alias = _alias_of(tag)
         if alias is not None and conn.peer_flags & DistFlag.ALIAS:
-            conn.write(control.alias_send(sender, alias, (tag, value), codec=self._codec))
+            conn.write(self._replies.to_alias(sender, alias, tag, value))
         else:
-            conn.write(control.send(to, (tag, value), sender, codec=self._codec))
+            conn.write(self._replies.to_pid(sender, to, tag, value))
 
 
 def _alias_of(tag: Any) -> Reference | None:

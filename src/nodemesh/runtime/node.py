@@ -573,7 +573,8 @@ class Node:
         Raises :class:`NoProcError` when no process is there, :class:`CallExitError` when
         the server exits (or crashes) before replying, :class:`CallTimeoutError` after
         ``timeout``, and :class:`NodeDownError` when its node cannot be reached or goes
-        down during the call (or this node stops). A late reply is dropped.
+        down during the call (or this node stops). A late reply is dropped. A request
+        with no term form raises :class:`EncodeError` (nothing is sent).
         """
         return await self._calls().call(dest, request, timeout)
 
