@@ -201,3 +201,20 @@ def test_half_rotated_files_keep_the_previous_contexts(
     assert logged(caplog, "TLS files changed but do not load")
     shutil.copy(pki.node_b.keyfile, keyfile)
     assert contexts.server() is not before
+
+
+async def test_a_burst_over_tls_arrives_whole_and_in_order(
+    make_node: NodeFactory, pki: Pki
+) -> None:
+    """Frames written in one loop iteration share TLS records: a burst of small and
+    large messages sent without yielding arrives complete and in order."""
+    a = await make_node("a", tls=tls(pki.node_a, pki.cafile))
+    b = await make_node("b", tls=tls(pki.node_b, pki.cafile))
+    inbox = b.register("inbox")
+    assert await a.ping(b.name)
+    big = b"y" * 200_000
+    for i in range(3000):
+        await a.send(("inbox", b.name), (i, big if i % 500 == 0 else b"x"))
+    for i in range(3000):
+        n, body = await inbox.receive(timeout=10)
+        assert n == i and body == (big if i % 500 == 0 else b"x")

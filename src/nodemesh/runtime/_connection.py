@@ -217,6 +217,7 @@ class Connection(asyncio.Protocol):
         if self._transport is None:
             return
         if flush:
+            self._flush_tls()
             self._transport.close()
         else:
             self._transport.abort()
@@ -329,6 +330,8 @@ class Connection(asyncio.Protocol):
             return
         if pending_out and self._transport is not None:
             self._transport.write(pending_out)
+        if self._config.tls is not None:
+            self.write = self._write_tls  # type: ignore[method-assign]
         self.established.set_result(self)
         now = asyncio.get_running_loop().time()
         self._liveness = Liveness(self._config.net_ticktime, now)
@@ -458,6 +461,30 @@ class Connection(asyncio.Protocol):
     def suspected(self) -> bool:
         """The fast profile suspects this peer (silent past the suspicion threshold)."""
         return self._detector is not None and self._detector.suspected
+    # -- TLS: one record per loop iteration, not per message ---------------------------
+    # asyncio's TLS layer encrypts each write() into records of its own; a message per
+    # record costs a cipher call and a socket write each. Frames written in one loop
+    # iteration go out together instead, at once past 64 KiB so pause_writing still
+    # reaches a sender that never yields.
+    _tls_out: list[bytes] | None = None
+    _tls_size = 0
+
+    def _write_tls(self, frame: bytes) -> None:
+        if self._transport is None or self.closed:
+            return
+        if self._tls_out is None:
+            self._tls_out = []
+            self.established.get_loop().call_soon(self._flush_tls)
+        self._tls_out.append(frame)
+        self._tls_size += len(frame)
+        self._spoke = True
+        if self._tls_size > 65536:
+            self._flush_tls()
+
+    def _flush_tls(self) -> None:
+        out, self._tls_out, self._tls_size = self._tls_out, None, 0
+        if out and self._transport is not None and not self.closed:
+            self._transport.write(b"".join(out))
 
     def _wake_drain(self) -> None:
         if self._drain is not None and not self._drain.done():
