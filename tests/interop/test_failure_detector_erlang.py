@@ -57,3 +57,32 @@ async def test_erlang_peer_keeps_erlangs_rule_with_the_fast_profile(
     finally:
         erl.proc.send_signal(signal.SIGCONT)
         await erl.stop()
+
+
+async def test_an_erlang_peer_tuned_to_tick_fast_is_watched_fast(
+    make_node: NodeFactory, epmd_port: int
+) -> None:
+    """erl with net_tickintensity 20 (a tick every 0.1 s at net_ticktime 2) earns the
+    fast verdict: frozen, it is declared down within a second."""
+    erl = await ErlPeer.start(
+        "erlfast@127.0.0.1",
+        COOKIE,
+        env={"ERL_EPMD_PORT": str(epmd_port)},
+        extra_args=("-kernel", "net_ticktime", "2", "-kernel", "net_tickintensity", "20"),
+    )
+    try:
+        py = await make_node("pyfast", failure_detector="fast", net_ticktime=2.0)
+        events = py.events()
+        assert await py.connect(erl.name)
+        async with asyncio.timeout(10):
+            while py.statistics().fast_watched_peers < 1:  # noqa: ASYNC110 - polled
+                await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        erl.proc.send_signal(signal.SIGSTOP)
+        frozen = loop.time()
+        event = await asyncio.wait_for(first_nodedown(events), 5)
+        assert event.node == erl.name
+        assert loop.time() - frozen < 1.0
+    finally:
+        erl.proc.send_signal(signal.SIGCONT)
+        await erl.stop()
