@@ -461,6 +461,7 @@ class Connection(asyncio.Protocol):
     def suspected(self) -> bool:
         """The fast profile suspects this peer (silent past the suspicion threshold)."""
         return self._detector is not None and self._detector.suspected
+
     # -- TLS: one record per loop iteration, not per message ---------------------------
     # asyncio's TLS layer encrypts each write() into records of its own; a message per
     # record costs a cipher call and a socket write each. Frames written in one loop

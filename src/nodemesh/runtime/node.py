@@ -627,6 +627,7 @@ class Node:
         if process is None:
             raise NoProcError(f"no server {server!r} on {self.name}", NOPROC)
         await process.stop(Atom(reason) if type(reason) is str else reason)
+
     # -- global names (visible nodes only; see docs/global.md) ---------------------------
     def _global_names(self) -> GlobalNames:
         if self._global is None:
