@@ -150,6 +150,7 @@ class TlsContexts:
     def __init__(self, config: TlsConfig) -> None:
         self.config = config
         self._stamp = self._stamps()
+        self._broken: tuple[bytes | None, ...] | None = None
         self._server = config.server_context()  # ConfigError at node start: fail early
         self._client = config.client_context()
 
@@ -178,11 +179,12 @@ class TlsContexts:
 
     def _refresh(self) -> None:
         stamp = self._stamps()
-        if stamp == self._stamp:
+        if stamp == self._stamp or stamp == self._broken:
             return
         try:
             server, client = self.config.server_context(), self.config.client_context()
         except ConfigError as exc:
+            self._broken = stamp  # one warning per broken state, not one per connection
             log.warning("TLS files changed but do not load (%s); keeping the previous ones", exc)
             return
         self._stamp, self._server, self._client = stamp, server, client
