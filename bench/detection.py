@@ -54,7 +54,8 @@ async def child(name: str, peers: list[str], expected: int, detector: str, tickt
     watched fast with the fast detector); then print "down NODE TIME REASON" lines."""
     from nodemesh import Node, NodeConfig, NodeDown
 
-    logging.basicConfig(level=logging.ERROR)  # simultaneous-connect races are normal here
+    # Warnings (a fast verdict says "silent for") go to stderr, which the bench passes on.
+    logging.basicConfig(level=logging.WARNING, format=f"{name} %(levelname)s %(message)s")
     config = NodeConfig(use_epmd=False, port=PORT, failure_detector=detector, net_ticktime=ticktime)
     async with Node(name, COOKIE, config=config) as node:
         events = node.events()

@@ -166,3 +166,33 @@ def test_profiles_are_checked() -> None:
         Profile(tick_interval=0.5, suspect_after=0.4)
     with pytest.raises(ValueError):
         Profile(trust_gap=0.05)
+
+
+def test_segments_arriving_behind_a_lost_one_keep_a_suspected_peer_up() -> None:
+    """While suspected, a growing kernel segment count (the peer sends, its data waits
+    behind a retransmission) counts as hearing it; a still count leads to the verdict."""
+    clock = FakeClock()
+    detector = trusted_detector(clock)
+    segments = 100
+    for _ in range(30):  # three seconds of a stalled stream whose segments still arrive
+        if detector.suspected:
+            segments += 1
+            detector.segments_received(segments, clock())
+        assert poll_on_time(detector, clock, peer_ticks=False) is TICK
+    start = clock()
+    for _ in range(30):  # then nothing arrives at all: down, within a second
+        if detector.suspected:
+            detector.segments_received(segments, clock())
+        if poll_on_time(detector, clock, peer_ticks=False) is DOWN:
+            break
+    assert clock() - start < 1.0
+
+
+def test_an_unknown_segment_count_changes_nothing() -> None:
+    """Where TCP_INFO cannot be read (None), the verdict comes as without it."""
+    clock = FakeClock()
+    detector = trusted_detector(clock)
+    start = clock()
+    while poll_on_time(detector, clock, peer_ticks=False) is not DOWN:
+        detector.segments_received(None, clock())
+    assert clock() - start < FAST.down_after + FAST.tick_interval + 1e-9

@@ -21,6 +21,13 @@ backstop for every peer):
   and no verdict is given by a poll that is itself late (the next, punctual one decides,
   after the loop has read what was waiting in the socket).
 
+* **Alive behind a lost segment.** Packet loss stalls a TCP stream: what follows a lost
+  segment waits in the kernel until the retransmission (200 ms at least, doubling on each
+  loss) fills the hole, so a live peer can look silent for more than ``down_after``. While
+  a peer is suspected, the caller reports the kernel's count of data segments received
+  on the socket (``TCP_INFO`` ``tcpi_data_segs_in``, which counts segments as they arrive,
+  in order or not): if it grew, the peer is sending, and that counts as hearing it.
+
 While we pause reading (a full mailbox), silence is ours, as in :mod:`liveness`.
 The caller owns the clock and reports empty frames with :meth:`FastDetector.tick_received`
 (their arrival time is what tells a fast peer from a slow one) and any other input with
@@ -75,6 +82,7 @@ class FastDetector:
         self.trusted = False
         self.suspected = False
         self._paused = False
+        self._segments: int | None = None  # the kernel's segment count when suspected
         self._next = now + profile.tick_interval
 
     def tick_received(self, now: float) -> None:
@@ -97,6 +105,18 @@ class FastDetector:
             self._heard = now
             self._stalled = 0.0
             self.suspected = False
+            self._segments = None
+
+    def segments_received(self, count: int | None, now: float) -> None:
+        """While suspected: ``count`` is the kernel's count of data segments that arrived
+        on the socket (None where unknown). Growth means the peer is sending and its data
+        waits behind a lost segment: it counts as hearing from the peer."""
+        if count is None:
+            return
+        if self._segments is not None and count != self._segments:
+            self.received(now)
+        else:
+            self._segments = count
 
     def pause_reading(self) -> None:
         """We stopped reading the socket: the peer's silence is not its fault."""

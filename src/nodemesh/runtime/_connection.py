@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
+import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nodemesh.dist import control, handshake
@@ -39,6 +41,11 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "ConnectionOwner", "RefusedError"]
 
 log = logging.getLogger("nodemesh.node")
+
+# struct tcp_info (linux/tcp.h): 8 one-byte fields, 24 u32, 4 u64, then segs_out, segs_in,
+# notsent_bytes, min_rtt (u32), and tcpi_data_segs_in at byte 152.
+_DATA_SEGS_IN = 152
+_TCP_INFO_SIZE = 256
 
 
 def _challenge() -> int:
@@ -428,6 +435,8 @@ class Connection(asyncio.Protocol):
         detector = self._detector
         if detector is not None and self._heard:
             detector.received(now)
+        elif detector is not None and detector.suspected:
+            detector.segments_received(self._data_segments_in(), now)
         self._heard = self._spoke = False
         action = liveness.poll(now)
         if action is LivenessAction.PEER_DOWN:
@@ -451,6 +460,20 @@ class Connection(asyncio.Protocol):
         log.warning("%s silent for %.2f s (fast detector); disconnecting", self.peer, silent)
         self.close("net_tick_timeout")
         return True
+
+    def _data_segments_in(self) -> int | None:
+        """``TCP_INFO``'s ``tcpi_data_segs_in`` (Linux 4.6+): data segments the kernel
+        received on this socket, in order or not; None where it cannot be read."""
+        sock = self._transport.get_extra_info("socket") if self._transport else None
+        if sock is None or not hasattr(socket, "TCP_INFO"):
+            return None
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
+        except OSError:
+            return None
+        if len(info) < _DATA_SEGS_IN + 4:
+            return None
+        return int.from_bytes(info[_DATA_SEGS_IN : _DATA_SEGS_IN + 4], sys.byteorder)
 
     @property
     def fast_watched(self) -> bool:
