@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nodemesh._build import implementation
+
 if TYPE_CHECKING:
     from nodemesh.runtime._connection import Connection
     from nodemesh.runtime.mailbox import Mailbox
@@ -32,6 +34,8 @@ class NodeStatistics:
     largest_queue: int
     paused_connections: int
     write_paused_connections: int
+    #: Which build of the message path runs: "compiled (Cython)" or "pure Python".
+    implementation: str = "pure Python"
 
 
 def collect(
@@ -48,4 +52,5 @@ def collect(
         largest_queue=max(lengths, default=0),
         paused_connections=sum(1 for conn in conns if conn.held),
         write_paused_connections=sum(1 for conn in conns if conn.paused),
+        implementation=implementation(),
     )
