@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from nodemesh import Atom, Pid
+from nodemesh._loop import run as run_loop
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.node import Node
 from nodemesh.term import decode, encode
@@ -631,7 +632,7 @@ def main() -> None:
         print("result", json.dumps(REDIS_ROLES[args.role](args)), flush=True)
         return
     if args.role:
-        asyncio.run(run_node_role(args))
+        run_loop(run_node_role(args))  # uvloop if installed (NODEMESH_EVENT_LOOP)
         return
     started = time.monotonic()
     load = os.getloadavg()[0]
