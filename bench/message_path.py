@@ -7,6 +7,9 @@
   gets them: frame split, control parse, dispatch, ``Mailbox.deliver``.
 * ``send``: N ``await node.send(remote_pid, msg)`` into a connection whose ``write``
   drops the bytes: routing, frame building.
+* ``recv-pubsub``: N Phoenix.PubSub ``forward_to_local`` messages to the adapter worker
+  (REG_SEND), fed as above with a pass through the event loop after each chunk, then
+  read from a ``PubSub`` subscription: what a subscriber node does per broadcast.
 
 It prints the best of T trials in msg/s. On a shared machine wall time is noisy; for a
 load-independent figure count instructions instead (docs/benchmarks.md)::
@@ -26,7 +29,7 @@ import asyncio
 import time
 from typing import Any
 
-from nodemesh import Atom, Node, Pid
+from nodemesh import Atom, Node, Pid, PubSub
 from nodemesh.dist import control
 
 CHAT = (Atom("chat"), b"room:lobby", b"hello from a node", 12345)
@@ -67,6 +70,8 @@ async def run(path: str, messages: int, trials: int) -> float:
     box = node.register("bench")
     sender = node.mailbox().pid
     remote = Pid(Atom(PEER), 5, 0, 1)
+    if path == "recv-pubsub":
+        return await run_pubsub(node, conn, sender, messages, trials)
     if path == "recv-reg":
         frame = control.reg_send(sender, Atom("bench"), CHAT)
     else:
@@ -92,11 +97,32 @@ async def run(path: str, messages: int, trials: int) -> float:
     return best
 
 
+async def run_pubsub(node: Node, conn: Any, sender: Pid, messages: int, trials: int) -> float:
+    async with PubSub(node) as pubsub:
+        subscription = pubsub.subscribe("room:lobby", max_queued=0)
+        forward = (Atom("forward_to_local"), b"room:lobby", CHAT, Atom("Elixir.Phoenix.PubSub"))
+        data = control.reg_send(sender, pubsub.groups[0], forward) * messages
+        chunks = [data[i : i + 65536] for i in range(0, len(data), 65536)]
+        best = 0.0
+        for _ in range(trials):
+            started = time.perf_counter()
+            for chunk in chunks:
+                conn._frames(chunk)
+                await asyncio.sleep(0)  # the loop runs between two reads of a socket
+            for _ in range(messages):
+                await subscription.get()
+            elapsed = time.perf_counter() - started
+            best = max(best, messages / elapsed if elapsed else 0.0)
+        return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--trials", type=int, default=30, help="best of this many")
-    parser.add_argument("--path", choices=["recv-reg", "recv-pid", "send"], default=None)
+    parser.add_argument(
+        "--path", choices=["recv-reg", "recv-pid", "send", "recv-pubsub"], default=None
+    )
     args = parser.parse_args()
     for path in [args.path] if args.path else ["recv-reg", "recv-pid", "send"]:
         rate = asyncio.run(run(path, args.messages, args.trials))
