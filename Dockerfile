@@ -12,7 +12,7 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md hatch_build.py ./
 COPY src ./src
 # Wheels of nodemesh and of its dependencies, resolved once here.
 RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels .

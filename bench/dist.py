@@ -46,6 +46,9 @@ from pathlib import Path
 from typing import Any
 
 from nodemesh import Atom, Pid
+from nodemesh._build import implementation
+from nodemesh._loop import event_loop_name
+from nodemesh._loop import run as run_loop
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.node import Node
 from nodemesh.term import decode, encode
@@ -631,7 +634,7 @@ def main() -> None:
         print("result", json.dumps(REDIS_ROLES[args.role](args)), flush=True)
         return
     if args.role:
-        asyncio.run(run_node_role(args))
+        run_loop(run_node_role(args))  # uvloop if installed (NODEMESH_EVENT_LOOP)
         return
     started = time.monotonic()
     load = os.getloadavg()[0]
@@ -652,7 +655,24 @@ def main() -> None:
         f"{args.messages:,} messages one way, {args.roundtrips:,} round trips, "
         f"{args.repeat} run(s) in {time.monotonic() - started:.0f} s\n"
     )
-    print(table(merge_rows(runs), memory))
+    rows = merge_rows(runs)
+    print(table(rows, memory))
+    print(ratio(rows))
+
+
+def ratio(rows: list[Row]) -> str:
+    """python → python against erlang → erlang of this run (issue 11's goal: one way at
+    least 0.5, round trip at most 3 times), with the build and event loop in use."""
+    by_label = {row.label: row for row in rows}
+    py, erl = by_label.get("python → python"), by_label.get("erlang → erlang")
+    build = f"nodemesh {implementation()}, {event_loop_name()} event loop"
+    if py is None or erl is None or not (py.rate and erl.rate and py.rtt and erl.rtt):
+        return f"\n{build}: no python → python and erlang → erlang rows to compare"
+    rtt = statistics.median(py.rtt) / statistics.median(erl.rtt)
+    return (
+        f"\n{build}: python → python / erlang → erlang one way {py.rate / erl.rate:.2f} "
+        f"(goal ≥ 0.5), round trip {rtt:.1f} times Erlang's (goal ≤ 3)"
+    )
 
 
 if __name__ == "__main__":

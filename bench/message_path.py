@@ -7,6 +7,11 @@
   gets them: frame split, control parse, dispatch, ``Mailbox.deliver``.
 * ``send``: N ``await node.send(remote_pid, msg)`` into a connection whose ``write``
   drops the bytes: routing, frame building.
+* ``recv-pubsub``: N Phoenix.PubSub ``forward_to_local`` messages to the adapter worker
+  (REG_SEND), fed as above with a pass through the event loop after each chunk, then
+  read from a ``PubSub`` subscription: what a subscriber node does per broadcast.
+  ``--one-per-read``: one message per read, each read before the next (as in a round
+  trip, where no batch forms).
 
 It prints the best of T trials in msg/s. On a shared machine wall time is noisy; for a
 load-independent figure count instructions instead (docs/benchmarks.md)::
@@ -26,7 +31,7 @@ import asyncio
 import time
 from typing import Any
 
-from nodemesh import Atom, Node, Pid
+from nodemesh import Atom, Node, Pid, PubSub
 from nodemesh.dist import control
 
 CHAT = (Atom("chat"), b"room:lobby", b"hello from a node", 12345)
@@ -61,12 +66,14 @@ def _connection(node: Node) -> Any:
     return conn
 
 
-async def run(path: str, messages: int, trials: int) -> float:
+async def run(path: str, messages: int, trials: int, one_per_read: bool = False) -> float:
     node = Node("a@127.0.0.1", "bench-cookie")
     conn = _connection(node)
     box = node.register("bench")
     sender = node.mailbox().pid
     remote = Pid(Atom(PEER), 5, 0, 1)
+    if path == "recv-pubsub":
+        return await run_pubsub(node, conn, sender, messages, trials, one_per_read)
     if path == "recv-reg":
         frame = control.reg_send(sender, Atom("bench"), CHAT)
     else:
@@ -92,14 +99,44 @@ async def run(path: str, messages: int, trials: int) -> float:
     return best
 
 
+async def run_pubsub(
+    node: Node, conn: Any, sender: Pid, messages: int, trials: int, one_per_read: bool
+) -> float:
+    async with PubSub(node) as pubsub:
+        subscription = pubsub.subscribe("room:lobby", max_queued=0)
+        forward = (Atom("forward_to_local"), b"room:lobby", CHAT, Atom("Elixir.Phoenix.PubSub"))
+        frame = control.reg_send(sender, pubsub.groups[0], forward)
+        data, size = frame * messages, len(frame) if one_per_read else 65536
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        best = 0.0
+        for _ in range(trials):
+            started = time.perf_counter()
+            if one_per_read:
+                for chunk in chunks:
+                    conn._frames(chunk)
+                    await subscription.get()
+            else:
+                for chunk in chunks:
+                    conn._frames(chunk)
+                    await asyncio.sleep(0)  # the loop runs between two reads of a socket
+                for _ in range(messages):
+                    await subscription.get()
+            elapsed = time.perf_counter() - started
+            best = max(best, messages / elapsed if elapsed else 0.0)
+        return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--trials", type=int, default=30, help="best of this many")
-    parser.add_argument("--path", choices=["recv-reg", "recv-pid", "send"], default=None)
+    parser.add_argument(
+        "--path", choices=["recv-reg", "recv-pid", "send", "recv-pubsub"], default=None
+    )
+    parser.add_argument("--one-per-read", action="store_true", help="recv-pubsub: no batches")
     args = parser.parse_args()
     for path in [args.path] if args.path else ["recv-reg", "recv-pid", "send"]:
-        rate = asyncio.run(run(path, args.messages, args.trials))
+        rate = asyncio.run(run(path, args.messages, args.trials, args.one_per_read))
         print(f"{path:9} {rate:11,.0f} msg/s (best of {args.trials} x {args.messages:,})")
 
 

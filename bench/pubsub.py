@@ -49,6 +49,7 @@ from dist import (
     start_epmd,
 )
 from nodemesh import Atom, Node, NodeConfig, PubSub
+from nodemesh._loop import run as run_loop
 from nodemesh.term import decode, encode
 
 CHAT = (Atom("chat"), b"room:lobby", b"hello from a node", 12345)
@@ -352,7 +353,7 @@ def main() -> None:
     args = parse_args()
     if args.role:
         role = ROLES[args.role]
-        result = asyncio.run(role(args)) if asyncio.iscoroutinefunction(role) else role(args)
+        result = run_loop(role(args)) if asyncio.iscoroutinefunction(role) else role(args)
         print("result", json.dumps(result), flush=True)
         return
     started, load = time.monotonic(), os.getloadavg()[0]

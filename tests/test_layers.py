@@ -17,7 +17,7 @@ ALLOWED = {
     "term": {"errors"},
     "dist": {"errors", "term", "cookie"},
     "epmd": {"errors"},
-    "runtime": {"errors", "term", "dist", "epmd", "cookie"},
+    "runtime": {"errors", "term", "dist", "epmd", "cookie", "_build"},  # _build: statistics()
     "cluster": {"errors", "term", "dist", "epmd", "cookie", "runtime"},
     "health": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},
     "doctor": {"errors", "term", "dist", "epmd", "cookie", "runtime", "cluster"},

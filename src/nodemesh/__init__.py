@@ -1,5 +1,7 @@
 """nodemesh: Python processes as real Erlang distribution nodes, clustered automatically."""
 
+# First: NODEMESH_PURE_PYTHON=1 must be seen before the message path is imported.
+import nodemesh._build  # noqa: F401
 from nodemesh.errors import (
     CallError,
     CallExitError,

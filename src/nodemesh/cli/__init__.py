@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from nodemesh import __version__
+from nodemesh._build import implementation
 from nodemesh.cli.logs import add_log_options, configure, log_settings
 from nodemesh.errors import ConfigError
 
@@ -27,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nodemesh",
         description="Python processes as real Erlang distribution nodes, clustered.",
     )
-    parser.add_argument("--version", action="version", version=f"nodemesh {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"nodemesh {__version__} ({implementation()})"
+    )
     add_log_options(parser, sub=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (node, epmd, discover, doctor, pubsub, demo):

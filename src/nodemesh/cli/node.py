@@ -8,6 +8,7 @@ import logging
 import signal
 from typing import Any
 
+from nodemesh._loop import run as run_loop
 from nodemesh.cli.health import add_health_options, health_config_from, serve_health
 from nodemesh.cli.logs import say
 from nodemesh.cli.topologies import add_topology_options, topologies_of
@@ -105,7 +106,7 @@ def _config(args: argparse.Namespace) -> NodeConfig:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(_run_node(args))
+        return run_loop(_run_node(args))  # uvloop if installed
     except NodemeshError as exc:
         say(f"nodemesh: {exc}", level=logging.ERROR, event="error")
         return 1
@@ -171,7 +172,7 @@ async def _print_events(events: Any) -> None:
 
 def _ping(args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(_ping_node(args))
+        return run_loop(_ping_node(args))
     except NodemeshError as exc:
         print(f"pang\nnodemesh: {exc}", flush=True)
         return 1

@@ -21,6 +21,7 @@ import logging
 import os
 from typing import Any
 
+from nodemesh._loop import run as run_loop
 from nodemesh.cli.logs import say
 from nodemesh.cli.node import _config, _connect, _node_options, _on_signals
 from nodemesh.cli.topologies import add_topology_options, topologies_of
@@ -104,7 +105,7 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _main(coro: Any) -> int:
     try:
-        code: int = asyncio.run(coro)
+        code: int = run_loop(coro)  # uvloop if installed
     except NodemeshError as exc:
         say(f"nodemesh: {exc}", level=logging.ERROR, event="error")
         return 1

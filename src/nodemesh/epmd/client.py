@@ -12,7 +12,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from nodemesh.epmd.protocol import (
     EPMD_PORT,
@@ -74,7 +74,7 @@ class _Link(asyncio.Protocol):
         self._news = asyncio.Event()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's: not a subclass
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:

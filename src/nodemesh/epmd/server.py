@@ -23,6 +23,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import cast
 
 from nodemesh.epmd.client import default_epmd_port, names_response
 from nodemesh.epmd.protocol import (
@@ -95,7 +96,7 @@ class _Connection(asyncio.Protocol):
         self.registered: RegisteredNode | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's: not a subclass
         self._transport = transport
         peer, ours = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
         if peer is None or ours is None:  # reset before we looked: nothing to serve

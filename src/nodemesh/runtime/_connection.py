@@ -16,7 +16,7 @@ import logging
 import secrets
 import socket
 import sys
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from nodemesh.dist import control, handshake
 from nodemesh.dist.detector import PROFILES, FastDetector
@@ -143,7 +143,7 @@ class Connection(asyncio.Protocol):
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's: not a subclass
         self._transport = transport
         transport.set_write_buffer_limits(high=self._config.write_high_water)
         self._owner.handshake_started(self)

@@ -24,7 +24,7 @@ import ipaddress
 import logging
 import struct
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 from nodemesh.errors import NodemeshError
 from nodemesh.runtime._admission import Admission, AdmissionStatistics, first_message_complete
@@ -236,7 +236,7 @@ class _Gate(asyncio.Protocol):
         self._closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's: not a subclass
         if self._closed:  # evicted between accept and now (asyncio accepts in batches)
             transport.abort()
             return

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -28,6 +29,7 @@ from nodemesh.runtime._connections import ConnectionTable
 from nodemesh.runtime._dispatch import Dispatcher
 from nodemesh.runtime._gen_calls import CallRouter, GenCalls
 from nodemesh.runtime._global_names import GlobalNames
+from nodemesh.runtime._handler import HandlerMailbox
 from nodemesh.runtime._hostname import default_host
 from nodemesh.runtime._processes import ProcessTable
 from nodemesh.runtime._services import RpcHandler, Services
@@ -666,3 +668,18 @@ class Node:
 def _global_name(name: Any) -> Any:
     """Global names are terms; a Python ``str`` is taken as the atom, as in Erlang code."""
     return Atom(name) if type(name) is str else name
+
+    # -- served by a function (issue 8: PubSub's worker without a task hop) ----------------
+    def register_handler(self, name: str, handle: Callable[[Any], None]) -> Mailbox:
+        """Register ``name`` served by ``handle(message)``, called at once for each message
+        that arrives (from a peer or this node), in place of a queue and a receiving task.
+        ``handle`` must return quickly and not block; an exception it raises is logged and
+        the message dropped. Close the returned mailbox to unregister.
+
+        Raises :class:`NameTakenError` if the name is taken.
+        """
+        pid = self._processes.new_pid()
+        mailbox = HandlerMailbox(self, pid, on_close=self._mailbox_closed, handle=handle)
+        self._processes.register(name, mailbox)
+        self._processes.add(mailbox)
+        return mailbox

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nodemesh._build import implementation
+
 if TYPE_CHECKING:
     from nodemesh.runtime._connection import Connection
     from nodemesh.runtime.mailbox import Mailbox
@@ -37,6 +39,8 @@ class NodeStatistics:
     write_paused_connections: int
     fast_watched_peers: int = 0
     suspected_peers: int = 0
+    #: Which build of the message path runs: "compiled (Cython)" or "pure Python".
+    implementation: str = "pure Python"
 
 
 def collect(
@@ -55,4 +59,5 @@ def collect(
         write_paused_connections=sum(1 for conn in conns if conn.paused),
         fast_watched_peers=sum(1 for conn in conns if conn.fast_watched),
         suspected_peers=sum(1 for conn in conns if conn.suspected),
+        implementation=implementation(),
     )

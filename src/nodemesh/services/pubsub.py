@@ -13,7 +13,10 @@ this module does (phoenix_pubsub ``lib/phoenix/pubsub/pg2.ex``):
   on this node: every node has exactly one worker in each group, so each node gets one
   copy. The worker hands it to that node's local subscribers and ignores anything else.
 
-Here each worker is a registered mailbox joined to its group; subscribers are
+Here each worker is a registered name joined to its group and served by a function
+(``Node.register_handler``): a ``forward_to_local`` is handed to the subscribers as it
+arrives, in the dispatcher, with no worker task in between (one trip through the event
+loop fewer per message, issue 8's round-trip goal); subscribers are
 :class:`Subscription` streams, bounded like node event streams (a subscriber that
 falls ``max_queued`` behind gets :class:`StreamOverflowError` after its queued messages).
 Every node of one PubSub must use the same ``pool_size``, as in Phoenix. Messages from
@@ -22,14 +25,12 @@ one publisher (here: one :class:`PubSub`) arrive in the order they were broadcas
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import zlib
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from nodemesh.errors import ConfigError, MailboxClosedError, NodeDownError
+from nodemesh.errors import ConfigError, NodeDownError
 from nodemesh.runtime.streams import Stream
 from nodemesh.services.pg import PgScope
 from nodemesh.term.encode import encode_once
@@ -94,7 +95,7 @@ class PubSub:
         self.scope = scope if scope is not None else PgScope(node, PHOENIX_SCOPE)
         self._topics: dict[bytes, set[Subscription]] = {}
         self._workers: list[Mailbox] = []
-        self._task: asyncio.Task[None] | None = None
+        self._started = False
         # One group for all our broadcasts, as Phoenix picks one per publishing process
         # (phash2(self())): the receiving node's workers run concurrently, so spreading
         # one publisher's messages over several groups would reorder them.
@@ -104,31 +105,22 @@ class PubSub:
     async def start(self) -> None:
         """Start the scope (if ours) and the workers. Raises :class:`NameTakenError` when a
         worker's name is already registered on the node (the same PubSub started twice)."""
-        if self._task is not None:
+        if self._started:
             return
         if self._own_scope:
             await self.scope.start()
         for group in self.groups:
-            worker = self.node.register(group, max_queued=0)
+            worker = self.node.register_handler(group, self._forward)
             self._workers.append(worker)
             self.scope.join(group, worker.pid)
-        self._task = asyncio.create_task(self._run(), name=f"pubsub {self.name}")
-
-    async def _run(self) -> None:
-        """Serve the workers until they close."""
-        async with asyncio.TaskGroup() as group:
-            for worker in self._workers:
-                group.create_task(self._serve(worker))
+        self._started = True
 
     async def aclose(self) -> None:
         """Stop the workers (peers see them leave), end every subscription."""
         for worker in self._workers:
             worker.close()
         self._workers = []
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._started = False
         if self._own_scope:
             await self.scope.aclose()
         for subscriptions in list(self._topics.values()):
@@ -222,16 +214,6 @@ class PubSub:
         for subscription in list(subscribers):
             subscription.put_nowait(message)
         return len(subscribers)
-
-    async def _serve(self, worker: Mailbox) -> None:
-        receive_nowait = worker.receive_nowait
-        with contextlib.suppress(MailboxClosedError):
-            while True:
-                self._forward(await worker.receive())
-                # Then whatever else is queued, without a trip through the event loop each.
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    while True:
-                        self._forward(receive_nowait())
 
     def _forward(self, message: Any) -> None:
         """PG2Worker.handle_info: ``forward_to_local`` is dispatched, anything else ignored."""
