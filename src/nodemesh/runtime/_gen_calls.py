@@ -175,44 +175,55 @@ class GenCalls:
         proc, node = self._where(dest)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        router, signals = self._router, self._processes.signals
         ref = self._next_ref()
         future: asyncio.Future[Any] = loop.create_future()
-        router.pending[ref] = future
+        self._router.pending[ref] = future
         # A timer rather than asyncio.timeout() around the wait: the common path pays for
         # one timer handle, not a cancellation scope (see bench/gen_server.py).
         timer = None if deadline is None else loop.call_at(deadline, _expire, future)
-        conn: CallPeer | None = None
-        ref_bytes = b""
+        sent: tuple[CallPeer, bytes] | None = None
         try:
             if node == self._node:
                 await self._call_local(proc, ref, request, deadline)
             else:
-                peer = self._peers.get(node) or await self._dial(node, deadline)
-                frames, ref_bytes = self._frames.call(proc, ref, request)  # may raise EncodeError
-                signals.add_monitor(Monitor(ref, router.pid, proc, node))
-                conn = peer
-                before = self._deferred.pop(peer, None)  # the last call's DEMONITOR_P
-                peer.write(frames if before is None else before + frames)
-                if peer.paused:
-                    await _before(deadline, peer.drain())
+                sent = await self._call_remote(proc, node, ref, request, deadline)
             result = await future
         except TimeoutError:
             result = _TIMED_OUT
         finally:
             if timer is not None:
                 timer.cancel()
-            router.pending.pop(ref, None)
+            self._router.pending.pop(ref, None)
             # A reply leaves the monitor in place (a DOWN has removed it): take it back.
-            if signals.remove_monitor(ref) is not None and conn is not None and not conn.closed:
-                self._defer(conn, self._frames.demonitor(proc, ref_bytes))
+            if self._processes.signals.remove_monitor(ref) is not None and sent is not None:
+                conn, ref_bytes = sent
+                if not conn.closed:
+                    self._defer(conn, self._frames.demonitor(proc, ref_bytes))
         if type(result) is _Down:
-            if result is _TIMED_OUT:
-                raise CallTimeoutError(f"{_show(dest)} did not reply within {timeout} s", TIMEOUT)
-            if result is _STOPPED:
-                raise NodeDownError(f"{self._node} stopped during a call to {_show(dest)}")
-            raise _down_error(dest, node, result.reason)
+            raise self._failure(dest, node, result, timeout)
         return result
+
+    async def _call_remote(
+        self, proc: Pid | Atom, node: str, ref: Reference, request: Any, deadline: float | None
+    ) -> tuple[CallPeer, bytes]:
+        """Monitor ``proc`` on ``node`` and send the request; return the connection and
+        the reference's bytes (for the DEMONITOR_P). Raises EncodeError, NodeDownError."""
+        peer = self._peers.get(node) or await self._dial(node, deadline)
+        frames, ref_bytes = self._frames.call(proc, ref, request)  # nothing sent if it raises
+        self._processes.signals.add_monitor(Monitor(ref, self._router.pid, proc, node))
+        before = self._deferred.pop(peer, None)  # the last call's DEMONITOR_P
+        peer.write(frames if before is None else before + frames)
+        if peer.paused:
+            await _before(deadline, peer.drain())
+        return peer, ref_bytes
+
+    def _failure(self, dest: Any, node: str, down: _Down, timeout: float | None) -> Exception:
+        """The exception for a call that ended without a reply."""
+        if down is _TIMED_OUT:
+            return CallTimeoutError(f"{_show(dest)} did not reply within {timeout} s", TIMEOUT)
+        if down is _STOPPED:
+            return NodeDownError(f"{self._node} stopped during a call to {_show(dest)}")
+        return _down_error(dest, node, down.reason)
 
     def _next_ref(self) -> Reference:
         n = self._ref_count = self._ref_count + 1
