@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -22,24 +21,25 @@ from nodemesh.cookie import resolve_cookie
 from nodemesh.dist import control
 from nodemesh.dist.flags import DistFlag
 from nodemesh.dist.names import parse_node_name
-from nodemesh.errors import MailboxClosedError, NodeDownError, NodemeshError, NoProcError
+from nodemesh.errors import MailboxClosedError, NodeDownError, NodemeshError
 from nodemesh.runtime import _calls as calls
 from nodemesh.runtime._connection import Connection
 from nodemesh.runtime._connections import ConnectionTable
 from nodemesh.runtime._dispatch import Dispatcher
-from nodemesh.runtime._gen_calls import CallRouter, GenCalls
+from nodemesh.runtime._gen_calls import GenCalls
 from nodemesh.runtime._global_names import GlobalNames
-from nodemesh.runtime._handler import HandlerMailbox
 from nodemesh.runtime._hostname import default_host
+from nodemesh.runtime._node_processes import ProcessMethods
+from nodemesh.runtime._node_services import CallMethods, GlobalMethods
 from nodemesh.runtime._processes import ProcessTable
 from nodemesh.runtime._services import RpcHandler, Services
 from nodemesh.runtime._signals import NOCONNECTION, Monitor
-from nodemesh.runtime._spawn import ProcessFn, ProcessMailbox, Spawner
+from nodemesh.runtime._spawn import Spawner
 from nodemesh.runtime._tasks import TaskHost
 from nodemesh.runtime._transport import NodeTransport
 from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.events import EventHub, EventStream, NodeDown, NodeUp
-from nodemesh.runtime.gen_server import GenServer, ServerProcess
+from nodemesh.runtime.gen_server import ServerProcess
 from nodemesh.runtime.mailbox import Mailbox
 from nodemesh.runtime.statistics import NodeStatistics, collect
 from nodemesh.term.codec import TermCodec
@@ -54,7 +54,7 @@ EXIT, NOPROC = Atom("EXIT"), Atom("noproc")
 PUBLISHED = DistFlag.PUBLISHED
 
 
-class Node:
+class Node(ProcessMethods, CallMethods, GlobalMethods):
     """A distributed Erlang node implemented in Python.
 
     ``name`` is ``"alive@host"`` (or just ``"alive"``: the host is filled in). The cookie
@@ -476,210 +476,3 @@ class Node:
         if self._global is not None:
             self._global.node_down(peer)
         self._events.publish(NodeDown(peer, reason))
-
-    # -- processes: spawn, exit (issue 9) --------------------------------------------------
-    def spawn(
-        self,
-        fn: ProcessFn,
-        *args: Any,
-        link: Pid | None = None,
-        trap_exit: bool = False,
-        max_queued: int | None = None,
-    ) -> Pid:
-        """Run ``async def fn(mailbox, *args)`` as a process and return its pid.
-
-        The process ends with reason ``normal`` when ``fn`` returns, with
-        :class:`ProcessExit`'s reason when it raises that, and with ``{python_exception,
-        Type, Message}`` when it raises anything else; links and monitors hear that
-        reason. ``link`` links it to that pid (local or remote) before it runs. Exit
-        signals kill it unless ``trap_exit`` (see docs/processes.md). Raises
-        :class:`NodeDownError` if the node is not started."""
-        mailbox = self._start_process(trap_exit, max_queued)
-        if link is not None:
-            self.link(mailbox.pid, link)
-        self._spawner.start(mailbox, fn, args)
-        return mailbox.pid
-
-    def spawn_monitor(
-        self,
-        fn: ProcessFn,
-        *args: Any,
-        watcher: Pid,
-        trap_exit: bool = False,
-        max_queued: int | None = None,
-    ) -> tuple[Pid, Reference]:
-        """Like :meth:`spawn`, and ``watcher`` (a local pid) monitors the process: it gets
-        ``('DOWN', Ref, 'process', Pid, Reason)``. Returns ``(pid, ref)``."""
-        mailbox = self._start_process(trap_exit, max_queued)
-        ref = self.monitor(watcher, mailbox.pid)
-        self._spawner.start(mailbox, fn, args)
-        return mailbox.pid, ref
-
-    def expose_spawn(self, module: str, function: str, fn: ProcessFn) -> None:
-        """Let Erlang's ``spawn(ThisNode, module, function, Args)`` (and ``spawn_link``,
-        ``spawn_monitor``, ``spawn_opt``) run ``fn(mailbox, *Args)`` as a process here.
-        Entry points not exposed behave as undefined functions do in Erlang: the new
-        process exits at once with ``{undef, ...}``."""
-        self._spawner.entries.expose(module, function, fn)
-
-    def exit(self, pid: Pid, reason: Any, *, sender: Pid | None = None) -> None:
-        """Send an exit signal to ``pid``, like Erlang's ``exit(Pid, Reason)``: a process
-        that does not trap exits dies of it (``kill``: always, with ``killed``). Dropped if
-        ``pid``'s node is not connected, as Erlang drops it."""
-        source = sender or self._system_pid()
-        value = Atom(reason) if type(reason) is str else reason
-        if pid.node == self.name:
-            self._processes.exit_signal(pid, source, value, link=False)
-            return
-        conn = self._connections.get(pid.node)
-        if conn is not None:
-            conn.write(control.exit2_signal(source, pid, value, codec=self._codec))
-
-    def _start_process(self, trap_exit: bool, max_queued: int | None) -> ProcessMailbox:
-        if not self.running:
-            raise NodeDownError(f"node {self.name} is not started")
-        return self._new_process_mailbox(trap_exit, max_queued)
-
-    def _new_process_mailbox(
-        self, trap_exit: bool, max_queued: int | None = None
-    ) -> ProcessMailbox:
-        bound = self.config.max_queued_messages if max_queued is None else max_queued
-        mailbox = ProcessMailbox(
-            self,
-            self._processes.new_pid(),
-            on_close=self._mailbox_closed,
-            max_queued=bound or None,
-            trap_exit=trap_exit,
-        )
-        self._processes.add(mailbox)
-        return mailbox
-
-    # -- gen_server calls and servers (docs/gen_server.md) --------------------------------
-    def _start_calls(self) -> None:
-        router = CallRouter(self, self._processes.new_pid(), on_close=self._mailbox_closed)
-        self._processes.add(router)
-        self._gen = GenCalls(
-            self._processes, router, self._peers, self._connection, self._tasks.spawn, self._codec
-        )
-
-    def _calls(self) -> GenCalls:
-        if self._gen is None or not self.running:
-            raise NodeDownError(f"node {self.name} is not started")
-        return self._gen
-
-    async def call(self, dest: Destination, request: Any, *, timeout: float | None = 5.0) -> Any:
-        """``gen_server:call(Dest, Request, Timeout)``: send ``request`` to the gen_server
-        at ``dest`` (a pid, a local name, or ``(name, node)``) and return its reply.
-        ``timeout`` is in seconds (None: wait forever; Erlang's default is 5 s).
-
-        Raises :class:`NoProcError` when no process is there, :class:`CallExitError` when
-        the server exits (or crashes) before replying, :class:`CallTimeoutError` after
-        ``timeout``, and :class:`NodeDownError` when its node cannot be reached or goes
-        down during the call (or this node stops). A late reply is dropped. A request
-        with no term form raises :class:`EncodeError` (nothing is sent).
-        """
-        return await self._calls().call(dest, request, timeout)
-
-    def cast(self, dest: Destination, request: Any) -> None:
-        """``gen_server:cast(Dest, Request)``: send ``{'$gen_cast', request}`` and return
-        at once. Never raises for a missing process or node (connects in the background
-        when needed, as Erlang does); raises :class:`NodeDownError` only when this node
-        is not running."""
-        self._calls().cast(dest, request)
-
-    async def multi_call(
-        self, nodes: list[str], name: str, request: Any, *, timeout: float | None = 5.0
-    ) -> tuple[dict[str, Any], list[str]]:
-        """``gen_server:multi_call(Nodes, Name, Request, Timeout)``: call the server
-        registered as ``name`` on each node at once; return ``(replies, bad_nodes)``,
-        replies by node name, and the nodes that did not answer in time, have no such
-        server, crashed or are down. Raises only :class:`NodeDownError` when this node
-        is not running."""
-        return await self._calls().multi_call(nodes, name, request, timeout)
-
-    async def start_server(
-        self, server: GenServer, *, name: str | None = None, max_queued: int | None = None
-    ) -> Pid:
-        """Run ``server``'s ``init`` and start handling its messages; return its pid.
-        With ``name`` it is registered (Erlang calls ``{name, node}``); ``max_queued`` as
-        for :meth:`mailbox`.
-
-        Raises :class:`NameTakenError` if the name is taken, :class:`NodeDownError` if
-        this node is not running, and whatever ``init`` raised.
-        """
-        calls = self._calls()
-        if name is None:
-            mailbox = self.mailbox(max_queued=max_queued)
-        else:
-            mailbox = self.register(name, max_queued=max_queued)
-        server.node, server.pid = self, mailbox.pid
-        process = ServerProcess(server, mailbox, calls.reply)
-        await process.init()
-        self._servers[mailbox.pid] = process
-        process.finished.add_done_callback(lambda _: self._servers.pop(mailbox.pid, None))
-        self._tasks.spawn(process.run(), name=f"gen_server {name or mailbox.pid}")
-        return mailbox.pid
-
-    async def stop_server(self, server: Pid | str, reason: Any = "normal") -> None:
-        """``gen_server:stop/2``: stop a server started here after the messages already
-        queued, run its ``terminate(reason)`` and wait for it; its monitors and links
-        see ``reason``. Raises :class:`NoProcError` if no such server runs here."""
-        pid = self.whereis(server) if isinstance(server, str) else server
-        process = self._servers.get(pid) if pid is not None else None
-        if process is None:
-            raise NoProcError(f"no server {server!r} on {self.name}", NOPROC)
-        await process.stop(Atom(reason) if type(reason) is str else reason)
-
-    # -- global names (visible nodes only; see docs/global.md) ---------------------------
-    def _global_names(self) -> GlobalNames:
-        if self._global is None:
-            raise NodemeshError(
-                "global names need a visible node: NodeConfig(hidden=False), started"
-            )
-        return self._global
-
-    async def global_register(self, name: Any, pid: Pid) -> bool:
-        """``global:register_name(Name, Pid)`` across the visible cluster: True when
-        registered, False when the name is taken or ``pid`` already has a global name.
-        A ``str`` name is an atom. Raises :class:`NodemeshError` on a hidden node."""
-        return await self._global_names().register(_global_name(name), pid)
-
-    async def global_unregister(self, name: Any) -> None:
-        """``global:unregister_name(Name)``. Raises :class:`NodemeshError` on a hidden node."""
-        await self._global_names().unregister(_global_name(name))
-
-    def global_whereis(self, name: Any) -> Pid | None:
-        """``global:whereis_name(Name)``: the pid, or None. Raises :class:`NodemeshError`
-        on a hidden node."""
-        return self._global_names().whereis(_global_name(name))
-
-    def global_names(self) -> list[Any]:
-        """``global:registered_names()``. Raises :class:`NodemeshError` on a hidden node."""
-        return self._global_names().names()
-
-    async def global_sync(self, timeout: float | None = None) -> None:
-        """``global:sync()``: wait until the name tables agree with every visible node
-        connected now. Raises :class:`TimeoutError` after ``timeout`` seconds and
-        :class:`NodemeshError` on a hidden node."""
-        async with asyncio.timeout(timeout):
-            await self._global_names().sync()
-
-
-def _global_name(name: Any) -> Any:
-    """Global names are terms; a Python ``str`` is taken as the atom, as in Erlang code."""
-    return Atom(name) if type(name) is str else name
-
-    # -- served by a function (issue 8: PubSub's worker without a task hop) ----------------
-    def register_handler(self, name: str, handle: Callable[[Any], None]) -> Mailbox:
-        """Register ``name`` served by ``handle(message)``, called at once for each message
-        that arrives (from a peer or this node), in place of a queue and a receiving task.
-        ``handle`` must return quickly and not block; an exception it raises is logged and
-        the message dropped. Close the returned mailbox to unregister.
-
-        Raises :class:`NameTakenError` if the name is taken.
-        """
-        pid = self._processes.new_pid()
-        mailbox = HandlerMailbox(self, pid, on_close=self._mailbox_closed, handle=handle)
-        self._processes.register(name, mailbox)
-        self._processes.add(mailbox)
-        return mailbox
