@@ -23,19 +23,13 @@ from nodemesh.dist.handshake import (
 )
 from nodemesh.errors import CookieMismatchError
 from support.erlang import ErlPeer
+from support.net import free_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.asyncio(loop_scope="module")]
 
 COOKIE = "nodemesh-handshake-cookie"
 TAG = os.getpid()
 TIMEOUT = 15.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -14,23 +14,7 @@ import pytest
 from nodemesh.epmd.client import names
 from nodemesh.errors import EpmdError
 from support.erlang import require_erlang
-
-
-def free_port() -> int:
-    """A TCP port free on IPv4 and (where there is one) IPv6 loopback right now."""
-    for _ in range(50):
-        with socket.socket() as v4:
-            v4.bind(("127.0.0.1", 0))
-            port: int = v4.getsockname()[1]
-            if not socket.has_ipv6:
-                return port
-            try:
-                with socket.socket(socket.AF_INET6) as v6:
-                    v6.bind(("::1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
+from support.net import free_port as free_port  # the epmd tests import it from here
 
 
 def has_ipv6_loopback() -> bool:
