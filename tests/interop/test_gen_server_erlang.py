@@ -8,7 +8,6 @@ and ``GenServer.call/cast``; Python calls an Erlang gen_server (``nm_kv.erl``) w
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import tempfile
@@ -33,7 +32,7 @@ from nodemesh import (
     Pid,
     Reference,
 )
-from support.erlang import ErlPeer, beam_dir, require_erlang
+from support.erlang import ErlPeer, beam_dir, require_erlang, run_elixir
 from support.net import wait_for
 
 pytestmark = pytest.mark.interop
@@ -165,9 +164,6 @@ async def test_erlang_stops_a_python_server(make_node: NodeFactory, erl: ErlPeer
 
 async def test_elixir_genserver_call_and_cast(make_node: NodeFactory, epmd_port: int) -> None:
     """Elixir's GenServer.call/cast reach a Python server as any Elixir server."""
-    elixir = shutil.which("elixir")
-    if elixir is None:
-        pytest.skip("elixir is not installed (apt-get install elixir)")
     py, _ = await py_server(make_node)
     script = f"""
         py = :"{py.name}"
@@ -181,18 +177,13 @@ async def test_elixir_genserver_call_and_cast(make_node: NodeFactory, epmd_port:
           :exit, reason -> IO.inspect(reason)
         end
     """
-    proc = await asyncio.create_subprocess_exec(
-        elixir, "--name", "ex@127.0.0.1", "--cookie", COOKIE, "-e", script,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "ERL_EPMD_PORT": str(epmd_port)},
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert out.decode().split("\n")[:4] == [
+    _status, output = await run_elixir(script, cookie=COOKIE, epmd_port=epmd_port)
+    assert output.split("\n")[:4] == [
         ":ok",
         '%{"a" => 1}',
         "[1, 2]",
         f'{{:noproc, {{GenServer, :call, [{{:nokv, :"{py.name}"}}, :x, 5000]}}}}',
-    ], out.decode()
+    ], output
 
 
 # -- Python calls Erlang ----------------------------------------------------------------------

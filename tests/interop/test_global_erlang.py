@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from conftest import COOKIE, NodeFactory
 from nodemesh import Node
 from nodemesh.services.pg import PgScope
 from nodemesh.term.types import Atom, Pid
-from support.erlang import ErlPeer
+from support.erlang import ErlPeer, run_elixir
 
 pytestmark = pytest.mark.interop
 
@@ -228,23 +227,15 @@ async def _pg_count(erl: ErlPeer, n: int) -> bool:
 async def test_elixir_node_list_includes_python(make_node: NodeFactory, epmd_port: int) -> None:
     """Elixir's Node.list() includes a visible Python node, :global.sync() returns and
     a name registered from Python is found with :global.whereis_name/1."""
-    elixir = shutil.which("elixir")
-    if elixir is None:
-        pytest.skip("elixir is not installed (apt-get install elixir)")
     py = await _visible(make_node, "py1")
     assert await py.global_register("from_python", py.mailbox().pid)
     script = (
         f'true = Node.connect(:"{py.name}"); :ok = :global.sync(); '
         "IO.puts(inspect(Node.list())); IO.puts(node(:global.whereis_name(:from_python)))"
     )
-    proc = await asyncio.create_subprocess_exec(
-        elixir, "--name", "ex@127.0.0.1", "--cookie", COOKIE, "-e", script,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "ERL_EPMD_PORT": str(epmd_port)},
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    lines = out.decode().splitlines()
-    assert proc.returncode == 0, lines
+    status, output = await run_elixir(script, cookie=COOKIE, epmd_port=epmd_port)
+    lines = output.splitlines()
+    assert status == 0, lines
     assert lines[-2:] == [f'[:"{py.name}"]', py.name]
 
 

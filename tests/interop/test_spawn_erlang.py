@@ -3,16 +3,13 @@ monitors them both ways, and sees their exit reasons; unexposed entry points exi
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
 from typing import Any
 
 import pytest
 
 from conftest import COOKIE, NodeFactory
 from nodemesh import Atom, Mailbox, Pid, ProcessExit
-from support.erlang import ErlPeer
+from support.erlang import ErlPeer, run_elixir
 
 pytestmark = pytest.mark.interop
 
@@ -164,9 +161,6 @@ async def test_spawn_opts_arrive_as_erlang_sends_them(make_node: NodeFactory, er
 async def test_elixir_node_spawn_link_and_monitor(make_node: NodeFactory, epmd_port: int) -> None:
     """Elixir's Node.spawn_link/4 and spawn_monitor of an exposed Elixir-named entry
     point: the process runs, and its exit reaches the Elixir process as EXIT and DOWN."""
-    elixir = shutil.which("elixir")
-    if elixir is None:
-        pytest.skip("elixir is not installed (apt-get install elixir)")
     py = await make_node("py")
     py.expose_spawn("Elixir.Workers", "run", worker)
     script = f"""
@@ -184,15 +178,10 @@ async def test_elixir_node_spawn_link_and_monitor(make_node: NodeFactory, epmd_p
         after 5000 -> IO.puts("no")
         end
     """
-    proc = await asyncio.create_subprocess_exec(
-        elixir, "--name", "ex@127.0.0.1", "--cookie", COOKIE, "-e", script,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "ERL_EPMD_PORT": str(epmd_port)},
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert out.decode().split("\n")[:4] == [
+    _status, output = await run_elixir(script, cookie=COOKIE, epmd_port=epmd_port)
+    assert output.split("\n")[:4] == [
         "started",
         ":bye",
         "started",
         '{:python_exception, "RuntimeError", "crashed on purpose"}',
-    ], out.decode()
+    ], output

@@ -34,6 +34,35 @@ def require_erlang() -> str:
     return erl
 
 
+def require_elixir() -> str:
+    """Return the path of `elixir`; skip the test where it is absent, fail in CI."""
+    elixir = shutil.which("elixir")
+    if elixir is None:
+        if os.environ.get("CI"):
+            pytest.fail("elixir is not installed: scripts/test must install it")
+        pytest.skip("elixir is not installed (apt-get install elixir)")
+    return elixir
+
+
+async def run_elixir(
+    script: str, *, cookie: str, epmd_port: int, name: str = "ex@127.0.0.1", timeout: float = 60
+) -> tuple[int | None, str]:
+    """Run ``elixir --name NAME -e SCRIPT`` against this test's EPMD; return its exit
+    status and its output (stdout and stderr together)."""
+    proc = await asyncio.create_subprocess_exec(
+        require_elixir(), "--name", name, "--cookie", cookie, "-e", script,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "ERL_EPMD_PORT": str(epmd_port)},
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode, out.decode()
+
+
 @contextlib.contextmanager
 def running_epmd() -> Iterator[int]:
     """Run a real `epmd` on a free port for the duration; yields the port."""
