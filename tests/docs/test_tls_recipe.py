@@ -17,10 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from nodemesh import Node, NodeConfig, TlsConfig
 from support.net import free_port
+from support.tools import require_command
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "tls.md"
 COOKIE = "nodemesh-docs-cookie"
@@ -41,19 +40,10 @@ def _python_sample() -> str:
     return code
 
 
-def _openssl() -> str:
-    found = shutil.which("openssl")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("openssl is not installed: scripts/test must install it")
-        pytest.skip("openssl is not installed (apt-get install openssl)")
-    return found
-
-
 def test_the_recipe_makes_a_certificate_the_doc_sample_pings_with(tmp_path: Path) -> None:
     """The recipe's certificates (hosts swapped for localhost) verify, and the doc's TLS
     sample pings a TLS worker with them: it prints True."""
-    _openssl()
+    require_command("openssl", "openssl")
     script = _recipe().replace("app-1.example.internal", "localhost")
     script = script.replace("10.0.0.5", "127.0.0.1")
     made = subprocess.run(

@@ -20,8 +20,8 @@ from nodemesh import Node
 from nodemesh.runtime.config import NodeConfig
 from support.erlang import ErlPeer
 from support.net import free_port
-from support.netns import NetnsLab, require_netns
-from support.netns_partition import erl_in, heal, isolate, join_bridge, require_nft
+from support.netns import NetnsLab, clear_filters, drop_all, require_netns, require_nft
+from support.netns_partition import erl_in, join_bridge
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns]
 
@@ -120,7 +120,7 @@ async def test_partition_and_heal_leave_names_consistent(
     name registered on both sides is resolved once (the smaller node's pid wins, the
     other is killed), and all four name tables are equal."""
     (e1, e2), (py1, py2) = cluster
-    isolate(lab, 2)
+    drop_all(lab, 2)
     async with asyncio.timeout(BOUND):
         await _until(lambda: e2.name not in py1.nodes() + py2.nodes())
         await _until(lambda: _erl_sees(e2, set()))  # its shell is a pipe: still ours
@@ -130,7 +130,7 @@ async def test_partition_and_heal_leave_names_consistent(
     spawn = "spawn(fun() -> receive _ -> ok end end)"
     assert await e2.eval(f"global:register_name(side_b, {spawn})") == "yes"
     assert await e2.eval(f"global:register_name(contested, {spawn})") == "yes"
-    heal(lab, 2)
+    clear_filters(lab, 2)
 
     assert await py1.connect(e2.name)  # the heal: what libcluster or an operator does
     await _until_meshed([e1, e2], [py1, py2])

@@ -11,7 +11,6 @@ import asyncio
 import base64
 import contextlib
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,28 +19,20 @@ from typing import Any
 
 import pytest
 
+from support.tools import require_command
+
 HERE = Path(__file__).parent
 _BEAM_DIR: Path | None = None
 
 
 def require_erlang() -> str:
     """Return the path of `erl`; skip the test where it is absent, fail in CI."""
-    erl = shutil.which("erl")
-    if erl is None:
-        if os.environ.get("CI"):
-            pytest.fail("erl is not installed: .ci/run must install erlang-base")
-        pytest.skip("erl is not installed (apt-get install erlang-base)")
-    return erl
+    return require_command("erl", "erlang-base")
 
 
 def require_elixir() -> str:
     """Return the path of `elixir`; skip the test where it is absent, fail in CI."""
-    elixir = shutil.which("elixir")
-    if elixir is None:
-        if os.environ.get("CI"):
-            pytest.fail("elixir is not installed: scripts/test must install it")
-        pytest.skip("elixir is not installed (apt-get install elixir)")
-    return elixir
+    return require_command("elixir", "elixir")
 
 
 async def run_elixir(

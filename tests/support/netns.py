@@ -35,6 +35,7 @@ from collections.abc import Sequence
 import pytest
 
 from support.erlang import ErlPeer, beam_dir, require_erlang
+from support.tools import require_command
 
 SUBNET4 = "10.77.0"
 SUBNET6 = "fd77::"
@@ -238,11 +239,7 @@ FILTER_TABLE = "nmchaos"
 
 def require_nft() -> None:
     """Skip unless ``nft`` is installed; fail under CI."""
-    if shutil.which("nft") is None:
-        message = "the nft command is missing (apt-get install nftables)"
-        if os.environ.get("CI"):
-            pytest.fail(f"chaos tests cannot run under CI: {message}")
-        pytest.skip(message)
+    require_command("nft", "nftables")
 
 
 def _filter_rules(rule: str) -> str:

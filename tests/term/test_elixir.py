@@ -5,14 +5,13 @@ charlists, module aliases, keyword lists and structs, in both directions (one
 from __future__ import annotations
 
 import base64
-import os
-import shutil
 import subprocess
 from typing import Any
 
 import pytest
 
 from nodemesh.term import ELIXIR, Atom, elixir_module
+from support.erlang import require_elixir
 
 pytestmark = pytest.mark.interop
 
@@ -54,21 +53,12 @@ def _python_value(text: Any) -> dict[Atom, Any]:
     }
 
 
-def _elixir() -> str:
-    found = shutil.which("elixir")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("elixir is not installed: scripts/test must install it")
-        pytest.skip("elixir is not installed (apt-get install elixir)")
-    return found
-
-
 def test_elixir_reads_what_python_sends_and_python_reads_what_elixir_sends() -> None:
     """ELIXIR-encoded str/None/aliases are == Elixir's literal (the dict with __struct__
     is a %MyApp.User{}); Elixir's term decodes to the documented Python values."""
     sent = base64.b64encode(ELIXIR.encode(_python_value(str))).decode()
     proc = subprocess.run(
-        [_elixir(), "-e", SCRIPT % {"value": ELIXIR_VALUE, "sent": sent}],
+        [require_elixir(), "-e", SCRIPT % {"value": ELIXIR_VALUE, "sent": sent}],
         capture_output=True,
         text=True,
         timeout=60,
