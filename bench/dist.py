@@ -567,12 +567,10 @@ def merge_rows(runs: list[list[Row]]) -> list[Row]:
     return merged
 
 
-def table(rows: list[Row], memory: list[tuple[str, float]]) -> str:
-    lines = [
-        "| path (sender → receiver) | one-way msg/s (runs' range) "
-        "| round trip median µs | round trip p99 µs |",
-        "| --- | ---: | ---: | ---: |",
-    ]
+def row_lines(rows: list[Row]) -> list[str]:
+    """One table line per row: label, rate (and the runs' range), round trip median and
+    p99 in µs ("n/a" where a row has none); bench/tls.py prints its rows with it too."""
+    lines = []
     for row in rows:
         rate = f"{row.rate:,.0f}" if row.rate is not None else "n/a"
         if len(row.rates) > 1:
@@ -583,6 +581,16 @@ def table(rows: list[Row], memory: list[tuple[str, float]]) -> str:
         else:
             median = p99 = "n/a"
         lines.append(f"| {row.label} | {rate} | {median} | {p99} |")
+    return lines
+
+
+def table(rows: list[Row], memory: list[tuple[str, float]]) -> str:
+    lines = [
+        "| path (sender → receiver) | one-way msg/s (runs' range) "
+        "| round trip median µs | round trip p99 µs |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    lines += row_lines(rows)
     lines += ["", "| idle process | VmRSS MB |", "| --- | ---: |"]
     lines += [f"| {label} | {mb:.1f} |" for label, mb in memory]
     return "\n".join(lines)

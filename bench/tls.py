@@ -48,6 +48,7 @@ from dist import (
     machine,
     merge_rows,
     node_row,
+    row_lines,
     start_epmd,
 )
 from nodemesh import Node, NodeConfig, TlsConfig
@@ -192,14 +193,7 @@ def table(rows: list[Row], setup: dict[str, list[int]]) -> str:
         "| round trip median µs | round trip p99 µs |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for row in rows:
-        rate = f"{row.rate:,.0f}" if row.rate is not None else "n/a"
-        if len(row.rates) > 1:
-            rate += f" ({min(row.rates):,.0f} to {max(row.rates):,.0f})"
-        assert row.rtt
-        cuts = statistics.quantiles(row.rtt, n=100, method="inclusive")
-        median, p99 = statistics.median(row.rtt) / 1e3, cuts[98] / 1e3
-        lines.append(f"| {row.label} | {rate} | {median:.0f} | {p99:.0f} |")
+    lines += row_lines(rows)
     lines += [
         "",
         "| connection setup, python → python | median ms | p90 ms |",
