@@ -46,6 +46,8 @@ log = logging.getLogger("nodemesh.node")
 # notsent_bytes, min_rtt (u32), and tcpi_data_segs_in at byte 152.
 _DATA_SEGS_IN = 152
 _TCP_INFO_SIZE = 256
+#: Gathered frames are written at once past this many bytes (see Connection.write).
+_GATHER_LIMIT = 65536
 
 
 def _challenge() -> int:
@@ -189,6 +191,7 @@ class Connection(asyncio.Protocol):
         if not self._closed.done():
             self._closed.set_result(None)
         self._wake_drain()
+        self._gathered = None  # what was gathered is lost with the socket, as queued bytes are
         if self._held is not None:
             self._held.cancel_drained_callback(self._schedule_release)
             self._held, self._stashed = None, []
@@ -202,10 +205,29 @@ class Connection(asyncio.Protocol):
 
     # -- used by the node --------------------------------------------------------------
     def write(self, frame: bytes) -> None:
-        """Queue one frame (built by :mod:`nodemesh.dist.control`)."""
-        if self._transport is not None and not self.closed:
-            self._transport.write(frame)
-            self._spoke = True
+        """Queue one frame (built by :mod:`nodemesh.dist.control`).
+
+        The first frame of a loop iteration goes to the socket at once (no latency
+        added); the frames written after it in the same iteration are gathered and go
+        out together when the loop comes round (or at once past ``_GATHER_LIMIT``
+        bytes, so ``pause_writing`` still reaches a sender that never yields). A burst
+        of small messages then costs one socket write, not one each: the kernel's work
+        per ``send()`` on loopback was most of a Python sender's time.
+        """
+        gathered = self._gathered
+        if gathered is not None:
+            gathered.append(frame)
+            self._gathered_size += len(frame)
+            if self._gathered_size > _GATHER_LIMIT:
+                self._flush_gathered()
+            return
+        transport = self._transport
+        if transport is None or self.closed:
+            return
+        self._gathered = []
+        self.established.get_loop().call_soon(self._end_gathering)
+        transport.write(frame)
+        self._spoke = True
 
     async def drain(self) -> None:
         """Wait until the socket's write buffer is below its high-water mark."""
@@ -224,7 +246,7 @@ class Connection(asyncio.Protocol):
         if self._transport is None:
             return
         if flush:
-            self._flush_tls()
+            self._flush_gathered()
             self._transport.close()
         else:
             self._transport.abort()
@@ -337,8 +359,6 @@ class Connection(asyncio.Protocol):
             return
         if pending_out and self._transport is not None:
             self._transport.write(pending_out)
-        if self._config.tls is not None:
-            self.write = self._write_tls  # type: ignore[method-assign]
         self.established.set_result(self)
         now = asyncio.get_running_loop().time()
         self._liveness = Liveness(self._config.net_ticktime, now)
@@ -485,30 +505,23 @@ class Connection(asyncio.Protocol):
         """The fast profile suspects this peer (silent past the suspicion threshold)."""
         return self._detector is not None and self._detector.suspected
 
-    # -- TLS: one record per loop iteration, not per message ---------------------------
-    # asyncio's TLS layer encrypts each write() into records of its own; a message per
-    # record costs a cipher call and a socket write each. Frames written in one loop
-    # iteration go out together instead, at once past 64 KiB so pause_writing still
-    # reaches a sender that never yields.
-    _tls_out: list[bytes] | None = None
-    _tls_size = 0
+    # -- gathering writes (see write) ---------------------------------------------------
+    _gathered: list[bytes] | None = None  # None: nothing written in this loop iteration
+    _gathered_size = 0
 
-    def _write_tls(self, frame: bytes) -> None:
-        if self._transport is None or self.closed:
+    def _flush_gathered(self) -> None:
+        """Write what was gathered; gathering goes on until the iteration ends."""
+        out = self._gathered
+        if not out:
             return
-        if self._tls_out is None:
-            self._tls_out = []
-            self.established.get_loop().call_soon(self._flush_tls)
-        self._tls_out.append(frame)
-        self._tls_size += len(frame)
-        self._spoke = True
-        if self._tls_size > 65536:
-            self._flush_tls()
-
-    def _flush_tls(self) -> None:
-        out, self._tls_out, self._tls_size = self._tls_out, None, 0
-        if out and self._transport is not None and not self.closed:
+        self._gathered, self._gathered_size = [], 0
+        if self._transport is not None and not self.closed:
             self._transport.write(b"".join(out))
+            self._spoke = True
+
+    def _end_gathering(self) -> None:
+        self._flush_gathered()
+        self._gathered = None
 
     def _wake_drain(self) -> None:
         if self._drain is not None and not self._drain.done():
