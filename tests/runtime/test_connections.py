@@ -88,6 +88,23 @@ async def test_messages_reach_the_receive_callable_in_order(pair: tuple[Side, Si
     assert b.received[100] == ev.Link(me, you)
 
 
+async def test_gathered_writes_arrive_whole_and_in_order_after_a_flushing_close(
+    pair: tuple[Side, Side],
+) -> None:
+    """Frames written in one loop iteration are gathered into few socket writes: 5,000 of
+    them (far past the gathering limit) arrive complete and in order, and close(flush=True)
+    straight after sends what was still gathered before closing."""
+    a, b = pair
+    dialed, _ = await join(a, b)
+    me, you = Pid(Atom(a.table.name), 1, 0, 1), Pid(Atom(b.table.name), 2, 0, 1)
+    padding = b"x" * 200
+    for i in range(5000):
+        dialed.write(control.send(you, (i, padding), me))
+    dialed.close("disconnect", flush=True)
+    await wait_for(lambda: bool(b.downs), what="the flushing close")
+    assert [item[1][0] for item in b.received] == list(range(5000))
+
+
 async def test_closing_one_end_reports_nodedown_on_both(pair: tuple[Side, Side]) -> None:
     """close() gives nodedown with its reason here and connection_closed there."""
     a, b = pair
