@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
@@ -37,6 +38,18 @@ async def test_messages_keep_their_order(make_node: NodeFactory) -> None:
         await a.send(("seq", b.name), i)
     received = [await inbox.receive(timeout=5) for _ in range(2000)]
     assert received == list(range(2000))
+
+
+async def test_both_ends_of_a_connection_send_without_nagle_delay(make_node: NodeFactory) -> None:
+    """Dialed and accepted distribution sockets both have TCP_NODELAY, as Erlang's
+    inet_tcp_dist sets it (asyncio alone leaves it off on accepted sockets)."""
+    a = await make_node("a")
+    b = await make_node("b")
+    assert await a.connect(b.name)
+    for node in (a, b):
+        for conn in node._connections.connections.values():
+            sock = conn._transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0, node.name
 
 
 async def test_receive_times_out(make_node: NodeFactory) -> None:

@@ -12,6 +12,7 @@ OTP's ``dist_util`` talks to ``net_kernel`` through a record of callbacks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import socket
@@ -52,6 +53,16 @@ _GATHER_LIMIT = 65536
 
 def _challenge() -> int:
     return secrets.randbits(32)
+
+
+def _no_delay(transport: asyncio.Transport) -> None:
+    """Send small frames at once (Nagle off), as Erlang's distribution does
+    (``inet_tcp_dist`` listens and connects with ``{nodelay, true}``). asyncio sets it
+    itself only on sockets whose ``proto`` says TCP, which accepted sockets do not."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):  # closed meanwhile: connection_lost follows
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class RefusedError(HandshakeError):
@@ -148,6 +159,7 @@ class Connection(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)  # uvloop's: not a subclass
         self._transport = transport
         transport.set_write_buffer_limits(high=self._config.write_high_water)
+        _no_delay(transport)
         self._owner.handshake_started(self)
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self._config.connect_timeout, self._handshake_timeout)
