@@ -44,7 +44,7 @@ class Links:
     def sync_others(self, nodes: list[str]) -> None:
         """``sync_others/1``: connect to each, then cast ``in_sync``."""
         for peer in nodes:
-            self.node._tasks.spawn(self._sync_other(peer))
+            self.server.names.parts.tasks.spawn(self._sync_other(peer))
 
     async def _sync_other(self, peer: str) -> None:
         if await self._meet(peer):
@@ -102,5 +102,5 @@ class Links:
 
     def remove_connection(self, node: str) -> None:
         if node in self.state.known or node in self.state.pending:
-            self.node._tasks.spawn(self.node.disconnect(node))
+            self.server.names.parts.tasks.spawn(self.node.disconnect(node))
             self.server.handle_nodedown(node, "remove_connection")

@@ -20,7 +20,7 @@ from nodemesh.dist import control
 from nodemesh.errors import NodemeshError
 from nodemesh.runtime._global import GlobalServer
 from nodemesh.runtime._global_locker import LockClient
-from nodemesh.runtime._global_proc import Host, Proc
+from nodemesh.runtime._global_proc import Host, NodeParts, Proc
 from nodemesh.runtime._global_state import (
     DELETE,
     GLOBAL,
@@ -47,8 +47,8 @@ REGISTER, UNREGISTER = Atom("register"), Atom("unregister")
 class GlobalNames:
     """global for one visible node: its server, locker, registrar and names."""
 
-    def __init__(self, node: Host) -> None:
-        self.node = node
+    def __init__(self, node: Host, parts: NodeParts) -> None:
+        self.node, self.parts = node, parts
         self.server = GlobalServer(node, self)
         self.state = self.server.state
         registrar = Proc(node, node.mailbox(max_queued=0), self.server.handle_call)
@@ -58,8 +58,8 @@ class GlobalNames:
         node.services.rpc.expose("global", "resolve_it", self.resolve_it)
 
     def start(self) -> None:
-        self.node._tasks.spawn(self.server.run())
-        self.node._tasks.spawn(self.server.locker.run())
+        self.parts.tasks.spawn(self.server.run())
+        self.parts.tasks.spawn(self.server.locker.run())
 
     def node_up(self, peer: str) -> None:
         self.server.mailbox.deliver(NodeUp(peer))
@@ -121,7 +121,7 @@ class GlobalNames:
             if entry is not None and entry.pid == pid and entry.monitor is None:
                 entry.monitor = node.monitor(self.server.pid, pid)
 
-        node._tasks.spawn(connect_then_watch())
+        self.parts.tasks.spawn(connect_then_watch())
 
     # -- name exchange -----------------------------------------------------------------
     def resolve(self, node: str, session: Session, names: Any) -> None:
@@ -129,7 +129,7 @@ class GlobalNames:
         (on the node of our pid), report ``ExchangeOps`` to the server."""
         ops, res, clashes = self.state.exchange_names(node, names)
         session.resolving = True
-        self.node._tasks.spawn(self._resolve(node, session.my_tag, ops, res, clashes))
+        self.parts.tasks.spawn(self._resolve(node, session.my_tag, ops, res, clashes))
 
     async def _resolve(
         self, node: str, tag: int, ops: list[Any], res: list[Any], clashes: list[Clash]
@@ -184,9 +184,9 @@ class GlobalNames:
         receives ``('EXIT', GlobalServerPid, kill)``, exactly what an Erlang node's
         ``exit/2`` delivers to it: the name is gone; closing is the owner's choice."""
         if pid.node == self.node.name:
-            self.node._processes.deliver(pid, (Atom("EXIT"), self.server.pid, KILL))
+            self.parts.processes.deliver(pid, (Atom("EXIT"), self.server.pid, KILL))
             return
-        conn = self.node._connections.get(str(pid.node))
+        conn = self.parts.connections.get(str(pid.node))
         if conn is not None:  # exit(Pid, kill)
             ctrl = (control.Op.PAYLOAD_EXIT2.value, self.server.pid, pid)
             conn.write(control.build(ctrl, KILL, with_payload=True))
@@ -200,7 +200,7 @@ class GlobalNames:
         """``global:whereis_name/1``: a local pid counts only while alive."""
         pid = self.state.where(name)
         if pid is not None and pid.node == self.node.name:
-            return pid if self.node._processes.get(pid) is not None else None
+            return pid if self.parts.processes.get(pid) is not None else None
         return pid
 
     async def register(self, name: Any, pid: Pid) -> bool:

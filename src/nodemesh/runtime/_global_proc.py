@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nodemesh.errors import MailboxClosedError, NodemeshError
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from nodemesh.runtime.config import NodeConfig
     from nodemesh.runtime.mailbox import Mailbox
 
-__all__ = ["TIMEOUT", "Host", "Proc"]
+__all__ = ["TIMEOUT", "Host", "NodeParts", "Proc"]
 
 
 class Host(Protocol):
@@ -36,9 +37,6 @@ class Host(Protocol):
     config: NodeConfig
     creation: int
     services: Services
-    _tasks: TaskHost
-    _processes: ProcessTable
-    _connections: ConnectionTable
 
     def register(self, name: str, *, max_queued: int | None = None) -> Mailbox: ...
     def mailbox(self, *, max_queued: int | None = None) -> Mailbox: ...
@@ -51,6 +49,18 @@ class Host(Protocol):
     async def rpc(
         self, node: str, module: str, function: str, args: Any = (), *, timeout: float | None = None
     ) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NodeParts:
+    """The node's tables global works on directly, handed over by the node when it
+    starts global (rather than reached through the node's private attributes): tasks
+    that live as long as the node, local processes, and connections (to write exit
+    signals the way ``exit/2`` does)."""
+
+    tasks: TaskHost
+    processes: ProcessTable
+    connections: ConnectionTable
 
 
 GEN_CALL, DOWN = Atom("$gen_call"), Atom("DOWN")

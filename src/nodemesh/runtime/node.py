@@ -28,6 +28,7 @@ from nodemesh.runtime._connections import ConnectionTable
 from nodemesh.runtime._dispatch import Dispatcher
 from nodemesh.runtime._gen_calls import GenCalls
 from nodemesh.runtime._global_names import GlobalNames
+from nodemesh.runtime._global_proc import NodeParts
 from nodemesh.runtime._hostname import default_host
 from nodemesh.runtime._node_processes import ProcessMethods
 from nodemesh.runtime._node_services import CallMethods, GlobalMethods
@@ -120,7 +121,9 @@ class Node(ProcessMethods, CallMethods, GlobalMethods):
         self._system = self.mailbox(max_queued=0)  # a sender pid only: never read, never full
         self._start_calls()
         if not self.config.hidden:
-            self._global = GlobalNames(self)
+            self._global = GlobalNames(
+                self, NodeParts(self._tasks, self._processes, self._connections)
+            )
             self._global.start()
         log.info("node %s listening on port %d (creation %d)", self.name, self.port, self.creation)
 
