@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -85,9 +86,56 @@ _STOPPED = _Down(Atom("shutdown"))  # this node closed the router: it is stoppin
 _TIMED_OUT = _Down(TIMEOUT)  # the call's timer fired first
 
 
+_MAX_TIMEOUTS = 64
+
+
 def _expire(future: asyncio.Future[Any]) -> None:
     if not future.done():
         future.set_result(_TIMED_OUT)
+
+
+class _Deadlines:
+    """The deadlines of calls made with one timeout value, behind a single timer.
+
+    Loop time never goes back, so calls with the same timeout reach their deadlines in
+    the order they started: a queue, whose head alone needs a timer. A call that ends
+    takes nothing out but finished calls at the head (sequential calls: itself), so a
+    call costs an append and a pop instead of a timer handle armed and cancelled; the
+    timer fires once per timeout at most, expires what is due and re-arms for the rest.
+    """
+
+    __slots__ = ("_loop", "_queue", "_timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queue: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._queue)
+
+    def add(self, deadline: float, future: asyncio.Future[Any]) -> None:
+        self._queue.append((deadline, future))
+        if self._timer is None:
+            self._timer = self._loop.call_at(deadline, self._fire)
+
+    def finished(self) -> None:
+        """A call ended (its future is done): drop the finished calls at the head."""
+        queue = self._queue
+        while queue and queue[0][1].done():
+            queue.popleft()
+
+    def _fire(self) -> None:
+        self._timer = None
+        queue, now = self._queue, self._loop.time()
+        while queue:
+            deadline, future = queue[0]
+            if deadline > now and not future.done():
+                self._timer = self._loop.call_at(deadline, self._fire)
+                return
+            queue.popleft()
+            _expire(future)
 
 
 async def _before(deadline: float | None, waiting: Awaitable[T]) -> T:
@@ -158,6 +206,7 @@ class GenCalls:
         self._ref_count = 0
         self._ref_word = secrets.randbits(32)
         self._replies = ReplyFrames(codec)
+        self._deadlines: dict[Any, _Deadlines] = {}  # by timeout value
 
     def _where(self, dest: Target) -> tuple[Pid | Atom, str]:
         """``dest`` as (pid or registered name, node)."""
@@ -174,26 +223,36 @@ class GenCalls:
         """See :meth:`Node.call`."""
         proc, node = self._where(dest)
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
         ref = self._next_ref()
         future: asyncio.Future[Any] = loop.create_future()
-        self._router.pending[ref] = future
-        # A timer rather than asyncio.timeout() around the wait: the common path pays for
-        # one timer handle, not a cancellation scope (see bench/gen_server.py).
-        timer = None if deadline is None else loop.call_at(deadline, _expire, future)
+        pending = self._router.pending
+        pending[ref] = future
+        deadline = deadlines = None
+        if timeout is not None:  # one timer per timeout value, not one per call
+            deadline = loop.time() + timeout
+            deadlines = self._deadlines_for(timeout, loop)
+            deadlines.add(deadline, future)
         sent: tuple[CallPeer, bytes] | None = None
+        result: Any = _TIMED_OUT
         try:
             if node == self._node:
                 await self._call_local(proc, ref, request, deadline)
             else:
-                sent = await self._call_remote(proc, node, ref, request, deadline)
+                peer = self._peers.get(node)
+                if peer is None or peer.paused:  # the rare case: dial, or wait for room
+                    sent = await self._call_remote(proc, node, ref, request, deadline)
+                else:
+                    sent = self._send_call(peer, proc, node, ref, request)
             result = await future
         except TimeoutError:
-            result = _TIMED_OUT
+            pass
         finally:
-            if timer is not None:
-                timer.cancel()
-            self._router.pending.pop(ref, None)
+            if not future.done():  # cancelled, or failed before its wait
+                future.cancel()
+            if deadlines is not None:
+                deadlines.finished()
+            if result is _TIMED_OUT:  # the router took the others' futures out already
+                pending.pop(ref, None)
             # A reply leaves the monitor in place (a DOWN has removed it): take it back.
             if self._processes.signals.remove_monitor(ref) is not None and sent is not None:
                 conn, ref_bytes = sent
@@ -203,18 +262,34 @@ class GenCalls:
             raise self._failure(dest, node, result, timeout)
         return result
 
+    def _deadlines_for(self, timeout: Any, loop: asyncio.AbstractEventLoop) -> _Deadlines:
+        deadlines = self._deadlines.get(timeout)
+        if deadlines is None:
+            if len(self._deadlines) >= _MAX_TIMEOUTS:  # many distinct timeouts: forget idle ones
+                self._deadlines = {t: d for t, d in self._deadlines.items() if d.busy}
+            deadlines = self._deadlines[timeout] = _Deadlines(loop)
+        return deadlines
+
     async def _call_remote(
         self, proc: Pid | Atom, node: str, ref: Reference, request: Any, deadline: float | None
     ) -> tuple[CallPeer, bytes]:
-        """Monitor ``proc`` on ``node`` and send the request; return the connection and
-        the reference's bytes (for the DEMONITOR_P). Raises EncodeError, NodeDownError."""
+        """Connect to ``node`` if needed, send the call, wait while the connection is
+        paused. Raises EncodeError, NodeDownError, TimeoutError (``deadline`` passed)."""
         peer = self._peers.get(node) or await self._dial(node, deadline)
+        sent = self._send_call(peer, proc, node, ref, request)
+        if peer.paused:
+            await _before(deadline, peer.drain())
+        return sent
+
+    def _send_call(
+        self, peer: CallPeer, proc: Pid | Atom, node: str, ref: Reference, request: Any
+    ) -> tuple[CallPeer, bytes]:
+        """Monitor ``proc`` on ``node`` and send the request; return the connection and
+        the reference's bytes (for the DEMONITOR_P). Raises EncodeError (nothing sent)."""
         frames, ref_bytes = self._frames.call(proc, ref, request)  # nothing sent if it raises
         self._processes.signals.add_monitor(Monitor(ref, self._router.pid, proc, node))
         before = self._deferred.pop(peer, None)  # the last call's DEMONITOR_P
         peer.write(frames if before is None else before + frames)
-        if peer.paused:
-            await _before(deadline, peer.drain())
         return peer, ref_bytes
 
     def _failure(self, dest: Any, node: str, down: _Down, timeout: float | None) -> Exception:
