@@ -220,12 +220,13 @@ class ServerProcess:
         if type(message) is tuple and len(message) == 3 and message[0] == GEN_CALL:
             origin = message[1]
             if type(origin) is tuple and len(origin) == 2 and type(origin[0]) is Pid:
-                caller = Caller(origin[0], origin[1], self.mailbox.pid, self._replier)
+                me, replier = self.mailbox.pid, self._replier
+                caller = Caller(origin[0], origin[1], me, replier)
                 result = server.handle_call(message[2], caller)
                 if _awaitable(result):
                     return _reply_later(result, caller)
                 if result is not NO_REPLY:
-                    caller.reply(result)
+                    replier(me, origin[0], origin[1], result)  # caller.reply(result), inline
                 return None
             result = server.handle_info(message)  # not a well-formed call
         elif type(message) is tuple and len(message) == 3 and message[0] == SYSTEM:
