@@ -51,7 +51,7 @@ __all__ = ["GEN_CALL", "GEN_CAST", "CallPeer", "CallRouter", "GenCalls"]
 log = logging.getLogger("nodemesh.node")
 
 GEN_CALL, GEN_CAST = Atom("$gen_call"), Atom("$gen_cast")
-DOWN, NOPROC, ALIAS = Atom("DOWN"), Atom("noproc"), Atom("alias")
+DOWN, NOPROC, ALIAS, PROCESS = Atom("DOWN"), Atom("noproc"), Atom("alias"), Atom("process")
 
 Target = Pid | str | tuple[str, str]
 T = TypeVar("T")
@@ -147,29 +147,42 @@ async def _before(deadline: float | None, waiting: Awaitable[T]) -> T:
 
 class CallRouter(Mailbox):
     """The pid every call of this node comes from: hands ``{Tag, Reply}`` and
-    ``('DOWN', Tag, ...)`` to the call waiting on ``Tag``; drops anything else."""
+    ``('DOWN', Tag, ...)`` to the call waiting on ``Tag``; drops anything else.
+
+    ``pending`` maps each call's reference to its future and the server's node (None for
+    a server on this node). Calls to other nodes keep their monitor here, not in the
+    node's signal table: their MONITOR_P_EXIT comes to the router
+    (:meth:`Dispatcher._monitor_exit`), and :meth:`node_down` fails them when their
+    node's connection drops, which is what those monitors were for.
+    """
 
     __slots__ = ("pending",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pending: dict[Reference, asyncio.Future[Any]] = {}
+        self.pending: dict[Reference, tuple[asyncio.Future[Any], str | None]] = {}
 
     def deliver(self, message: Any) -> bool:
         if type(message) is tuple:
             if len(message) == 2 and type(message[0]) is Reference:
-                future = self.pending.pop(message[0], None)
-                if future is not None and not future.done():
-                    future.set_result(message[1])
+                entry = self.pending.pop(message[0], None)
+                if entry is not None and not entry[0].done():
+                    entry[0].set_result(message[1])
             elif len(message) == 5 and message[0] == DOWN and type(message[1]) is Reference:
-                future = self.pending.pop(message[1], None)
-                if future is not None and not future.done():
-                    future.set_result(_Down(message[4]))
+                entry = self.pending.pop(message[1], None)
+                if entry is not None and not entry[0].done():
+                    entry[0].set_result(_Down(message[4]))
         return False  # never queues, so never full
+
+    def node_down(self, node: str) -> None:
+        """The connection to ``node`` dropped: its calls end as ``noconnection``."""
+        for ref, (_, where) in list(self.pending.items()):
+            if where == node:
+                self.deliver((DOWN, ref, PROCESS, None, NOCONNECTION))
 
     def close(self, reason: Any = "normal") -> None:
         pending, self.pending = self.pending, {}
-        for future in pending.values():
+        for future, _ in pending.values():
             if not future.done():
                 future.set_result(_STOPPED)
         super().close(reason)
@@ -226,7 +239,7 @@ class GenCalls:
         ref = self._next_ref()
         future: asyncio.Future[Any] = loop.create_future()
         pending = self._router.pending
-        pending[ref] = future
+        pending[ref] = (future, None if node == self._node else node)
         deadline = deadlines = None
         if timeout is not None:  # one timer per timeout value, not one per call
             deadline = loop.time() + timeout
@@ -253,8 +266,10 @@ class GenCalls:
                 deadlines.finished()
             if result is _TIMED_OUT:  # the router took the others' futures out already
                 pending.pop(ref, None)
-            # A reply leaves the monitor in place (a DOWN has removed it): take it back.
-            if self._processes.signals.remove_monitor(ref) is not None and sent is not None:
+            # A reply (or a timeout) leaves the monitor in place, a DOWN removed it.
+            if sent is None:
+                self._processes.signals.remove_monitor(ref)  # a local call's, if any
+            elif result is _TIMED_OUT or type(result) is not _Down:
                 conn, ref_bytes = sent
                 if not conn.closed:
                     self._defer(conn, self._frames.demonitor(proc, ref_bytes))
@@ -285,12 +300,16 @@ class GenCalls:
         self, peer: CallPeer, proc: Pid | Atom, node: str, ref: Reference, request: Any
     ) -> tuple[CallPeer, bytes]:
         """Monitor ``proc`` on ``node`` and send the request; return the connection and
-        the reference's bytes (for the DEMONITOR_P). Raises EncodeError (nothing sent)."""
+        the reference's bytes (for the DEMONITOR_P). Raises EncodeError (nothing sent).
+        The monitor's local half is the router's pending entry (see CallRouter)."""
         frames, ref_bytes = self._frames.call(proc, ref, request)  # nothing sent if it raises
-        self._processes.signals.add_monitor(Monitor(ref, self._router.pid, proc, node))
         before = self._deferred.pop(peer, None)  # the last call's DEMONITOR_P
         peer.write(frames if before is None else before + frames)
         return peer, ref_bytes
+
+    def node_down(self, node: str) -> None:
+        """The connection to ``node`` dropped (called by the node): calls to it fail."""
+        self._router.node_down(node)
 
     def _failure(self, dest: Any, node: str, down: _Down, timeout: float | None) -> Exception:
         """The exception for a call that ended without a reply."""
@@ -332,7 +351,7 @@ class GenCalls:
         processes = self._processes
         mailbox = processes.get(proc) if isinstance(proc, Pid) else processes.whereis(proc)
         if mailbox is None or mailbox.closed:
-            self._router.deliver((DOWN, ref, Atom("process"), proc, NOPROC))
+            self._router.deliver((DOWN, ref, PROCESS, proc, NOPROC))
             return
         processes.signals.add_monitor(Monitor(ref, self._router.pid, proc, self._node))
         if mailbox.full:
