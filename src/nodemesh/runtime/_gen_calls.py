@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -38,6 +37,7 @@ from nodemesh.errors import (
     NodemeshError,
     NoProcError,
 )
+from nodemesh.runtime._deadlines import Deadlines
 from nodemesh.runtime._signals import NOCONNECTION, Monitor
 from nodemesh.runtime.mailbox import Mailbox
 from nodemesh.term.codec import TermCodec
@@ -87,55 +87,6 @@ _TIMED_OUT = _Down(TIMEOUT)  # the call's timer fired first
 
 
 _MAX_TIMEOUTS = 64
-
-
-def _expire(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_result(_TIMED_OUT)
-
-
-class _Deadlines:
-    """The deadlines of calls made with one timeout value, behind a single timer.
-
-    Loop time never goes back, so calls with the same timeout reach their deadlines in
-    the order they started: a queue, whose head alone needs a timer. A call that ends
-    takes nothing out but finished calls at the head (sequential calls: itself), so a
-    call costs an append and a pop instead of a timer handle armed and cancelled; the
-    timer fires once per timeout at most, expires what is due and re-arms for the rest.
-    """
-
-    __slots__ = ("_loop", "_queue", "_timer")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._queue: deque[tuple[float, asyncio.Future[Any]]] = deque()
-        self._timer: asyncio.TimerHandle | None = None
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._queue)
-
-    def add(self, deadline: float, future: asyncio.Future[Any]) -> None:
-        self._queue.append((deadline, future))
-        if self._timer is None:
-            self._timer = self._loop.call_at(deadline, self._fire)
-
-    def finished(self) -> None:
-        """A call ended (its future is done): drop the finished calls at the head."""
-        queue = self._queue
-        while queue and queue[0][1].done():
-            queue.popleft()
-
-    def _fire(self) -> None:
-        self._timer = None
-        queue, now = self._queue, self._loop.time()
-        while queue:
-            deadline, future = queue[0]
-            if deadline > now and not future.done():
-                self._timer = self._loop.call_at(deadline, self._fire)
-                return
-            queue.popleft()
-            _expire(future)
 
 
 async def _before(deadline: float | None, waiting: Awaitable[T]) -> T:
@@ -219,7 +170,7 @@ class GenCalls:
         self._ref_count = 0
         self._ref_word = secrets.randbits(32)
         self._replies = ReplyFrames(codec)
-        self._deadlines: dict[Any, _Deadlines] = {}  # by timeout value
+        self._deadlines: dict[Any, Deadlines] = {}  # by timeout value
 
     def _where(self, dest: Target) -> tuple[Pid | Atom, str]:
         """``dest`` as (pid or registered name, node)."""
@@ -277,12 +228,12 @@ class GenCalls:
             raise self._failure(dest, node, result, timeout)
         return result
 
-    def _deadlines_for(self, timeout: Any, loop: asyncio.AbstractEventLoop) -> _Deadlines:
+    def _deadlines_for(self, timeout: Any, loop: asyncio.AbstractEventLoop) -> Deadlines:
         deadlines = self._deadlines.get(timeout)
         if deadlines is None:
             if len(self._deadlines) >= _MAX_TIMEOUTS:  # many distinct timeouts: forget idle ones
                 self._deadlines = {t: d for t, d in self._deadlines.items() if d.busy}
-            deadlines = self._deadlines[timeout] = _Deadlines(loop)
+            deadlines = self._deadlines[timeout] = Deadlines(loop, _TIMED_OUT)
         return deadlines
 
     async def _call_remote(
