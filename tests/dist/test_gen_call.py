@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 from nodemesh.dist import control
-from nodemesh.dist.gen_call import CallFrames, ReplyFrames
+from nodemesh.dist.gen_call import CallFrames, ReplyFrames, reference_prefix
 from nodemesh.errors import EncodeError
+from nodemesh.term import encode
 from nodemesh.term.codec import TermCodec
 from nodemesh.term.types import Atom, ImproperList, Pid, Reference
 
@@ -80,3 +83,14 @@ def test_reference_bytes_from_kept_heads_match_the_encoder() -> None:
             replies.to_pid(SERVER, ME, bad, 1)
         with pytest.raises(EncodeError):
             frames.call(SERVER, bad, 1)
+
+
+def test_reference_prefix_and_encoded_call() -> None:
+    """reference_prefix plus three packed words is the encoder's reference, and
+    call_encoded with those bytes builds call()'s frames."""
+    words = struct.Struct(">III")
+    for ref in (REF, Reference(Atom("py@127.0.0.1"), 0xFFFF_FFFF, (0x3FFFF, 1 << 31, 7))):
+        ref_bytes = reference_prefix(ref.node, ref.creation) + words.pack(*ref.ids)
+        assert ref_bytes == encode(ref)[1:]
+        frames = CallFrames(ME)
+        assert frames.call_encoded(Atom("kv"), ref_bytes, 5) == frames.call(Atom("kv"), ref, 5)[0]

@@ -19,7 +19,7 @@ from nodemesh.term import encode
 from nodemesh.term.codec import ERLANG, TermCodec
 from nodemesh.term.types import Atom, Pid, Reference
 
-__all__ = ["CallFrames", "ReplyFrames"]
+__all__ = ["CallFrames", "ReplyFrames", "reference_prefix"]
 
 GEN_CALL = Atom("$gen_call")
 _VERSION, _TUPLE2, _TUPLE3, _TUPLE4 = b"\x83", b"h\x02", b"h\x03", b"h\x04"  # erl_ext_dist 12.13
@@ -33,6 +33,12 @@ _CREATION_IDS = struct.Struct(">IIII")  # a 3-word reference's Creation and ID w
 def _element(term: Any) -> bytes:
     """``term`` encoded without the version byte, to be placed inside a tuple."""
     return encode(term)[1:]
+
+
+def reference_prefix(node: Atom, creation: int) -> bytes:
+    """The bytes of a 3-word reference of ``node`` up to its ID words (tag, length, node
+    atom, creation): append the words packed as three big-endian 32-bit integers."""
+    return _element(Reference(node, creation, (0, 0, 0)))[:-12]
 
 
 class _RefBytes:
@@ -100,8 +106,13 @@ class CallFrames:
         """MONITOR_P and the request as whole frames (length prefixes included), and the
         reference's bytes for :meth:`demonitor`. Raises :class:`EncodeError` if the
         request has no term form."""
-        monitor, head, _ = self._heads_for(server)
         ref_bytes = self._ref_bytes(ref)
+        return self.call_encoded(server, ref_bytes, request), ref_bytes
+
+    def call_encoded(self, server: Pid | Atom, ref_bytes: bytes, request: Any) -> bytes:
+        """:meth:`call`'s frames for a reference already encoded (``ref_bytes``, from
+        :func:`reference_prefix`). Raises :class:`EncodeError` as :meth:`call` does."""
+        monitor, head, _ = self._heads_for(server)
         body = self._encode(request)
         size = len(ref_bytes)
         parts = (
@@ -113,7 +124,7 @@ class CallFrames:
             ref_bytes,
             memoryview(body)[1:],  # without its version byte
         )
-        return b"".join(parts), ref_bytes
+        return b"".join(parts)
 
     def demonitor(self, server: Pid | Atom, ref_bytes: bytes) -> bytes:
         """DEMONITOR_P of the call whose reference encodes as ``ref_bytes``."""
