@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import struct
+
+import pytest
+
 from nodemesh.dist import control
-from nodemesh.dist.gen_call import CallFrames, ReplyFrames
+from nodemesh.dist.gen_call import CallFrames, ReplyFrames, reference_prefix
+from nodemesh.errors import EncodeError
+from nodemesh.term import encode
 from nodemesh.term.codec import TermCodec
 from nodemesh.term.types import Atom, ImproperList, Pid, Reference
 
@@ -49,3 +55,42 @@ def test_replies_match_control() -> None:
         assert replies.to_alias(SERVER, REF, alias_tag, [b"v"]) == control.alias_send(
             SERVER, REF, (alias_tag, [b"v"]), codec=NIL
         )
+
+
+def test_reference_bytes_from_kept_heads_match_the_encoder() -> None:
+    """Call and reply frames encode references from a head kept per node: the bytes are
+    the encoder's for any reference, and a reference the encoder refuses is refused."""
+    replies, frames = ReplyFrames(), CallFrames(ME)
+    refs = [
+        REF,
+        Reference(Atom("py@127.0.0.1"), 0xFFFF_FFFF, (0x3FFFF, 0xFFFF_FFFF, 0)),
+        Reference(Atom("erl@host"), 1, (5, 6, 7)),
+        Reference(Atom("erl@host"), 2, (5, 6, 7, 8, 9)),  # five words: the encoder's path
+        Reference(Atom("old@host"), 2, (5,)),
+    ]
+    for ref in refs * 2:  # built, then from the kept head
+        assert replies.to_pid(SERVER, ME, ref, 1) == control.send(ME, (ref, 1), SERVER)
+        out, ref_bytes = frames.call(SERVER, ref, 1)
+        assert out == control.monitor_p(ME, SERVER, ref) + control.send(
+            SERVER, (Atom("$gen_call"), (ME, ref), 1), ME
+        )
+    for bad in (
+        Reference(Atom("py@127.0.0.1"), 1 << 32, (1, 2, 3)),
+        Reference(Atom("py@127.0.0.1"), 1, (1, -2, 3)),
+        Reference(Atom("py@127.0.0.1"), 1, (1, "2", 3)),
+    ):
+        with pytest.raises(EncodeError):
+            replies.to_pid(SERVER, ME, bad, 1)
+        with pytest.raises(EncodeError):
+            frames.call(SERVER, bad, 1)
+
+
+def test_reference_prefix_and_encoded_call() -> None:
+    """reference_prefix plus three packed words is the encoder's reference, and
+    call_encoded with those bytes builds call()'s frames."""
+    words = struct.Struct(">III")
+    for ref in (REF, Reference(Atom("py@127.0.0.1"), 0xFFFF_FFFF, (0x3FFFF, 1 << 31, 7))):
+        ref_bytes = reference_prefix(ref.node, ref.creation) + words.pack(*ref.ids)
+        assert ref_bytes == encode(ref)[1:]
+        frames = CallFrames(ME)
+        assert frames.call_encoded(Atom("kv"), ref_bytes, 5) == frames.call(Atom("kv"), ref, 5)[0]

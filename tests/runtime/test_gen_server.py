@@ -150,6 +150,25 @@ async def test_timeout_then_late_reply_is_dropped(make_node: NodeFactory) -> Non
     assert not cli._processes.signals._monitors
 
 
+async def test_timeouts_share_timers_and_expire_only_their_calls(make_node: NodeFactory) -> None:
+    """Calls with one timeout value share a timer: a held call still times out while
+    later calls with its timeout are answered, and a call with a longer timeout outlives
+    the short ones and gets its reply."""
+    srv, cli, _kv = await two(make_node)
+    dest = ("kv", srv.name)
+    long_call = asyncio.create_task(cli.call(dest, (HOLD,), timeout=60))
+    short_calls = [asyncio.create_task(cli.call(dest, (HOLD,), timeout=0.2)) for _ in range(2)]
+    answered = [await cli.call(dest, (GET, b"ready"), timeout=0.2) for _ in range(3)]
+    assert answered == [True] * 3
+    for short in short_calls:
+        with pytest.raises(CallTimeoutError):
+            await short
+    assert not long_call.done()
+    cli.cast(dest, "released")  # replies to every held call: only the long one still waits
+    assert await long_call == b"released"
+    assert cli._gen is not None and not cli._gen._router.pending
+
+
 async def test_node_down_mid_call(make_node: NodeFactory) -> None:
     """The connection to the server's node dropping during a call raises NodeDownError;
     an unreachable node does too."""

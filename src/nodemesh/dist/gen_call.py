@@ -11,6 +11,7 @@ third of the encoding work on the caller's side.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from nodemesh.dist.control import Op
@@ -18,16 +19,58 @@ from nodemesh.term import encode
 from nodemesh.term.codec import ERLANG, TermCodec
 from nodemesh.term.types import Atom, Pid, Reference
 
-__all__ = ["CallFrames", "ReplyFrames"]
+__all__ = ["CallFrames", "ReplyFrames", "reference_prefix"]
 
 GEN_CALL = Atom("$gen_call")
 _VERSION, _TUPLE2, _TUPLE3, _TUPLE4 = b"\x83", b"h\x02", b"h\x03", b"h\x04"  # erl_ext_dist 12.13
 _MAX_DESTINATIONS = 1024
 
 
+_U32 = struct.Struct(">I")
+_CREATION_IDS = struct.Struct(">IIII")  # a 3-word reference's Creation and ID words
+
+
 def _element(term: Any) -> bytes:
     """``term`` encoded without the version byte, to be placed inside a tuple."""
     return encode(term)[1:]
+
+
+def reference_prefix(node: Atom, creation: int) -> bytes:
+    """The bytes of a 3-word reference of ``node`` up to its ID words (tag, length, node
+    atom, creation): append the words packed as three big-endian 32-bit integers."""
+    return _element(Reference(node, creation, (0, 0, 0)))[:-12]
+
+
+class _RefBytes:
+    """Encodes references (NEWER_REFERENCE_EXT, erl_ext_dist 12.17) from a kept head.
+
+    Every call has a reference (the caller's tag): on both sides of a call it is most of
+    what is encoded besides the request and the reply. Its head (tag, length, node atom)
+    is the same for all references of one node, so it is kept per node name, and only
+    the creation and the id words are packed; anything unusual goes to the encoder.
+    """
+
+    __slots__ = ("_heads",)
+
+    def __init__(self) -> None:
+        self._heads: dict[str, bytes] = {}
+
+    def __call__(self, ref: Reference) -> bytes:
+        ids = ref.ids
+        if type(ids) is not tuple or len(ids) != 3:
+            return _element(ref)
+        head = self._heads.get(ref.node)
+        if head is None:
+            if type(ref.node) is not Atom:  # the encoder says what is wrong with it
+                return _element(ref)
+            head = _element(Reference(ref.node, 0, (0, 0, 0)))[:-16]
+            if len(self._heads) >= _MAX_DESTINATIONS:
+                self._heads.clear()
+            self._heads[ref.node] = head
+        try:
+            return head + _CREATION_IDS.pack(ref.creation, *ids)
+        except struct.error:  # out of range, or not ints: EncodeError from the encoder
+            return _element(ref)
 
 
 class CallFrames:
@@ -37,6 +80,7 @@ class CallFrames:
         self._caller = _element(caller)
         self._pid = caller
         self._encode = codec.encode
+        self._ref_bytes = _RefBytes()
         # destination -> (MONITOR_P head, request head, DEMONITOR_P head), each missing
         # its reference (and the request its term) at the end.
         self._heads: dict[Pid | Atom, tuple[bytes, bytes, bytes]] = {}
@@ -62,18 +106,25 @@ class CallFrames:
         """MONITOR_P and the request as whole frames (length prefixes included), and the
         reference's bytes for :meth:`demonitor`. Raises :class:`EncodeError` if the
         request has no term form."""
+        ref_bytes = self._ref_bytes(ref)
+        return self.call_encoded(server, ref_bytes, request), ref_bytes
+
+    def call_encoded(self, server: Pid | Atom, ref_bytes: bytes, request: Any) -> bytes:
+        """:meth:`call`'s frames for a reference already encoded (``ref_bytes``, from
+        :func:`reference_prefix`). Raises :class:`EncodeError` as :meth:`call` does."""
         monitor, head, _ = self._heads_for(server)
-        ref_bytes = _element(ref)
         body = self._encode(request)
-        first = monitor + ref_bytes
-        second = head + ref_bytes + body[1:]
-        return (
-            len(first).to_bytes(4, "big")
-            + first
-            + len(second).to_bytes(4, "big")
-            + second,
+        size = len(ref_bytes)
+        parts = (
+            _U32.pack(len(monitor) + size),
+            monitor,
             ref_bytes,
+            _U32.pack(len(head) + size + len(body) - 1),
+            head,
+            ref_bytes,
+            memoryview(body)[1:],  # without its version byte
         )
+        return b"".join(parts)
 
     def demonitor(self, server: Pid | Atom, ref_bytes: bytes) -> bytes:
         """DEMONITOR_P of the call whose reference encodes as ``ref_bytes``."""
@@ -93,6 +144,7 @@ class ReplyFrames:
     def __init__(self, codec: TermCodec = ERLANG) -> None:
         self._encode = codec.encode
         self._heads: dict[tuple[Pid, Pid | None], bytes] = {}
+        self._ref_bytes = _RefBytes()
 
     def _head(self, server: Pid, to: Pid | None) -> bytes:
         head = self._heads.get((server, to))
@@ -108,8 +160,11 @@ class ReplyFrames:
 
     def to_pid(self, server: Pid, to: Pid, tag: Any, value: Any) -> bytes:
         """SEND_SENDER of ``{tag, value}`` to ``to``. Raises EncodeError as encode does."""
-        frame = self._head(server, to) + _element(tag) + self._encode(value)[1:]
-        return len(frame).to_bytes(4, "big") + frame
+        head = self._head(server, to)
+        tag_bytes = self._ref_bytes(tag) if type(tag) is Reference else _element(tag)
+        body = self._encode(value)
+        size = len(head) + len(tag_bytes) + len(body) - 1
+        return b"".join((_U32.pack(size), head, tag_bytes, memoryview(body)[1:]))
 
     def to_alias(self, server: Pid, alias: Reference, tag: Any, value: Any) -> bytes:
         """ALIAS_SEND of ``{tag, value}`` to ``alias``. Raises EncodeError."""

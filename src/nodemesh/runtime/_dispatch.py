@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from nodemesh.dist import control
 from nodemesh.dist import events as ev
+from nodemesh.runtime._gen_calls import CallRouter
 from nodemesh.runtime._signals import Monitor
 from nodemesh.term.types import Atom, Pid
 
@@ -28,6 +29,7 @@ __all__ = ["Dispatcher", "Peer"]
 log = logging.getLogger("nodemesh.node")
 
 SPAWN_REPLY, ERROR = Atom("spawn_reply"), Atom("error")
+DOWN, PROCESS = Atom("DOWN"), Atom("process")
 
 
 class Peer(Protocol):
@@ -136,6 +138,11 @@ class Dispatcher:
         monitor = self._processes.signals.remove_monitor(event.ref)
         if monitor is not None:
             self._deliver(conn, monitor.watcher, monitor.down_message(event.reason))
+        elif type(self._mailboxes.get(event.watcher)) is CallRouter:
+            # A call's monitor is kept by the router itself (see CallRouter): tell it.
+            self._mailboxes[event.watcher].deliver(
+                (DOWN, event.ref, PROCESS, event.target, event.reason)
+            )
 
     def _spawn_reply(self, conn: Peer, event: ev.SpawnReply) -> None:
         """The answer to one of our spawn requests: with flag 1 the peer linked the new

@@ -23,12 +23,13 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import struct
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from nodemesh.dist import control
 from nodemesh.dist.flags import DistFlag
-from nodemesh.dist.gen_call import CallFrames, ReplyFrames
+from nodemesh.dist.gen_call import CallFrames, ReplyFrames, reference_prefix
 from nodemesh.errors import (
     CallError,
     CallExitError,
@@ -37,6 +38,7 @@ from nodemesh.errors import (
     NodemeshError,
     NoProcError,
 )
+from nodemesh.runtime._deadlines import Deadlines
 from nodemesh.runtime._signals import NOCONNECTION, Monitor
 from nodemesh.runtime.mailbox import Mailbox
 from nodemesh.term.codec import TermCodec
@@ -50,9 +52,11 @@ __all__ = ["GEN_CALL", "GEN_CAST", "CallPeer", "CallRouter", "GenCalls"]
 log = logging.getLogger("nodemesh.node")
 
 GEN_CALL, GEN_CAST = Atom("$gen_call"), Atom("$gen_cast")
-DOWN, NOPROC, ALIAS = Atom("DOWN"), Atom("noproc"), Atom("alias")
+DOWN, NOPROC, ALIAS, PROCESS = Atom("DOWN"), Atom("noproc"), Atom("alias"), Atom("process")
 
 Target = Pid | str | tuple[str, str]
+Ids = tuple[int, int, int]  # a call reference's ID words
+_IDS = struct.Struct(">III")
 T = TypeVar("T")
 
 
@@ -85,9 +89,7 @@ _STOPPED = _Down(Atom("shutdown"))  # this node closed the router: it is stoppin
 _TIMED_OUT = _Down(TIMEOUT)  # the call's timer fired first
 
 
-def _expire(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_result(_TIMED_OUT)
+_MAX_TIMEOUTS = 64
 
 
 async def _before(deadline: float | None, waiting: Awaitable[T]) -> T:
@@ -99,29 +101,45 @@ async def _before(deadline: float | None, waiting: Awaitable[T]) -> T:
 
 class CallRouter(Mailbox):
     """The pid every call of this node comes from: hands ``{Tag, Reply}`` and
-    ``('DOWN', Tag, ...)`` to the call waiting on ``Tag``; drops anything else."""
+    ``('DOWN', Tag, ...)`` to the call waiting on ``Tag``; drops anything else.
+
+    ``pending`` maps each call's reference, by its ID words (the router makes every
+    reference it waits on, so they tell them apart, and a tuple hashes in C), to its
+    future and the server's node (None for a server on this node). Calls to other nodes
+    keep their monitor here, not in the node's signal table: their MONITOR_P_EXIT comes
+    to the router (:meth:`Dispatcher._monitor_exit`), and :meth:`node_down` fails them
+    when their node's connection drops, which is what those monitors were for.
+    """
 
     __slots__ = ("pending",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pending: dict[Reference, asyncio.Future[Any]] = {}
+        self.pending: dict[Any, tuple[asyncio.Future[Any], str | None]] = {}
 
     def deliver(self, message: Any) -> bool:
         if type(message) is tuple:
             if len(message) == 2 and type(message[0]) is Reference:
-                future = self.pending.pop(message[0], None)
-                if future is not None and not future.done():
-                    future.set_result(message[1])
+                self._end(message[0].ids, message[1])
             elif len(message) == 5 and message[0] == DOWN and type(message[1]) is Reference:
-                future = self.pending.pop(message[1], None)
-                if future is not None and not future.done():
-                    future.set_result(_Down(message[4]))
+                self._end(message[1].ids, _Down(message[4]))
         return False  # never queues, so never full
+
+    def _end(self, ids: Any, result: Any) -> None:
+        if type(ids) is tuple:
+            entry = self.pending.pop(ids, None)
+            if entry is not None and not entry[0].done():
+                entry[0].set_result(result)
+
+    def node_down(self, node: str) -> None:
+        """The connection to ``node`` dropped: its calls end as ``noconnection``."""
+        for ids, (_, where) in list(self.pending.items()):
+            if where == node:
+                self._end(ids, _Down(NOCONNECTION))
 
     def close(self, reason: Any = "normal") -> None:
         pending, self.pending = self.pending, {}
-        for future in pending.values():
+        for future, _ in pending.values():
             if not future.done():
                 future.set_result(_STOPPED)
         super().close(reason)
@@ -158,6 +176,9 @@ class GenCalls:
         self._ref_count = 0
         self._ref_word = secrets.randbits(32)
         self._replies = ReplyFrames(codec)
+        # Made after the node got its creation (Node.start), like the router's pid.
+        self._ref_prefix = reference_prefix(processes.atom, processes.creation)
+        self._deadlines: dict[Any, Deadlines] = {}  # by timeout value
 
     def _where(self, dest: Target) -> tuple[Pid | Atom, str]:
         """``dest`` as (pid or registered name, node)."""
@@ -174,28 +195,41 @@ class GenCalls:
         """See :meth:`Node.call`."""
         proc, node = self._where(dest)
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        ref = self._next_ref()
+        ids = self._next_ids()  # the reference's ID words: a Reference only if local
         future: asyncio.Future[Any] = loop.create_future()
-        self._router.pending[ref] = future
-        # A timer rather than asyncio.timeout() around the wait: the common path pays for
-        # one timer handle, not a cancellation scope (see bench/gen_server.py).
-        timer = None if deadline is None else loop.call_at(deadline, _expire, future)
+        pending = self._router.pending
+        pending[ids] = (future, None if node == self._node else node)
+        deadline = deadlines = None
+        if timeout is not None:  # one timer per timeout value, not one per call
+            deadline = loop.time() + timeout
+            deadlines = self._deadlines_for(timeout, loop)
+            deadlines.add(deadline, future)
         sent: tuple[CallPeer, bytes] | None = None
+        result: Any = _TIMED_OUT
         try:
             if node == self._node:
-                await self._call_local(proc, ref, request, deadline)
+                await self._call_local(proc, self._reference(ids), request, deadline)
             else:
-                sent = await self._call_remote(proc, node, ref, request, deadline)
+                peer = self._peers.get(node)
+                if peer is None or peer.paused:  # the rare case: dial, or wait for room
+                    sent = await self._call_remote(proc, node, ids, request, deadline)
+                else:
+                    sent = self._send_call(peer, proc, ids, request)
             result = await future
         except TimeoutError:
-            result = _TIMED_OUT
+            pass
         finally:
-            if timer is not None:
-                timer.cancel()
-            self._router.pending.pop(ref, None)
-            # A reply leaves the monitor in place (a DOWN has removed it): take it back.
-            if self._processes.signals.remove_monitor(ref) is not None and sent is not None:
+            if not future.done():  # cancelled, or failed before its wait
+                future.cancel()
+            if deadlines is not None:
+                deadlines.finished()
+            if result is _TIMED_OUT:  # the router took the others' futures out already
+                pending.pop(ids, None)
+            # A reply (or a timeout) leaves the monitor in place, a DOWN removed it.
+            if sent is None:
+                if node == self._node:  # a local call's monitor, if it got one
+                    self._processes.signals.remove_monitor(self._reference(ids))
+            elif result is _TIMED_OUT or type(result) is not _Down:
                 conn, ref_bytes = sent
                 if not conn.closed:
                     self._defer(conn, self._frames.demonitor(proc, ref_bytes))
@@ -203,19 +237,40 @@ class GenCalls:
             raise self._failure(dest, node, result, timeout)
         return result
 
+    def _deadlines_for(self, timeout: Any, loop: asyncio.AbstractEventLoop) -> Deadlines:
+        deadlines = self._deadlines.get(timeout)
+        if deadlines is None:
+            if len(self._deadlines) >= _MAX_TIMEOUTS:  # many distinct timeouts: forget idle ones
+                self._deadlines = {t: d for t, d in self._deadlines.items() if d.busy}
+            deadlines = self._deadlines[timeout] = Deadlines(loop, _TIMED_OUT)
+        return deadlines
+
     async def _call_remote(
-        self, proc: Pid | Atom, node: str, ref: Reference, request: Any, deadline: float | None
+        self, proc: Pid | Atom, node: str, ids: Ids, request: Any, deadline: float | None
     ) -> tuple[CallPeer, bytes]:
-        """Monitor ``proc`` on ``node`` and send the request; return the connection and
-        the reference's bytes (for the DEMONITOR_P). Raises EncodeError, NodeDownError."""
+        """Connect to ``node`` if needed, send the call, wait while the connection is
+        paused. Raises EncodeError, NodeDownError, TimeoutError (``deadline`` passed)."""
         peer = self._peers.get(node) or await self._dial(node, deadline)
-        frames, ref_bytes = self._frames.call(proc, ref, request)  # nothing sent if it raises
-        self._processes.signals.add_monitor(Monitor(ref, self._router.pid, proc, node))
-        before = self._deferred.pop(peer, None)  # the last call's DEMONITOR_P
-        peer.write(frames if before is None else before + frames)
+        sent = self._send_call(peer, proc, ids, request)
         if peer.paused:
             await _before(deadline, peer.drain())
+        return sent
+
+    def _send_call(
+        self, peer: CallPeer, proc: Pid | Atom, ids: Ids, request: Any
+    ) -> tuple[CallPeer, bytes]:
+        """Monitor ``proc`` and send the request; return the connection and the
+        reference's bytes (for the DEMONITOR_P). Raises EncodeError (nothing sent).
+        The monitor's local half is the router's pending entry (see CallRouter)."""
+        ref_bytes = self._ref_prefix + _IDS.pack(*ids)
+        frames = self._frames.call_encoded(proc, ref_bytes, request)  # nothing sent if it raises
+        before = self._deferred.pop(peer, None)  # the last call's DEMONITOR_P
+        peer.write(frames if before is None else before + frames)
         return peer, ref_bytes
+
+    def node_down(self, node: str) -> None:
+        """The connection to ``node`` dropped (called by the node): calls to it fail."""
+        self._router.node_down(node)
 
     def _failure(self, dest: Any, node: str, down: _Down, timeout: float | None) -> Exception:
         """The exception for a call that ended without a reply."""
@@ -225,9 +280,11 @@ class GenCalls:
             return NodeDownError(f"{self._node} stopped during a call to {_show(dest)}")
         return _down_error(dest, node, down.reason)
 
-    def _next_ref(self) -> Reference:
+    def _next_ids(self) -> Ids:
         n = self._ref_count = self._ref_count + 1
-        ids = (n & 0x3FFFF, 0x8000_0000 | ((n >> 18) & 0x7FFF_FFFF), self._ref_word)
+        return (n & 0x3FFFF, 0x8000_0000 | ((n >> 18) & 0x7FFF_FFFF), self._ref_word)
+
+    def _reference(self, ids: Ids) -> Reference:
         return Reference(self._processes.atom, self._processes.creation, ids)
 
     def _defer(self, conn: CallPeer, frame: bytes) -> None:
@@ -257,7 +314,7 @@ class GenCalls:
         processes = self._processes
         mailbox = processes.get(proc) if isinstance(proc, Pid) else processes.whereis(proc)
         if mailbox is None or mailbox.closed:
-            self._router.deliver((DOWN, ref, Atom("process"), proc, NOPROC))
+            self._router.deliver((DOWN, ref, PROCESS, proc, NOPROC))
             return
         processes.signals.add_monitor(Monitor(ref, self._router.pid, proc, self._node))
         if mailbox.full:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from nodemesh.errors import NodeDownError, NodemeshError, NoProcError
 from nodemesh.runtime._gen_calls import CallRouter, GenCalls
+from nodemesh.runtime._handler import ServerMailbox
 from nodemesh.runtime.gen_server import GenServer, ServerProcess
 from nodemesh.term.types import Atom, Pid
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from nodemesh.runtime._global_names import GlobalNames
     from nodemesh.runtime._processes import ProcessTable
     from nodemesh.runtime._tasks import TaskHost
+    from nodemesh.runtime.config import NodeConfig
     from nodemesh.runtime.mailbox import Mailbox
     from nodemesh.term.codec import TermCodec
 
@@ -35,6 +37,7 @@ class CallMethods:
 
     if TYPE_CHECKING:  # provided by Node
         name: str
+        config: NodeConfig
         _processes: ProcessTable
         _tasks: TaskHost
         _codec: TermCodec
@@ -103,13 +106,16 @@ class CallMethods:
         this node is not running, and whatever ``init`` raised.
         """
         calls = self._calls()
-        if name is None:
-            mailbox = self.mailbox(max_queued=max_queued)
-        else:
-            mailbox = self.register(name, max_queued=max_queued)
+        bound = self.config.max_queued_messages if max_queued is None else max_queued
+        pid = self._processes.new_pid()
+        mailbox = ServerMailbox(self, pid, on_close=self._mailbox_closed, max_queued=bound or None)
+        if name is not None:
+            self._processes.register(name, mailbox)  # raises NameTakenError
+        self._processes.add(mailbox)
         server.node = self  # type: ignore[assignment]  # self is the Node this mixes into
         server.pid = mailbox.pid
         process = ServerProcess(server, mailbox, calls.reply)
+        mailbox.serve_with(process.serve_now)  # plain callbacks run as messages arrive
         await process.init()
         self._servers[mailbox.pid] = process
         process.finished.add_done_callback(lambda _: self._servers.pop(mailbox.pid, None))

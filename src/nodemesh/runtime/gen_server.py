@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -120,6 +120,16 @@ class _Stop:
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
+class _Resume:
+    """Queued by :meth:`ServerProcess.serve_now`: the rest of a message it began."""
+
+    __slots__ = ("error", "pending")
+
+    def __init__(self, pending: Awaitable[Any] | None, error: Exception | None) -> None:
+        self.pending = pending
+        self.error = error
+
+
 class _Terminate(Exception):
     """``sys:terminate/2`` (what ``gen_server:stop/1`` from Erlang sends) asked us to stop."""
 
@@ -135,6 +145,9 @@ class ServerProcess:
         self.mailbox = mailbox
         self._replier = replier
         self.finished: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._async_call = inspect.iscoroutinefunction(server.handle_call)
+        self._async_cast = inspect.iscoroutinefunction(server.handle_cast)
+        self._async_info = inspect.iscoroutinefunction(server.handle_info)
 
     async def init(self) -> None:
         """Run ``init``; on an exception close the mailbox with it and raise it."""
@@ -154,7 +167,14 @@ class ServerProcess:
                 if type(message) is _Stop:
                     stop, reason = message, message.reason
                     break
-                await self._handle(message)
+                if type(message) is _Resume:  # begun by serve_now
+                    if message.error is not None:
+                        raise message.error
+                    pending: Awaitable[Any] | None = message.pending
+                else:
+                    pending = self._start(message)
+                if pending is not None:
+                    await pending
             else:
                 reason = SHUTDOWN  # the mailbox was closed under us: the node is stopping
         except asyncio.CancelledError:
@@ -170,28 +190,53 @@ class ServerProcess:
             if stop is not None and not stop.done.done():
                 stop.done.set_result(None)
 
-    async def _handle(self, message: Any) -> None:
+    def serve_now(self, message: Any) -> Any:
+        """Begin ``message`` at once (the :class:`ServerMailbox` offers each message that
+        finds the server idle): None when that finished it (a plain-function callback),
+        else what the task must take: a stop, or a :class:`_Resume` with the rest (the
+        awaitable of a coroutine callback, or the exception that stops the server)."""
+        if type(message) is _Stop or self._coroutine_callback(message):
+            return message  # a coroutine made here could be dropped unawaited at a close
+        try:
+            pending = self._start(message)
+        except Exception as exc:  # the task crashes (or stops) the server with it
+            return _Resume(None, exc)
+        return None if pending is None else _Resume(pending, None)
+
+    def _coroutine_callback(self, message: Any) -> bool:
+        """True when ``message`` goes to an ``async def`` callback: a guess by its first
+        element (a malformed call or cast goes to ``handle_info``: if the guess is wrong
+        the coroutine begun by serve_now is still finished by the task)."""
+        if type(message) is tuple and message:
+            if message[0] == GEN_CALL:
+                return self._async_call
+            if message[0] == GEN_CAST:
+                return self._async_cast
+        return self._async_info
+
+    def _start(self, message: Any) -> Awaitable[Any] | None:
+        """Run the callback for ``message``; return what is left to await, if anything."""
         server = self.server
         if type(message) is tuple and len(message) == 3 and message[0] == GEN_CALL:
             origin = message[1]
             if type(origin) is tuple and len(origin) == 2 and type(origin[0]) is Pid:
-                caller = Caller(origin[0], origin[1], self.mailbox.pid, self._replier)
+                me, replier = self.mailbox.pid, self._replier
+                caller = Caller(origin[0], origin[1], me, replier)
                 result = server.handle_call(message[2], caller)
                 if _awaitable(result):
-                    result = await result
+                    return _reply_later(result, caller)
                 if result is not NO_REPLY:
-                    caller.reply(result)
-                return
+                    replier(me, origin[0], origin[1], result)  # caller.reply(result), inline
+                return None
             result = server.handle_info(message)  # not a well-formed call
         elif type(message) is tuple and len(message) == 3 and message[0] == SYSTEM:
             self._system(message)
-            return
+            return None
         elif type(message) is tuple and len(message) == 2 and message[0] == GEN_CAST:
             result = server.handle_cast(message[1])
         else:
             result = server.handle_info(message)
-        if _awaitable(result):
-            await result
+        return result if _awaitable(result) else None
 
     def _system(self, message: tuple[Any, ...]) -> None:
         """``{system, From, Request}`` (``sys.erl``): ``{terminate, Reason}`` is answered
@@ -223,6 +268,13 @@ class ServerProcess:
         request = _Stop(reason)
         self.mailbox.deliver(request)
         await asyncio.wait([request.done, self.finished], return_when=asyncio.FIRST_COMPLETED)
+
+
+async def _reply_later(result: Awaitable[Any], caller: Caller) -> None:
+    """The end of a call whose ``handle_call`` returned an awaitable."""
+    value = await result
+    if value is not NO_REPLY:
+        caller.reply(value)
 
 
 async def _maybe_await(result: Any) -> Any:

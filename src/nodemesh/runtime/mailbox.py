@@ -209,6 +209,8 @@ class Mailbox:
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
+            if timeout is None:  # no timeout scope to enter and leave: most receives
+                return await waiter
             async with asyncio.timeout(timeout):
                 return await waiter
         except BaseException as exc:

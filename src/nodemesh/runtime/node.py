@@ -471,6 +471,8 @@ class Node(ProcessMethods, CallMethods, GlobalMethods):
     def _node_down(self, peer: str, reason: str) -> None:
         """The connection to ``peer`` is gone: links to it break, monitors fire."""
         links, monitors = self._processes.signals.take_node(peer)
+        if self._gen is not None:  # calls to peer: their monitors are the router's
+            self._gen.node_down(peer)
         for local, remote in links:
             self._processes.exit_signal(local, remote, NOCONNECTION)
         for monitor in monitors:

@@ -100,16 +100,21 @@ class Stream(Generic[T]):
         :class:`StreamOverflowError` after the last event queued before an overflow."""
         if self._events:  # the common case under load: no timer to arm and cancel
             return self._events.popleft()
+        if timeout is None:  # nor a timeout scope to enter and leave without one
+            return await self._next()
         async with asyncio.timeout(timeout):
-            while not self._events:
-                self._raise_end()
-                waiter = asyncio.get_running_loop().create_future()
-                self._waiters.append(waiter)
-                try:
-                    await waiter
-                finally:
-                    if waiter in self._waiters:
-                        self._waiters.remove(waiter)
+            return await self._next()
+
+    async def _next(self) -> T:
+        while not self._events:
+            self._raise_end()
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
         return self._events.popleft()
 
     def __aiter__(self) -> Stream[T]:

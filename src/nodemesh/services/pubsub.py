@@ -93,7 +93,9 @@ class PubSub:
         self.groups = [Atom(group) for group in adapter_groups(self.name, pool_size)]
         self._own_scope = scope is None
         self.scope = scope if scope is not None else PgScope(node, PHOENIX_SCOPE)
-        self._topics: dict[bytes, set[Subscription]] = {}
+        # Subscribers by topic, a tuple replaced on (un)subscribe: a message is handed to
+        # each without copying the collection first (a full one closes, i.e. forgets, itself).
+        self._topics: dict[bytes, tuple[Subscription, ...]] = {}
         self._workers: list[Mailbox] = []
         self._started = False
         # One group for all our broadcasts, as Phoenix picks one per publishing process
@@ -124,7 +126,7 @@ class PubSub:
         if self._own_scope:
             await self.scope.aclose()
         for subscriptions in list(self._topics.values()):
-            for subscription in list(subscriptions):
+            for subscription in subscriptions:
                 subscription.close()
 
     async def __aenter__(self) -> PubSub:
@@ -145,14 +147,14 @@ class PubSub:
         bound = self.node.config.max_queued_messages if max_queued is None else max_queued
 
         def forget(stream: Stream[Any]) -> None:
-            subscribers = self._topics.get(key)
-            if subscribers is not None:
-                subscribers.discard(stream)
-                if not subscribers:
-                    del self._topics[key]
+            rest = tuple(s for s in self._topics.get(key, ()) if s is not stream)
+            if rest:
+                self._topics[key] = rest
+            else:
+                self._topics.pop(key, None)
 
         subscription = Subscription(topic, forget, bound or None)
-        self._topics.setdefault(key, set()).add(subscription)
+        self._topics[key] = (*self._topics.get(key, ()), subscription)
         return subscription
 
     def subscribers(self, topic: str) -> int:
@@ -175,6 +177,12 @@ class PubSub:
             (FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER),
             none_atom=self.node.config.none_atom,
         )
+        if len(members) == 1:  # one other node: no set of nodes to build
+            try:
+                await self.node.send(members[0], frame)
+            except NodeDownError:
+                return 0
+            return 1
         sent: set[str] = set()
         for pid in members:
             try:
@@ -211,9 +219,9 @@ class PubSub:
         subscribers = self._topics.get(key)
         if not subscribers:
             return 0
-        for subscription in list(subscribers):
+        for subscription in subscribers:
             subscription.put_nowait(message)
-        return len(subscribers)
+        return len(self._topics.get(key, ()))  # less any that overflowed just now
 
     def _forward(self, message: Any) -> None:
         """PG2Worker.handle_info: ``forward_to_local`` is dispatched, anything else ignored."""
