@@ -50,6 +50,13 @@ class NodeContext:
         )
         self.connect_attempts: list[str] = []
 
+    @property
+    def dist_port(self) -> int | None:
+        return self.node.port or None
+
+    def hint_port(self, node: str, port: int) -> None:
+        self.node.hint_port(node, port)
+
     def list_nodes(self) -> list[str]:
         return self.node.nodes()
 

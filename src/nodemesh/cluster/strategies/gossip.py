@@ -144,7 +144,7 @@ class _Session(asyncio.DatagramProtocol):
     def send(self, reply: bool = False) -> None:
         if self.transport is None or self.transport.is_closing():
             return
-        packet = self.s._codec.encode(self.ctx.node_name, time.time())
+        packet = self.s._codec.encode(self.ctx.node_name, time.time(), self.ctx.dist_port)
         self.transport.sendto(packet, self.dest)
         self.s._counts.update(sent=1, bytes_sent=len(packet), replies=int(reply))
 
@@ -181,19 +181,28 @@ class _Session(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.s._counts.update(received=1, bytes_received=len(data))
         try:
-            node = self.s._codec.decode(data, time.time())
+            beat = self.s._codec.read(data, time.time())
         except GossipError as exc:
             self._drop(exc.kind, f"dropped a gossip datagram from {addr[0]}: {exc}")
             return
         except Exception as exc:  # a bug; the strategy must keep listening anyway
             self._problem("bug", f"unexpected error decoding a gossip datagram: {exc!r}")
             return
+        node = beat.node
         if node == self.ctx.node_name:
             return
         self.s._counts["accepted"] += 1
-        recent = not self.s._liveness.heard(node, time.monotonic())
+        if beat.dist_port is not None:  # a nodemesh sender: no EPMD lookup to reach it
+            self.ctx.hint_port(node, beat.dist_port)
+        now = time.monotonic()
+        new = self.s._liveness.heard(node, now)
         connected = self._connected(node)
-        if not (recent and connected):
+        # Answer a sender new to us, or one we are not connected to, but the latter at
+        # most once per heartbeat_interval_max: answers of nodes that are still
+        # connecting to each other would otherwise answer each other every
+        # reply_interval, a storm that grows with N and with the time connecting takes.
+        again = self.o.heartbeat_interval_max / 1000
+        if (new or not connected) and self.s._liveness.answer_due(node, now, again, new=new):
             self.answer_newcomer()
         if not connected:
             self.connect(node)
