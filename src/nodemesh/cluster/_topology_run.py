@@ -126,6 +126,10 @@ class TopologyRun:
         if hint is not None:
             hint(node, port)
 
+    def expect(self, node: str) -> None:
+        if node != self._node_name:
+            self.sink.claim(node, self.name, "discovered")
+
     def list_nodes(self) -> list[str]:
         return list(self._list_nodes())
 

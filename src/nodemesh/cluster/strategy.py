@@ -101,6 +101,10 @@ class StrategyContext(Protocol):
         """``node`` announced that its distribution listens on ``port``: the node may
         connect there without asking EPMD (a wrong hint costs one failed attempt)."""
 
+    def expect(self, node: str) -> None:
+        """``node`` was discovered and is expected to connect to us (the strategy leaves
+        the connecting to it): its arrival is this topology's, as if it had connected it."""
+
     def list_nodes(self) -> list[str]:
         """The nodes connected now, through the topology's list_nodes hook."""
 

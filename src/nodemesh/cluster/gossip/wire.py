@@ -269,16 +269,30 @@ class Codec(Protocol):
 
 
 class PlainCodec:
-    """libcluster's default: no secret."""
+    """libcluster's default: no secret.
 
-    def __init__(self, *, max_packet_size: int = DEFAULT_MAX_PACKET_SIZE) -> None:
+    A node sends the same bytes every time, so the last ``max_cached`` packets that
+    decoded are kept with what they said: while N nodes join, each hears about N answers,
+    and a lookup is a fraction of a decode."""
+
+    def __init__(
+        self, *, max_packet_size: int = DEFAULT_MAX_PACKET_SIZE, max_cached: int = 1024
+    ) -> None:
         self.max_packet_size = max_packet_size
+        self.max_cached = max_cached
+        self._decoded: dict[bytes, Heartbeat] = {}
 
     def encode(self, node: str, now: float, dist_port: int | None = None) -> bytes:
         return encode_heartbeat(node, dist_port)
 
     def read(self, packet: bytes, now: float) -> Heartbeat:
-        return read_heartbeat(packet, max_size=self.max_packet_size)
+        beat = self._decoded.get(packet)
+        if beat is None:
+            beat = read_heartbeat(packet, max_size=self.max_packet_size)
+            if len(self._decoded) >= self.max_cached:
+                del self._decoded[next(iter(self._decoded))]  # the oldest
+            self._decoded[bytes(packet)] = beat
+        return beat
 
     def decode(self, packet: bytes, now: float) -> str:
         return self.read(packet, now).node

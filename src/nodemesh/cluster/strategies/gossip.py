@@ -125,6 +125,8 @@ class _Session(asyncio.DatagramProtocol):
         self.limited = RateLimitedLog(self.o.drop_log_interval / 1000)
         self.attempts: asyncio.TaskGroup | None = None  # set by GossipStrategy.run
         self.connecting: dict[str, asyncio.Task[None]] = {}
+        self.waiting: dict[str, None] = {}  # beyond max_concurrent_connects, in order
+        self.deferred: dict[str, asyncio.TimerHandle] = {}  # see connect_later
         self.last_reply = float("-inf")
         self.reply_timer: asyncio.TimerHandle | None = None
 
@@ -194,18 +196,32 @@ class _Session(asyncio.DatagramProtocol):
         self.s._counts["accepted"] += 1
         if beat.dist_port is not None:  # a nodemesh sender: no EPMD lookup to reach it
             self.ctx.hint_port(node, beat.dist_port)
+        self._heard(node, nodemesh=beat.dist_port is not None)
+
+    def _heard(self, node: str, *, nodemesh: bool) -> None:
+        """Answer and connect to ``node``. A ``nodemesh`` sender (its heartbeat has a port)
+        connects to whoever it hears, so one of the pair is enough: the greater name, whose
+        connection wins Erlang's tie-break anyway. We connect to a smaller one at once
+        without answering; to a greater one only if it has not connected to us within
+        ``connect_defer``, and we answer it, so that it hears us."""
         now = time.monotonic()
         new = self.s._liveness.heard(node, now)
         connected = self._connected(node)
-        # Answer a sender new to us, or one we are not connected to, but the latter at
-        # most once per heartbeat_interval_max: answers of nodes that are still
-        # connecting to each other would otherwise answer each other every
-        # reply_interval, a storm that grows with N and with the time connecting takes.
+        one_dials = nodemesh and self.o.connect_defer > 0
+        we_dial = not one_dials or node < self.ctx.node_name
+        # Answer when new, or not connected, but the latter at most once per
+        # heartbeat_interval_max: nodes still connecting would otherwise answer each
+        # other every reply_interval, a storm that grows with N and with connect time.
         again = self.o.heartbeat_interval_max / 1000
-        if (new or not connected) and self.s._liveness.answer_due(node, now, again, new=new):
+        answer = (new or not connected) and not (one_dials and we_dial)
+        if answer and self.s._liveness.answer_due(node, now, again, new=new):
             self.answer_newcomer()
-        if not connected:
+        if connected:
+            return
+        if we_dial:
             self.connect(node)
+        else:
+            self.connect_later(node)
 
     def _connected(self, node: str) -> bool:
         try:
@@ -225,14 +241,41 @@ class _Session(asyncio.DatagramProtocol):
     # -- connecting ----------------------------------------------------------------------
     def connect(self, node: str) -> None:
         """Ask the topology to connect (it skips connected nodes), without holding up the
-        socket: attempts run as tasks, one per node, at most ``max_concurrent_connects``."""
-        if node in self.connecting or len(self.connecting) >= self.o.max_concurrent_connects:
-            return
-        if self.attempts is None:  # heard before run() opened the group: the next one
+        socket: attempts run as tasks, one per node, at most ``max_concurrent_connects``
+        (the next ones wait their turn)."""
+        if node in self.connecting or self.attempts is None:
+            return  # (no group: heard before run() opened it; the next heartbeat will do)
+        if len(self.connecting) >= self.o.max_concurrent_connects:
+            if len(self.waiting) < self.o.max_tracked_nodes:
+                self.waiting[node] = None
             return
         task = self.attempts.create_task(self._connect(node))
         self.connecting[node] = task
-        task.add_done_callback(lambda _: self.connecting.pop(node, None))
+        task.add_done_callback(lambda _: self._attempt_done(node))
+
+    def _attempt_done(self, node: str) -> None:
+        self.connecting.pop(node, None)
+        while self.waiting and len(self.connecting) < self.o.max_concurrent_connects:
+            waiting = next(iter(self.waiting))
+            del self.waiting[waiting]
+            if not self._connected(waiting):
+                self.connect(waiting)
+
+    def connect_later(self, node: str) -> None:
+        """Connect to ``node`` after ``connect_defer`` unless it has connected to us."""
+        if node in self.deferred or node in self.connecting:
+            return
+        if len(self.deferred) >= self.o.max_tracked_nodes:
+            self.connect(node)
+            return
+        self.ctx.expect(node)
+        delay = self.o.connect_defer / 1000
+        self.deferred[node] = self.loop.call_later(delay, self._deferred_due, node)
+
+    def _deferred_due(self, node: str) -> None:
+        del self.deferred[node]
+        if not self._connected(node):
+            self.connect(node)
 
     async def _connect(self, node: str) -> None:
         try:
@@ -241,9 +284,13 @@ class _Session(asyncio.DatagramProtocol):
             self._problem("connect", f"connecting to {node} failed: {exc!r}")
 
     def cancel_attempts(self) -> None:
+        self.waiting.clear()
         for task in list(self.connecting.values()):
             task.cancel()
 
     def close(self) -> None:
         if self.reply_timer is not None:
             self.reply_timer.cancel()
+        for handle in self.deferred.values():
+            handle.cancel()
+        self.deferred.clear()
