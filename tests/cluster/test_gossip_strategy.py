@@ -372,3 +372,45 @@ async def test_answers_are_coalesced_within_reply_interval(
         assert strategy.statistics().replies_sent == 1
         await wait_for(lambda: strategy.statistics().replies_sent == 2, 2, "the deferred answer")
         assert loop.time() - first >= 0.25
+
+
+async def test_a_pair_of_nodemesh_nodes_makes_one_connection(
+    make_node: NodeFactory, port: int
+) -> None:
+    """Both heartbeats carry a port, so only the greater name connects; the smaller one
+    expects it (its topology gets the NodeJoined) and does not dial."""
+    a, b = await make_node("a"), await make_node("b")
+    ca, cb = NodeContext(a), NodeContext(b)
+    options = fast(port, connect_defer=60_000)
+    async with running(GossipStrategy(options), ca), running(GossipStrategy(options), cb):
+        await wait_for(lambda: meshed([a, b]), 5, "a and b")
+    assert ca.connect_attempts == [] and b.name in ca.expected
+    assert cb.connect_attempts == [a.name] and cb.expected == []
+
+
+async def test_a_greater_node_that_does_not_connect_is_connected_after_connect_defer(
+    make_node: NodeFactory, port: int, sender: Any
+) -> None:
+    """A heartbeat with a port from a greater name whose node never dials (it runs no
+    gossip here): after connect_defer the smaller node connects itself, with the hint."""
+    a, z = await make_node("a"), await make_node("z")
+    ctx = NodeContext(a)
+    slow = dict(heartbeat_interval_min=60_000, heartbeat_interval_max=60_000)
+    async with running(GossipStrategy(fast(port, connect_defer=100, **slow)), ctx):
+        sender().send(encode_heartbeat(z.name, z.port))
+        await wait_for(lambda: z.name in a.nodes(), 5, "a connecting to z itself")
+    assert ctx.expected == [z.name] and ctx.connect_attempts == [z.name]
+
+
+async def test_connects_beyond_the_limit_wait_their_turn(
+    make_node: NodeFactory, port: int, sender: Any
+) -> None:
+    """Three heartbeats at once with max_concurrent_connects = 1: all three nodes are
+    connected (the ones over the limit used to be dropped until their next heartbeat)."""
+    node = await make_node("hub")
+    peers = [await make_node(f"p{i}") for i in range(3)]
+    slow = dict(heartbeat_interval_min=60_000, heartbeat_interval_max=60_000)
+    options = fast(port, max_concurrent_connects=1, **slow)
+    async with running(GossipStrategy(options), NodeContext(node)):
+        sender().send(*(encode_heartbeat(p.name) for p in peers))
+        await wait_for(lambda: set(node.nodes()) == {p.name for p in peers}, 5, "all three")
