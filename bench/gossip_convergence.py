@@ -5,8 +5,11 @@ port, libcluster's default heartbeat intervals) form their mesh; then, several t
 more process whose interpreter is already up starts its node and then its cluster, and we
 time from that cluster's start until every node sees every other (each process reports the
 time, on the machine-wide monotonic clock, at which its connected count changes). Python's
-start-up (spawn to ``import nodemesh`` done) is reported beside it. At the largest N the
-bench then leaves the cluster idle and reports CPU and gossip bytes per second per node.
+start-up (spawn to ``import nodemesh`` done) is reported beside it, and so is the CPU
+time the join cost (every process, from just before the last node starts until the mesh
+is whole; and the last node's alone), which varies less with the machine's load than
+the wall-clock time does. At the largest N the bench then leaves the cluster idle and
+reports CPU and gossip bytes per second per node.
 
     python bench/gossip_convergence.py [--sizes 4 16 32] [--trials 7] [--idle 10]
                                        [--epmd real|embedded]
