@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
 import time
 from collections import Counter
 from typing import Any, cast
@@ -31,6 +32,9 @@ from nodemesh.cluster.strategy import Strategy, StrategyContext
 from nodemesh.errors import NetworkError
 
 __all__ = ["GossipOptions", "GossipStatistics", "GossipStrategy", "make_codec"]
+
+_DRAIN = 63  # more datagrams read per wake-up, at most
+_RECV_SIZE = 65536  # a whole UDP datagram: larger than max_packet_size is "oversized"
 
 
 class GossipStrategy(Strategy):
@@ -63,7 +67,7 @@ class GossipStrategy(Strategy):
             multicast_if=o.multicast_if,
             broadcast_only=o.broadcast_only,
         )
-        session = _Session(self, ctx, opened.destination)
+        session = _Session(self, ctx, opened.destination, opened.sock)
         loop = asyncio.get_running_loop()
         try:
             transport, _ = await loop.create_datagram_endpoint(lambda: session, sock=opened.sock)
@@ -113,8 +117,11 @@ class GossipStrategy(Strategy):
 class _Session(asyncio.DatagramProtocol):
     """One run of the strategy: the socket's callbacks, replies and connection attempts."""
 
-    def __init__(self, strategy: GossipStrategy, ctx: StrategyContext, dest: Any) -> None:
+    def __init__(
+        self, strategy: GossipStrategy, ctx: StrategyContext, dest: Any, sock: socket.socket
+    ) -> None:
         self.s = strategy
+        self.sock = sock
         self.o = strategy.options
         self.ctx = ctx
         self.dest = dest
@@ -181,6 +188,21 @@ class _Session(asyncio.DatagramProtocol):
         self._problem("socket", f"gossip socket error: {exc}")
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        self._handle(data, addr)
+        # The selector loop reads one datagram per wake-up; while N nodes join, each
+        # hears a burst of N answers, so read what else is queued now (a bounded number,
+        # so that a flood cannot hold up the loop). uvloop reads in batches already.
+        for _ in range(_DRAIN):
+            try:
+                data, addr = self.sock.recvfrom(_RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.error_received(exc)
+                return
+            self._handle(data, addr)
+
+    def _handle(self, data: bytes, addr: Any) -> None:
         self.s._counts.update(received=1, bytes_received=len(data))
         try:
             beat = self.s._codec.read(data, time.time())
