@@ -77,7 +77,8 @@ async def test_a_hint_to_a_silent_port_gives_up_in_half_the_connect_timeout(
     make_node: NodeFactory, lookups: list[str]
 ) -> None:
     """A hinted port that accepts and never answers holds the dial for at most half of
-    connect_timeout; the other half is EPMD's."""
+    connect_timeout; the other half is EPMD's. The abandoned attempt's socket is closed
+    (a timed-out handshake is not left to finish later)."""
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
@@ -87,6 +88,11 @@ async def test_a_hint_to_a_silent_port_gives_up_in_half_the_connect_timeout(
         a.hint_port(b.name, silent.getsockname()[1])
         assert await a.connect(b.name)
         assert lookups == ["b"]
+        conn, _ = silent.accept()  # the hinted attempt, queued in the backlog
+        with conn:
+            conn.settimeout(5)
+            assert conn.recv(4096)  # its send_name
+            assert conn.recv(4096) == b""  # then closed by a
     finally:
         silent.close()
 
