@@ -16,7 +16,12 @@ from typing import Any
 import pytest
 
 from conftest import NodeFactory
-from nodemesh.cluster.gossip.wire import AuthenticatedCodec, SecretCodec, encode_heartbeat
+from nodemesh.cluster.gossip.wire import (
+    AuthenticatedCodec,
+    SecretCodec,
+    encode_heartbeat,
+    read_heartbeat,
+)
 from nodemesh.cluster.strategies.gossip import GossipOptions, GossipStrategy
 from nodemesh.runtime.node import Node
 from support.gossip_node import NodeContext, free_udp_port, running
@@ -414,3 +419,51 @@ async def test_connects_beyond_the_limit_wait_their_turn(
     async with running(GossipStrategy(options), NodeContext(node)):
         sender().send(*(encode_heartbeat(p.name) for p in peers))
         await wait_for(lambda: set(node.nodes()) == {p.name for p in peers}, 5, "all three")
+
+
+def group_listener(port: int, group: str) -> socket.socket:
+    """A socket on the gossip port that hears ``group`` only (IP_MULTICAST_ALL off, as
+    the strategy's own socket), to see where datagrams go."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_IP, 49, 0)  # IP_MULTICAST_ALL (Linux)
+    sock.bind(("0.0.0.0", port))
+    mreq = socket.inet_aton(group) + socket.inet_aton("127.0.0.1")
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    sock.setblocking(False)
+    return sock
+
+
+async def test_answers_to_nodemesh_newcomers_go_to_the_answer_group(
+    make_node: NodeFactory, port: int, sender: Any
+) -> None:
+    """A node answers a nodemesh newcomer (port in its heartbeat) on the answer group
+    (233.252.1.33), which only nodes in their first moments join, and a libcluster
+    newcomer (no port) on the gossip group, the only one libcluster hears."""
+    node = await make_node("a")
+    slow = dict(heartbeat_interval_min=60_000, heartbeat_interval_max=60_000)
+    loop = asyncio.get_running_loop()
+    raw = sender()
+
+    async def senders_until(sock: socket.socket, wanted: str) -> list[str]:
+        """The senders heard on ``sock`` before ``wanted``'s heartbeat."""
+        before: list[str] = []
+        async with asyncio.timeout(5):
+            while (sender := read_heartbeat(await loop.sock_recv(sock, 65536)).node) != wanted:
+                before.append(sender)
+        return before
+
+    async with running(GossipStrategy(fast(port, **slow)), NodeContext(node)):
+        # opened after a's first heartbeat (sent when running() returns): none queued
+        main, answers = group_listener(port, GROUP), group_listener(port, "233.252.1.33")
+        try:
+            raw.send(encode_heartbeat("z@127.0.0.1", 40000))  # greater: a answers it
+            await senders_until(answers, node.name)
+            raw.send(encode_heartbeat("marker@127.0.0.1"))
+            assert node.name not in await senders_until(main, "marker@127.0.0.1")
+            raw.send(encode_heartbeat("libcluster@127.0.0.1"))
+            await senders_until(main, node.name)
+        finally:
+            main.close()
+            answers.close()

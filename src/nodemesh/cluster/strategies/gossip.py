@@ -25,7 +25,7 @@ from collections import Counter
 from typing import Any, cast
 
 from nodemesh.cluster.gossip.options import GossipOptions, make_codec
-from nodemesh.cluster.gossip.sockets import open_gossip_socket
+from nodemesh.cluster.gossip.sockets import answer_group, open_gossip_socket, set_membership
 from nodemesh.cluster.gossip.tracking import GossipStatistics, Liveness, RateLimitedLog
 from nodemesh.cluster.gossip.wire import GossipError
 from nodemesh.cluster.strategy import Strategy, StrategyContext
@@ -78,6 +78,7 @@ class GossipStrategy(Strategy):
         ctx.log.info("gossip (%s) to %s port %d", mode, opened.destination[0], o.port)
         async with asyncio.TaskGroup() as attempts:  # the session's connect attempts
             session.attempts = attempts
+            session.hear_answers()
             try:
                 lost = await session.heartbeat_until_lost()
                 session.cancel_attempts()
@@ -136,6 +137,9 @@ class _Session(asyncio.DatagramProtocol):
         self.deferred: dict[str, asyncio.TimerHandle] = {}  # see connect_later
         self.last_reply = float("-inf")
         self.reply_timer: asyncio.TimerHandle | None = None
+        self.reply_to: set[Any] = set()  # destinations of the answer being prepared
+        self.answers: Any = None  # where answers to nodemesh newcomers go (hear_answers)
+        self.leave_timer: asyncio.TimerHandle | None = None
 
     # -- sending -------------------------------------------------------------------------
     async def heartbeat_until_lost(self) -> Exception | None:
@@ -150,16 +154,40 @@ class _Session(asyncio.DatagramProtocol):
                     await self.lost.wait()
         return self.lost_because
 
-    def send(self, reply: bool = False) -> None:
+    def send(self, reply: bool = False, dest: Any = None) -> None:
         if self.transport is None or self.transport.is_closing():
             return
         packet = self.s._codec.encode(self.ctx.node_name, time.time(), self.ctx.dist_port)
-        self.transport.sendto(packet, self.dest)
+        self.transport.sendto(packet, self.dest if dest is None else dest)
         self.s._counts.update(sent=1, bytes_sent=len(packet), replies=int(reply))
 
-    def answer_newcomer(self) -> None:
+    def hear_answers(self) -> None:
+        """Join the answer group for our first ``heartbeat_interval_max``: nodemesh nodes
+        answer a nodemesh newcomer there, so that the answers of N nodes to a newcomer
+        wake the newcomer (and other newcomers), not all N. A missed answer costs at
+        most ``connect_defer``: the answering node then connects itself."""
+        if self.o.broadcast_only or self.o.connect_defer == 0:
+            return
+        group = answer_group(self.o.multicast_addr)
+        try:
+            set_membership(self.sock, group, self.o.multicast_if, join=True)
+        except OSError as exc:  # answers then come to the gossip group, as libcluster's
+            self.ctx.log.debug("cannot join the answer group %s: %s", group, exc)
+        else:
+            window = self.o.heartbeat_interval_max / 1000
+            self.leave_timer = self.loop.call_later(window, self._leave_answers, group)
+        self.answers = (group, *self.dest[1:])  # answer there even if we could not join
+
+    def _leave_answers(self, group: str) -> None:
+        self.leave_timer = None
+        with contextlib.suppress(OSError):
+            set_membership(self.sock, group, self.o.multicast_if, join=False)
+
+    def answer_newcomer(self, nodemesh: bool = False) -> None:
         """Heartbeat now, or at the end of the current ``reply_interval`` (one answer then
-        serves every newcomer heard meanwhile: it is multicast)."""
+        serves every newcomer heard meanwhile: it is multicast), to the answer group for
+        a nodemesh newcomer, to the gossip group for others (libcluster hears only it)."""
+        self.reply_to.add(self.answers if nodemesh and self.answers else self.dest)
         if self.reply_timer is not None:
             return
         wait = self.last_reply + self.o.reply_interval / 1000 - self.loop.time()
@@ -171,7 +199,9 @@ class _Session(asyncio.DatagramProtocol):
     def _reply(self) -> None:
         self.reply_timer = None
         self.last_reply = self.loop.time()
-        self.send(reply=True)
+        for dest in self.reply_to:
+            self.send(reply=True, dest=dest)
+        self.reply_to.clear()
 
     # -- receiving -----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -237,7 +267,7 @@ class _Session(asyncio.DatagramProtocol):
         again = self.o.heartbeat_interval_max / 1000
         answer = (new or not connected) and not (one_dials and we_dial)
         if answer and self.s._liveness.answer_due(node, now, again, new=new):
-            self.answer_newcomer()
+            self.answer_newcomer(nodemesh=one_dials)
         if connected:
             return
         if we_dial:
@@ -313,6 +343,8 @@ class _Session(asyncio.DatagramProtocol):
     def close(self) -> None:
         if self.reply_timer is not None:
             self.reply_timer.cancel()
+        if self.leave_timer is not None:  # the socket is closed: that leaves the group
+            self.leave_timer.cancel()
         for handle in self.deferred.values():
             handle.cancel()
         self.deferred.clear()
