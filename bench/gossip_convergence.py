@@ -5,8 +5,11 @@ port, libcluster's default heartbeat intervals) form their mesh; then, several t
 more process whose interpreter is already up starts its node and then its cluster, and we
 time from that cluster's start until every node sees every other (each process reports the
 time, on the machine-wide monotonic clock, at which its connected count changes). Python's
-start-up (spawn to ``import nodemesh`` done) is reported beside it. At the largest N the
-bench then leaves the cluster idle and reports CPU and gossip bytes per second per node.
+start-up (spawn to ``import nodemesh`` done) is reported beside it, and so is the CPU
+time the join cost (every process, from just before the last node starts until the mesh
+is whole; and the last node's alone), which varies less with the machine's load than
+the wall-clock time does. At the largest N the bench then leaves the cluster idle and
+reports CPU and gossip bytes per second per node.
 
     python bench/gossip_convergence.py [--sizes 4 16 32] [--trials 7] [--idle 10]
                                        [--epmd real|embedded]
@@ -61,6 +64,7 @@ async def child(name: str, expect: int, port: int, epmd_port: int) -> None:
 
     loop.add_reader(0, read_commands)
     assert await lines.get() == "go"
+    cpu_at_go = time.process_time()
     node_started = time.monotonic()
     node = Node(name, "bench", config=NodeConfig(epmd_port=epmd_port))
     await node.start()
@@ -70,13 +74,14 @@ async def child(name: str, expect: int, port: int, epmd_port: int) -> None:
     cluster = Cluster(node, [topology])
     started = time.monotonic()
     await cluster.start()
-    say(f"started {started} {started - node_started}")
+    say(f"started {started} {started - node_started} {cpu_at_go}")
     watcher = asyncio.create_task(watch(events, node, NodeUp, NodeDown))
     while (command := await lines.get()) != "quit":
         if command == "stats":
             s = strategies[-1].statistics()
             cpu = time.process_time()
-            say(f"stats {time.monotonic()} {cpu} {s.bytes_sent} {s.bytes_received}")
+            received = s.datagrams_received
+            say(f"stats {time.monotonic()} {cpu} {s.bytes_sent} {s.bytes_received} {received}")
     watcher.cancel()
     await cluster.aclose()
     await node.aclose()
@@ -104,6 +109,7 @@ class Proc:
     ready: float = 0.0
     started: float = 0.0
     node_start: float = 0.0  # how long Node.start took (listen, EPMD registration)
+    cpu_at_go: float = 0.0  # its process_time() when told to start its node
     count: int = 0
     counts: list[tuple[int, float]] = field(default_factory=list)
     stats: asyncio.Queue[list[float]] = field(default_factory=asyncio.Queue)
@@ -135,7 +141,7 @@ async def follow(p: Proc, ready: asyncio.Future[None]) -> None:
             p.ready = float(rest[0])
             ready.set_result(None)
         elif kind == "started":
-            p.started, p.node_start = float(rest[0]), float(rest[1])
+            p.started, p.node_start, p.cpu_at_go = (float(x) for x in rest[:3])
         elif kind == "count":
             p.count = int(rest[0])
             p.counts.append((p.count, float(rest[1])))
@@ -173,6 +179,9 @@ class Result:
     converge: list[float]
     startup: list[float]
     node_start: list[float] = field(default_factory=list)
+    cpu_all: list[float] = field(default_factory=list)  # CPU seconds of every process
+    cpu_last: list[float] = field(default_factory=list)  # of the last node's process
+    datagrams: list[float] = field(default_factory=list)  # gossip datagrams received, all
     idle: tuple[float, float, float] | None = None  # CPU %, bytes/s out, bytes/s in
 
 
@@ -215,11 +224,18 @@ async def _measure(n: int, trials: int, idle: float, port: int, epmd_port: int) 
     for trial in range(trials):
         last = await spawn(f"last{trial}@127.0.0.1", n, port, epmd_port)
         result.startup.append(last.ready - last.spawned)
+        before = await sample(base)
         last.send("go")
         everyone = [*base, last]
         await until(lambda e=everyone: all(p.count == n - 1 for p in e) and e[-1].started > 0)
+        after = await sample(everyone)
         start = last.started
         result.node_start.append(last.node_start)
+        cpu_base = sum(b[1] - a[1] for a, b in zip(before, after, strict=False))
+        result.cpu_last.append(after[-1][1] - last.cpu_at_go)
+        result.cpu_all.append(cpu_base + result.cpu_last[-1])
+        result.datagrams.append(sum(b[4] - a[4] for a, b in zip(before, after, strict=False)))
+        result.datagrams[-1] += after[-1][4]
         done = max(next(t for c, t in reversed(p.counts) if c == n - 1) for p in everyone)
         result.converge.append(done - start)
         if trial < trials - 1:
@@ -233,15 +249,18 @@ async def _measure(n: int, trials: int, idle: float, port: int, epmd_port: int) 
     return result
 
 
-async def idle_cost(procs: list[Proc], seconds: float) -> tuple[float, float, float]:
-    async def sample() -> list[list[float]]:
-        for p in procs:
-            p.send("stats")
-        return [await p.stats.get() for p in procs]
+async def sample(procs: list[Proc]) -> list[list[float]]:
+    """Each process's ``stats`` line: monotonic time, CPU seconds, gossip bytes sent and
+    received, gossip datagrams received."""
+    for p in procs:
+        p.send("stats")
+    return [await p.stats.get() for p in procs]
 
-    first = await sample()
+
+async def idle_cost(procs: list[Proc], seconds: float) -> tuple[float, float, float]:
+    first = await sample(procs)
     await asyncio.sleep(seconds)
-    second = await sample()
+    second = await sample(procs)
     cpu, out, into = [], [], []
     for a, b in zip(first, second, strict=True):
         wall = b[0] - a[0]
@@ -268,6 +287,11 @@ async def main(args: argparse.Namespace) -> None:
     print(" N   converge(med  max)   python start-up(med  max)   Node.start(med  max)")
     for r in results:
         print(f"{r.n:2d}   {ms(r.converge)}       {ms(r.startup)}          {ms(r.node_start)}")
+    print("CPU of the join (load-independent-ish; median and max in ms), gossip datagrams")
+    print(" N   all processes(med  max)   last node(med  max)   datagrams received(med)")
+    for r in results:
+        dgrams = statistics.median(r.datagrams)
+        print(f"{r.n:2d}   {ms(r.cpu_all)}           {ms(r.cpu_last)}         {dgrams:6.0f}")
     for r in results:
         if r.idle:
             cpu, out, into = r.idle

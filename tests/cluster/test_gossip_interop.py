@@ -67,6 +67,25 @@ def test_python_heartbeat_decodes_in_erlang(name: str) -> None:
     assert out.strip() == "true"
 
 
+def test_heartbeat_with_a_port_matches_libclusters_pattern_in_erlang() -> None:
+    """Our heartbeat with a port is #{node => N, dist_port => P} in Erlang, and the map
+    pattern libcluster's Gossip matches (%{node: n} when is_atom(n)) still matches it;
+    OTP's term_to_binary of that map gives our bytes (OTP 25)."""
+    packet = encode_heartbeat("py@10.0.0.2", 45678)
+    out = erl_eval(
+        f'P = base64:decode(<<"{b64(packet)}">>), <<"heartbeat::", B/binary>> = P, '
+        "T = binary_to_term(B), "
+        "io:format(\"~w ~w ~s~n\", [T =:= #{node => 'py@10.0.0.2', dist_port => 45678}, "
+        "case T of #{node := N} when is_atom(N) -> N; _ -> nomatch end, "
+        "base64:encode(term_to_binary(T))])."
+    )
+    exact, matched, again = out.split()
+    assert (exact, matched) == ("true", "'py@10.0.0.2'")
+    otp = int(erl_eval('io:format("~s", [erlang:system_info(otp_release)]).'))
+    if otp <= 25:
+        assert b"heartbeat::" + base64.b64decode(again) == packet
+
+
 def test_erlang_heartbeat_is_byte_identical() -> None:
     """OTP's own term_to_binary gives the same bytes as ours (OTP 25: ATOM_EXT)."""
     exprs = ", ".join(
@@ -136,5 +155,42 @@ async def test_erlang_heartbeat_over_udp_makes_python_connect(
             )
             await wait_for(lambda: peer.name in node.nodes(), 10, "python connecting to erl")
             assert await peer.eval(f"lists:member('{node.name}', nodes(connected))") == "true"
+    finally:
+        await peer.stop()
+
+
+async def test_erlang_heartbeat_with_a_port_connects_without_epmd(
+    make_node: NodeFactory, erl_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An Erlang heartbeat carrying dist_port (its real distribution port, from its own
+    net_kernel) makes the Python node connect there without asking EPMD."""
+    from nodemesh.runtime import _transport
+
+    node = await make_node("py")
+    port = free_udp_port()
+    options = GossipOptions(
+        port=port,
+        multicast_if="127.0.0.1",
+        heartbeat_interval_min=60_000,
+        heartbeat_interval_max=60_000,
+    )
+    asked: list[str] = []
+
+    async def no_epmd(host: str, alive: str, **kwargs: object) -> None:
+        asked.append(alive)
+
+    peer = await ErlPeer.start("erlgossip@127.0.0.1", COOKIE, env=erl_env)
+    monkeypatch.setattr(_transport, "port_please", no_epmd)  # EPMD "knows nobody" now
+    try:
+        async with running(GossipStrategy(options), NodeContext(node)):
+            await peer.eval(
+                '{port, P, _} = erl_epmd:port_please("erlgossip", {127,0,0,1}), '
+                'Packet = <<"heartbeat::", '
+                "(term_to_binary(#{node => node(), dist_port => P}))/binary>>, "
+                "{ok, S} = gen_udp:open(0, [binary, {multicast_if, {127,0,0,1}}]), "
+                f"ok = gen_udp:send(S, {{233,252,1,32}}, {port}, Packet), gen_udp:close(S)"
+            )
+            await wait_for(lambda: peer.name in node.nodes(), 10, "python connecting to erl")
+        assert asked == []
     finally:
         await peer.stop()

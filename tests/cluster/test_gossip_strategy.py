@@ -16,7 +16,12 @@ from typing import Any
 import pytest
 
 from conftest import NodeFactory
-from nodemesh.cluster.gossip.wire import AuthenticatedCodec, SecretCodec, encode_heartbeat
+from nodemesh.cluster.gossip.wire import (
+    AuthenticatedCodec,
+    SecretCodec,
+    encode_heartbeat,
+    read_heartbeat,
+)
 from nodemesh.cluster.strategies.gossip import GossipOptions, GossipStrategy
 from nodemesh.runtime.node import Node
 from support.gossip_node import NodeContext, free_udp_port, running
@@ -372,3 +377,93 @@ async def test_answers_are_coalesced_within_reply_interval(
         assert strategy.statistics().replies_sent == 1
         await wait_for(lambda: strategy.statistics().replies_sent == 2, 2, "the deferred answer")
         assert loop.time() - first >= 0.25
+
+
+async def test_a_pair_of_nodemesh_nodes_makes_one_connection(
+    make_node: NodeFactory, port: int
+) -> None:
+    """Both heartbeats carry a port, so only the greater name connects; the smaller one
+    expects it (its topology gets the NodeJoined) and does not dial."""
+    a, b = await make_node("a"), await make_node("b")
+    ca, cb = NodeContext(a), NodeContext(b)
+    options = fast(port, connect_defer=60_000)
+    async with running(GossipStrategy(options), ca), running(GossipStrategy(options), cb):
+        await wait_for(lambda: meshed([a, b]), 5, "a and b")
+    assert ca.connect_attempts == [] and b.name in ca.expected
+    assert cb.connect_attempts == [a.name] and cb.expected == []
+
+
+async def test_a_greater_node_that_does_not_connect_is_connected_after_connect_defer(
+    make_node: NodeFactory, port: int, sender: Any
+) -> None:
+    """A heartbeat with a port from a greater name whose node never dials (it runs no
+    gossip here): after connect_defer the smaller node connects itself, with the hint."""
+    a, z = await make_node("a"), await make_node("z")
+    ctx = NodeContext(a)
+    slow = dict(heartbeat_interval_min=60_000, heartbeat_interval_max=60_000)
+    async with running(GossipStrategy(fast(port, connect_defer=100, **slow)), ctx):
+        sender().send(encode_heartbeat(z.name, z.port))
+        await wait_for(lambda: z.name in a.nodes(), 5, "a connecting to z itself")
+    assert ctx.expected == [z.name] and ctx.connect_attempts == [z.name]
+
+
+async def test_connects_beyond_the_limit_wait_their_turn(
+    make_node: NodeFactory, port: int, sender: Any
+) -> None:
+    """Three heartbeats at once with max_concurrent_connects = 1: all three nodes are
+    connected (the ones over the limit used to be dropped until their next heartbeat)."""
+    node = await make_node("hub")
+    peers = [await make_node(f"p{i}") for i in range(3)]
+    slow = dict(heartbeat_interval_min=60_000, heartbeat_interval_max=60_000)
+    options = fast(port, max_concurrent_connects=1, **slow)
+    async with running(GossipStrategy(options), NodeContext(node)):
+        sender().send(*(encode_heartbeat(p.name) for p in peers))
+        await wait_for(lambda: set(node.nodes()) == {p.name for p in peers}, 5, "all three")
+
+
+def group_listener(port: int, group: str) -> socket.socket:
+    """A socket on the gossip port that hears ``group`` only (IP_MULTICAST_ALL off, as
+    the strategy's own socket), to see where datagrams go."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_IP, 49, 0)  # IP_MULTICAST_ALL (Linux)
+    sock.bind(("0.0.0.0", port))
+    mreq = socket.inet_aton(group) + socket.inet_aton("127.0.0.1")
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    sock.setblocking(False)
+    return sock
+
+
+async def test_answers_to_nodemesh_newcomers_go_to_the_answer_group(
+    make_node: NodeFactory, port: int, sender: Any
+) -> None:
+    """A node answers a nodemesh newcomer (port in its heartbeat) on the answer group
+    (233.252.1.33), which only nodes in their first moments join, and a libcluster
+    newcomer (no port) on the gossip group, the only one libcluster hears."""
+    node = await make_node("a")
+    slow = dict(heartbeat_interval_min=60_000, heartbeat_interval_max=60_000)
+    loop = asyncio.get_running_loop()
+    raw = sender()
+
+    async def senders_until(sock: socket.socket, wanted: str) -> list[str]:
+        """The senders heard on ``sock`` before ``wanted``'s heartbeat."""
+        before: list[str] = []
+        async with asyncio.timeout(5):
+            while (sender := read_heartbeat(await loop.sock_recv(sock, 65536)).node) != wanted:
+                before.append(sender)
+        return before
+
+    async with running(GossipStrategy(fast(port, **slow)), NodeContext(node)):
+        # opened after a's first heartbeat (sent when running() returns): none queued
+        main, answers = group_listener(port, GROUP), group_listener(port, "233.252.1.33")
+        try:
+            raw.send(encode_heartbeat("z@127.0.0.1", 40000))  # greater: a answers it
+            await senders_until(answers, node.name)
+            raw.send(encode_heartbeat("marker@127.0.0.1"))
+            assert node.name not in await senders_until(main, "marker@127.0.0.1")
+            raw.send(encode_heartbeat("libcluster@127.0.0.1"))
+            await senders_until(main, node.name)
+        finally:
+            main.close()
+            answers.close()

@@ -42,3 +42,15 @@ def test_rate_limited_log_counts_what_it_suppressed(caplog: pytest.LogCaptureFix
         "big",
         "bad 4 (2 more like it in the last 10 s)",
     ]
+
+
+def test_answers_to_a_known_sender_are_spaced() -> None:
+    """A new sender is always answered; a known one (not connected yet) at most once per
+    interval, so that nodes still connecting do not answer each other in a loop."""
+    live = Liveness(max_nodes=10, timeout=5.0)
+    assert live.heard("a@h", 0.0)
+    assert live.answer_due("a@h", 0.0, 2.0, new=True)
+    assert not live.answer_due("a@h", 0.1, 2.0, new=False)
+    assert not live.answer_due("a@h", 1.9, 2.0, new=False)
+    assert live.answer_due("a@h", 2.0, 2.0, new=False)
+    assert live.answer_due("a@h", 2.1, 2.0, new=True)  # back after a silence: new again

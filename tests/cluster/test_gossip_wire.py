@@ -15,6 +15,7 @@ from nodemesh.cluster.gossip.wire import (
     AuthenticatedCodec,
     ForgedHeartbeatError,
     GossipError,
+    Heartbeat,
     MalformedHeartbeatError,
     OversizedHeartbeatError,
     PlainCodec,
@@ -24,6 +25,7 @@ from nodemesh.cluster.gossip.wire import (
     WrongClusterError,
     decode_heartbeat,
     encode_heartbeat,
+    read_heartbeat,
     secret_decrypt,
     secret_encrypt,
 )
@@ -39,6 +41,11 @@ SECRET_VECTOR = bytes.fromhex(
     "E011158233E06105288188BB23905EE63B2C24A0"
 )
 NODE = "myapp@10.0.0.1"
+# term_to_binary(#{node => 'myapp@10.0.0.1', dist_port => 45678}) on OTP 25.2, after the
+# prefix: a flatmap is written in key order, so dist_port comes first.
+PORT_VECTOR = b"heartbeat::" + bytes.fromhex(
+    "837400000002640009646973745F706F7274620000B26E6400046E6F646564000E6D796170704031302E302E302E31"
+)
 KEY1 = "k1-0123456789abcdef-0123456789abcdef"
 KEY2 = "k2-fedcba9876543210-fedcba9876543210"
 NOW = 1_700_000_000.0
@@ -105,6 +112,62 @@ def test_extra_map_keys_are_ignored() -> None:
         )
     )
     assert decode_heartbeat(packet) == NODE
+
+
+def test_heartbeat_with_a_port_is_what_otp_writes() -> None:
+    """With a distribution port the packet is term_to_binary(#{node => N, dist_port => P})
+    byte for byte (INTEGER_EXT from 256 up, SMALL_INTEGER_EXT below), and reads back."""
+    assert encode_heartbeat(NODE, 45678) == PORT_VECTOR
+    small = encode_heartbeat(NODE, 80)
+    assert small == PORT_VECTOR.replace(bytes.fromhex("620000B26E"), bytes.fromhex("6150"))
+    assert read_heartbeat(PORT_VECTOR) == Heartbeat(NODE, 45678)
+    assert read_heartbeat(small) == Heartbeat(NODE, 80)
+    assert decode_heartbeat(PORT_VECTOR) == NODE
+
+
+def test_a_heartbeat_without_a_port_reads_as_none() -> None:
+    """libcluster's packet (and an older nodemesh's) gives no port: EPMD is asked."""
+    assert read_heartbeat(PLAIN_VECTOR) == Heartbeat(NODE, None)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"a\x00",
+        b"b\x00\x01\x00\x00",
+        b"b\xff\xff\xff\xff",
+        atom(100, b"true"),
+        b"m\x00\x00\x00\x0245",
+    ],
+    ids=["zero", "65536", "negative", "an atom", "a binary"],
+)
+def test_a_port_that_is_no_port_is_ignored_not_fatal(value: bytes) -> None:
+    """dist_port outside 1-65535 or not an integer: the heartbeat still names its node
+    (libcluster would connect to it), only the hint is dropped."""
+    packet = heartbeat(
+        map_of((atom(100, b"dist_port"), value), (atom(100, b"node"), atom(100, NODE.encode())))
+    )
+    assert read_heartbeat(packet) == Heartbeat(NODE, None)
+
+
+def test_encoding_refuses_a_port_out_of_range() -> None:
+    """We never announce a port a receiver would ignore."""
+    for bad in (0, 65536, -1):
+        with pytest.raises(ValueError, match="dist_port must be 1-65535"):
+            encode_heartbeat(NODE, bad)
+
+
+def test_plain_codec_reads_a_repeated_packet_from_its_cache() -> None:
+    """A node sends the same bytes each time: the codec answers from its bounded cache,
+    and a bad packet is never cached (it raises each time)."""
+    codec = PlainCodec(max_cached=2)
+    assert codec.read(PORT_VECTOR, NOW) is codec.read(PORT_VECTOR, NOW)
+    others = [encode_heartbeat(f"n{i}@h", 1000 + i) for i in range(5)]
+    assert [codec.read(p, NOW).dist_port for p in others] == [1000, 1001, 1002, 1003, 1004]
+    assert len(codec._decoded) == 2
+    for _ in range(2):
+        with pytest.raises(MalformedHeartbeatError):
+            codec.read(PLAIN_VECTOR[:-1], NOW)
 
 
 def test_compressed_term_is_accepted_within_the_size_limit() -> None:
@@ -229,6 +292,15 @@ def test_authenticated_round_trip_and_block_aligned_length() -> None:
         assert len(packet) % 16 == 0
         assert packet.startswith(b"NMg\x01")
         assert receiver.decode(packet, NOW + 1) == name
+
+
+def test_the_port_travels_sealed_in_secret_and_authenticated_modes() -> None:
+    """Both encrypted forms carry the port inside the plain packet they protect."""
+    secret = SecretCodec("somepassword")
+    assert secret.read(secret.encode(NODE, NOW, 4370), NOW) == Heartbeat(NODE, 4370)
+    sender, receiver = AuthenticatedCodec([KEY1], "prod"), AuthenticatedCodec([KEY1], "prod")
+    assert receiver.read(sender.encode(NODE, NOW, 4370), NOW) == Heartbeat(NODE, 4370)
+    assert receiver.read(sender.encode(NODE, NOW + 1), NOW + 1) == Heartbeat(NODE, None)
 
 
 def test_key_rotation_without_downtime() -> None:

@@ -10,10 +10,12 @@ from hypothesis import strategies as st
 from nodemesh.cluster.gossip.wire import (
     AuthenticatedCodec,
     GossipError,
+    Heartbeat,
     PlainCodec,
     SecretCodec,
     decode_heartbeat,
     encode_heartbeat,
+    read_heartbeat,
 )
 
 NOW = 1_700_000_000.0
@@ -31,9 +33,11 @@ node_names = st.builds(lambda a, h: f"{a}@{h}", alive, host.filter(lambda h: 0 <
 
 def only_gossip_errors(codec_name: str, packet: bytes) -> str | None:
     try:
-        return CODECS[codec_name]().decode(packet, NOW)
+        beat = CODECS[codec_name]().read(packet, NOW)
     except GossipError:
         return None
+    assert beat.dist_port is None or 0 < beat.dist_port < 65536
+    return beat.node
 
 
 @given(st.sampled_from(sorted(CODECS)), st.binary(max_size=600))
@@ -55,19 +59,26 @@ def test_plain_round_trip(name: str) -> None:
     assert decode_heartbeat(encode_heartbeat(name)) == name
 
 
+@given(node_names, st.integers(1, 65535))
+def test_round_trip_with_a_port(name: str, port: int) -> None:
+    """Every valid node name and port survive encode/read."""
+    assert read_heartbeat(encode_heartbeat(name, port)) == Heartbeat(name, port)
+
+
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(sorted(CODECS)),
     node_names,
+    st.one_of(st.none(), st.integers(1, 65535)),
     st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=4),
     st.integers(0, 200),
 )
 def test_mutated_packets_decode_or_raise_gossip_errors(
-    codec: str, name: str, edits: list[tuple[int, int]], cut: int
+    codec: str, name: str, port: int | None, edits: list[tuple[int, int]], cut: int
 ) -> None:
     """Valid packets with bytes changed or cut off: a name, or a GossipError, nothing else;
     an authenticated packet that was changed at all never decodes."""
-    original = CODECS[codec]().encode(name, NOW)
+    original = CODECS[codec]().encode(name, NOW, port)
     packet = bytearray(original)
     for pos, value in edits:
         packet[pos % len(packet)] = value

@@ -49,6 +49,17 @@ class NodeContext:
             logging.getLogger(f"nodemesh.cluster.{topology}"), {"topology": topology}
         )
         self.connect_attempts: list[str] = []
+        self.expected: list[str] = []
+
+    @property
+    def dist_port(self) -> int | None:
+        return self.node.port or None
+
+    def hint_port(self, node: str, port: int) -> None:
+        self.node.hint_port(node, port)
+
+    def expect(self, node: str) -> None:
+        self.expected.append(node)
 
     def list_nodes(self) -> list[str]:
         return self.node.nodes()

@@ -85,6 +85,7 @@ class TopologyRun:
         self.prunes = spec.prune
         self.known: set[str] = set()  # nodes this topology connected (push strategies)
         self._node_name = node.name
+        self._node = node
         self._epmd_port = epmd_port
         self._log = TopologyLog(logger, {"topology": spec.name})
         self._inflight: set[str] = set()
@@ -113,6 +114,21 @@ class TopologyRun:
     @property
     def epmd_port(self) -> int:
         return self._epmd_port
+
+    @property
+    def dist_port(self) -> int | None:
+        # Optional parts of a ClusterNode: a nodemesh Node has them, other nodes need not.
+        port = getattr(self._node, "port", None)
+        return port if type(port) is int and port > 0 else None
+
+    def hint_port(self, node: str, port: int) -> None:
+        hint = getattr(self._node, "hint_port", None)
+        if hint is not None:
+            hint(node, port)
+
+    def expect(self, node: str) -> None:
+        if node != self._node_name:
+            self.sink.claim(node, self.name, "discovered")
 
     def list_nodes(self) -> list[str]:
         return list(self._list_nodes())

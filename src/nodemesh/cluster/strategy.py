@@ -92,6 +92,19 @@ class StrategyContext(Protocol):
         """The EPMD port this node uses (its ``NodeConfig.epmd_port``, else
         ``$ERL_EPMD_PORT``, else 4369): strategies that ask EPMDs use it."""
 
+    @property
+    def dist_port(self) -> int | None:
+        """The port this node's distribution listens on, for strategies that announce it
+        (gossip heartbeats); None when the node does not say."""
+
+    def hint_port(self, node: str, port: int) -> None:
+        """``node`` announced that its distribution listens on ``port``: the node may
+        connect there without asking EPMD (a wrong hint costs one failed attempt)."""
+
+    def expect(self, node: str) -> None:
+        """``node`` was discovered and is expected to connect to us (the strategy leaves
+        the connecting to it): its arrival is this topology's, as if it had connected it."""
+
     def list_nodes(self) -> list[str]:
         """The nodes connected now, through the topology's list_nodes hook."""
 

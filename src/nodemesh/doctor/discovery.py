@@ -54,6 +54,17 @@ class RecordingContext:
     def epmd_port(self) -> int:
         return self._epmd_port
 
+    @property
+    def dist_port(self) -> int | None:
+        return None  # no node runs: heartbeats name this node only
+
+    def hint_port(self, node: str, port: int) -> None:
+        """Nothing connects: a port hint is of no use."""
+
+    def expect(self, node: str) -> None:
+        if node != self._node_name:
+            self.heard.add(node)
+
     def list_nodes(self) -> list[str]:
         """The nodes recorded so far, as if connected (so a strategy does not repeat)."""
         return sorted(self.heard)

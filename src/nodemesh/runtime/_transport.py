@@ -2,6 +2,12 @@
 
 OS and third-party exceptions are translated here, at the edge, into
 :class:`~nodemesh.errors.NetworkError` and :class:`~nodemesh.errors.NodeDownError`.
+
+A dial asks the peer host's EPMD for the port (``erl_dist_protocol``, PORT_PLEASE2_REQ)
+unless it holds a *port hint* for the peer (gossip heartbeats carry their sender's port).
+A hint only saves the lookup: the handshake still checks the peer's name and the cookie,
+so a wrong or forged hint gives a failed attempt, after which the hint is dropped and the
+same dial asks EPMD. A stale hint costs one connect attempt, never the node.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import logging
 import secrets
 import socket
 import ssl
+from collections import OrderedDict
 
 from nodemesh.dist.names import parse_node_name
 from nodemesh.epmd.client import default_epmd_port, port_please
@@ -24,7 +31,7 @@ from nodemesh.runtime._gatekeeper import Gatekeeper
 from nodemesh.runtime._tasks import TaskHost
 from nodemesh.runtime.tls import TlsContexts, describe_tls_failure
 
-__all__ = ["NodeTransport"]
+__all__ = ["NodeTransport", "PortHints"]
 
 log = logging.getLogger("nodemesh.node")
 
@@ -44,6 +51,7 @@ class NodeTransport:
             config, self._accepted_connection, connections.is_connected, spawn=tasks.spawn
         )
         self._failed = FailedDials(config.connect_retry_delay)
+        self.hints = PortHints()
 
     async def start(self) -> tuple[int, int]:
         """Listen and register; return ``(port, creation)``. Raises ConfigError when
@@ -157,28 +165,76 @@ class NodeTransport:
     async def _connect(self, peer: str) -> None:
         table = self._connections
         name = parse_node_name(peer)
-        if table.config.use_epmd:
-            info = await port_please(name.host, name.alive, epmd_port=self.epmd_port)
-            if info is None:
-                raise NetworkError(f"EPMD on {name.host} does not know a node named {name.alive!r}")
-            port = info.port
-        else:
-            port = table.config.port
+        if not table.config.use_epmd:
+            await self._open(peer, name.host, table.config.port)
+            return
+        hinted = self.hints.get(peer)
+        if hinted is not None:
+            try:
+                # Half the dial's time at most: the EPMD fallback keeps the other half.
+                async with asyncio.timeout(table.config.connect_timeout / 2):
+                    await self._open(peer, name.host, hinted)
+                return
+            except SupersededError:
+                raise  # the hinted port is the peer's: it is dialing us too
+            except (OSError, NodemeshError, TimeoutError) as exc:
+                self.hints.drop(peer, hinted)
+                log.debug("port hint %d for %s failed (%r): asking EPMD", hinted, peer, exc)
+        info = await port_please(name.host, name.alive, epmd_port=self.epmd_port)
+        if info is None:
+            raise NetworkError(f"EPMD on {name.host} does not know a node named {name.alive!r}")
+        await self._open(peer, name.host, info.port)
+
+    async def _open(self, peer: str, host: str, port: int) -> None:
+        """Connect to ``host:port`` and complete the handshake with ``peer``."""
+        table = self._connections
         loop = asyncio.get_running_loop()
         if self.tls is None:
-            _, conn = await loop.create_connection(lambda: Connection(table, peer), name.host, port)
+            _, conn = await loop.create_connection(lambda: Connection(table, peer), host, port)
         else:
             # TLS right after the TCP connect, with the node's host as SNI and as the name
             # the server's certificate must carry (inet_tls_dist's do_setup_connect).
             _, conn = await loop.create_connection(
                 lambda: Connection(table, peer),
-                name.host,
+                host,
                 port,
                 ssl=self.tls.client(),
-                server_hostname=name.host,
+                server_hostname=host,
                 ssl_handshake_timeout=table.config.connect_timeout,
             )
-        await conn.established
+        try:
+            # Shielded: a timeout must not cancel the connection's own future (its handshake
+            # would later try to resolve it); the connection is closed instead.
+            await asyncio.shield(conn.established)
+        except asyncio.CancelledError:
+            conn.close("handshake_failed")
+            raise
+
+
+class PortHints:
+    """Distribution ports that peers announced, by node name; the least recently set is
+    forgotten beyond ``max_hints`` (anyone on a gossip segment can send heartbeats)."""
+
+    def __init__(self, max_hints: int = 4096) -> None:
+        self.max_hints = max_hints
+        self._ports: OrderedDict[str, int] = OrderedDict()
+
+    def set(self, peer: str, port: int) -> None:
+        self._ports.pop(peer, None)
+        self._ports[peer] = port
+        if len(self._ports) > self.max_hints:
+            self._ports.popitem(last=False)
+
+    def get(self, peer: str) -> int | None:
+        return self._ports.get(peer)
+
+    def drop(self, peer: str, port: int) -> None:
+        """Forget ``peer``'s hint if it is still ``port`` (a newer one may have come)."""
+        if self._ports.get(peer) == port:
+            del self._ports[peer]
+
+    def __len__(self) -> int:
+        return len(self._ports)
 
 
 def _listen_socket(address: str, port: int) -> socket.socket:

@@ -388,6 +388,12 @@ class Node(ProcessMethods, CallMethods, GlobalMethods):
             return False
         return True
 
+    def hint_port(self, node: str, port: int) -> None:
+        """Connect to ``node`` at ``port`` (on its host) instead of asking its EPMD, as
+        gossip heartbeats tell. A hint that fails is dropped and that connect asks EPMD."""
+        if self._transport is not None and 0 < port < 65536:
+            self._transport.hints.set(node, port)
+
     async def ping(self, node: str, timeout: float | None = None) -> bool:
         """``net_adm:ping/1``: connect, then ask the peer's ``net_kernel`` whether we are
         allowed in. True for ``pong``."""

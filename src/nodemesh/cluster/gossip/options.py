@@ -28,7 +28,8 @@ class GossipOptions:
     The first seven are libcluster's, with its names and defaults. The rest are nodemesh's:
     ``auth_keys`` (non-empty: authenticated mode; the first key seals, all open),
     ``cluster_label``, ``replay_window``, the heartbeat interval range, the newcomer
-    ``reply_interval``, ``liveness_timeout`` and the bounds. Raises :class:`ConfigError`
+    ``reply_interval``, ``connect_defer``, ``liveness_timeout`` and the bounds. Raises
+    :class:`ConfigError`
     naming the option when a value is of the wrong type or out of range.
     """
 
@@ -45,6 +46,7 @@ class GossipOptions:
     heartbeat_interval_min: int = 1
     heartbeat_interval_max: int = 5_000
     reply_interval: int = 50
+    connect_defer: int = 500
     liveness_timeout: int = 15_000
     max_tracked_nodes: int = 1024
     max_packet_size: int = 8192
@@ -61,6 +63,7 @@ class GossipOptions:
             "heartbeat_interval_max", self.heartbeat_interval_max, self.heartbeat_interval_min,
             3_600_000,
         )  # fmt: skip
+        _check_range("connect_defer", self.connect_defer, 0, 3_600_000)
         _check_range("liveness_timeout", self.liveness_timeout, 1, 86_400_000)
         _check_range("drop_log_interval", self.drop_log_interval, 0, 86_400_000)
         _check_range("max_tracked_nodes", self.max_tracked_nodes, 1, 1_000_000)
@@ -166,4 +169,4 @@ def make_codec(options: GossipOptions) -> Codec:
         )
     if options.secret is not None:
         return SecretCodec(options.secret, max_packet_size=options.max_packet_size)
-    return PlainCodec(max_packet_size=options.max_packet_size)
+    return PlainCodec(max_packet_size=options.max_packet_size, max_cached=options.max_tracked_nodes)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from nodemesh.errors import NetworkError
 
-__all__ = ["GossipSocket", "open_gossip_socket"]
+__all__ = ["GossipSocket", "answer_group", "open_gossip_socket", "set_membership"]
 
 # Linux <linux/in.h> / <linux/in6.h>; Python's socket module does not export them.
 _IP_MULTICAST_ALL = 49
@@ -84,15 +84,19 @@ def _join_v4(sock: socket.socket, group: str, interface: str | int | None, ttl: 
     if sys.platform == "linux":
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)
-    if interface is None or _is_ip(interface):
-        local = socket.inet_aton(str(interface or "0.0.0.0"))
-        if interface is not None:
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, local)
-        mreq = socket.inet_aton(group) + local
-    else:  # an interface name or index: Linux's struct ip_mreqn
-        mreq = socket.inet_aton(group) + bytes(4) + struct.pack("@i", interface_index(interface))
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreq)
+    mreq = _mreq_v4(group, interface)
+    if interface is not None:
+        # struct in_addr (an address) or struct ip_mreqn (a name or index): both accepted
+        value = socket.inet_aton(str(interface)) if _is_ip(interface) else mreq
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, value)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+
+
+def _mreq_v4(group: str, interface: str | int | None) -> bytes:
+    if interface is None or _is_ip(interface):
+        return socket.inet_aton(group) + socket.inet_aton(str(interface or "0.0.0.0"))
+    # an interface name or index: Linux's struct ip_mreqn
+    return socket.inet_aton(group) + bytes(4) + struct.pack("@i", interface_index(interface))
 
 
 def _join_v6(sock: socket.socket, group: str, index: int, hops: int) -> None:
@@ -105,6 +109,29 @@ def _join_v6(sock: socket.socket, group: str, index: int, hops: int) -> None:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
     mreq = socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", index)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+
+
+def answer_group(multicast_addr: str) -> str:
+    """The group answers to nodemesh newcomers go to: the gossip group with its last bit
+    flipped (233.252.1.32 -> 233.252.1.33), on the same port. Only nodes in their first
+    moments join it, so the others do not wake for answers that are not for them."""
+    group = ipaddress.ip_address(multicast_addr)
+    return str(type(group)(int(group) ^ 1))
+
+
+def set_membership(
+    sock: socket.socket, group: str, multicast_if: str | int | None, *, join: bool
+) -> None:
+    """Join or leave ``group`` on the interface the gossip group uses. Raises OSError."""
+    if ipaddress.ip_address(group).version == 6:
+        mreq6 = socket.inet_pton(socket.AF_INET6, group) + struct.pack(
+            "@I", interface_index(multicast_if)
+        )
+        option = socket.IPV6_JOIN_GROUP if join else socket.IPV6_LEAVE_GROUP
+        sock.setsockopt(socket.IPPROTO_IPV6, option, mreq6)
+        return
+    option = socket.IP_ADD_MEMBERSHIP if join else socket.IP_DROP_MEMBERSHIP
+    sock.setsockopt(socket.IPPROTO_IP, option, _mreq_v4(group, multicast_if))
 
 
 def _is_ip(value: str | int) -> bool:

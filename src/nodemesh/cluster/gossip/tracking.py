@@ -17,12 +17,14 @@ __all__ = ["GossipStatistics", "Liveness", "RateLimitedLog"]
 
 
 class Liveness:
-    """When each node's last heartbeat arrived (monotonic seconds), for ``max_nodes``."""
+    """When each node's last heartbeat arrived (monotonic seconds), for ``max_nodes``, and
+    when we last answered a heartbeat of it."""
 
     def __init__(self, max_nodes: int, timeout: float) -> None:
         self.max_nodes = max_nodes
         self.timeout = timeout
         self._heard: OrderedDict[str, float] = OrderedDict()
+        self._answered: dict[str, float] = {}  # keys: a subset of _heard's
 
     def heard(self, node: str, now: float) -> bool:
         """Record a heartbeat from ``node``; True when it is new to us: never heard, or
@@ -30,8 +32,19 @@ class Liveness:
         last = self._heard.pop(node, None)
         self._heard[node] = now
         if len(self._heard) > self.max_nodes:
-            self._heard.popitem(last=False)
+            gone, _ = self._heard.popitem(last=False)
+            self._answered.pop(gone, None)
         return last is None or now - last > self.timeout
+
+    def answer_due(self, node: str, now: float, interval: float, *, new: bool) -> bool:
+        """Whether to answer ``node``'s heartbeat now (and record that we do): always
+        when it is ``new``, else when we have not answered it within ``interval``."""
+        last = self._answered.get(node)
+        if not new and last is not None and now - last < interval:
+            return False
+        if node in self._heard:
+            self._answered[node] = now
+        return True
 
     def ages(self, now: float) -> dict[str, float]:
         """Seconds since each tracked node's last heartbeat."""

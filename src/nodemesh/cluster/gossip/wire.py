@@ -6,8 +6,11 @@ Theory of operation
 -------------------
 libcluster 3.5's Gossip strategy multicasts, every 1-5 s, ``heartbeat::`` followed by the
 external term format (``erl_ext_dist``) of ``%{node: :"name@host"}``; receivers connect to
-the named node. Three codecs share one interface, ``encode(node, now)`` / ``decode(packet,
-now) -> node name``:
+the named node. nodemesh adds the key ``dist_port`` (its distribution port) when it knows
+it: libcluster matches ``%{node: n}``, which ignores extra keys, and a receiver that gets
+the port connects without asking the node's EPMD. Three codecs share one interface,
+``encode(node, now, dist_port)`` / ``read(packet, now) -> Heartbeat`` (``decode`` gives the
+node name only):
 
 * :class:`PlainCodec`: that packet, byte for byte (see :func:`encode_heartbeat`).
 * :class:`SecretCodec`: libcluster's ``secret`` option: a 16-byte random IV followed by
@@ -42,6 +45,7 @@ import os
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -61,6 +65,7 @@ __all__ = [
     "Codec",
     "ForgedHeartbeatError",
     "GossipError",
+    "Heartbeat",
     "MalformedHeartbeatError",
     "OversizedHeartbeatError",
     "PlainCodec",
@@ -71,6 +76,7 @@ __all__ = [
     "WrongClusterError",
     "decode_heartbeat",
     "encode_heartbeat",
+    "read_heartbeat",
     "secret_decrypt",
     "secret_encrypt",
 ]
@@ -132,14 +138,27 @@ class ReplayedHeartbeatError(GossipError):
 
 # --- the plain packet ---------------------------------------------------------------------
 
-_MAP_OF_ONE = b"\x83t\x00\x00\x00\x01"  # VERSION_MAGIC, MAP_EXT with arity 1
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """What a heartbeat says: the sender's node name and, from nodemesh senders, the port
+    its distribution listens on (None when absent or not a port number)."""
+
+    node: str
+    dist_port: int | None = None
+
+
+_MAGIC_MAP = b"\x83t\x00\x00\x00"  # VERSION_MAGIC, MAP_EXT, arity (its last byte follows)
 _NODE_KEY = b"d\x00\x04node"  # ATOM_EXT "node", as OTP 25 writes it
+_PORT_KEY = b"d\x00\x09dist_port"
 
 
-def encode_heartbeat(node: str) -> bytes:
-    """``heartbeat::`` + term_to_binary(#{node => Node}) as libcluster on OTP 25 sends it.
+def encode_heartbeat(node: str, dist_port: int | None = None) -> bytes:
+    """``heartbeat::`` + term_to_binary(#{node => Node}) as libcluster on OTP 25 sends it,
+    or of ``#{dist_port => Port, node => Node}`` when ``dist_port`` is given.
 
-    Raises :class:`~nodemesh.errors.NodeNameError` if ``node`` is not a node name.
+    Raises :class:`~nodemesh.errors.NodeNameError` if ``node`` is not a node name and
+    ValueError if ``dist_port`` is not 1-65535.
     """
     # OTP <= 25 writes every atom that fits in Latin-1 as ATOM_EXT (100, u16 length) and
     # OTP >= 26 as SMALL_ATOM_UTF8_EXT (119). Node names are Latin-1 by Erlang's rules, so
@@ -147,11 +166,24 @@ def encode_heartbeat(node: str) -> bytes:
     # reference test vectors, and every OTP since R16 (and every other ETF tool) decodes
     # it, while 119 needs a decoder that knows UTF-8 atoms. Receivers accept all four.
     raw = str(parse_node_name(node)).encode("latin-1")
-    return HEARTBEAT_PREFIX + _MAP_OF_ONE + _NODE_KEY + struct.pack(">BH", 100, len(raw)) + raw
+    name = _NODE_KEY + struct.pack(">BH", 100, len(raw)) + raw
+    if dist_port is None:
+        return HEARTBEAT_PREFIX + _MAGIC_MAP + b"\x01" + name
+    if not 0 < dist_port < 65536:
+        raise ValueError(f"dist_port must be 1-65535, got {dist_port}")
+    # A map of up to 32 keys is a flatmap, written in key order: dist_port < node, so this
+    # is what term_to_binary gives on OTP 25. The port is INTEGER_EXT (98, 4 bytes) from
+    # 256 up, SMALL_INTEGER_EXT (97) below, as erts writes them.
+    port = (
+        struct.pack(">BB", 97, dist_port) if dist_port < 256 else struct.pack(">Bi", 98, dist_port)
+    )
+    return HEARTBEAT_PREFIX + _MAGIC_MAP + b"\x02" + _PORT_KEY + port + name
 
 
-def decode_heartbeat(packet: bytes, *, max_size: int = DEFAULT_MAX_PACKET_SIZE) -> str:
-    """The node name in a plain heartbeat. Extra map keys are ignored, as by libcluster.
+def read_heartbeat(packet: bytes, *, max_size: int = DEFAULT_MAX_PACKET_SIZE) -> Heartbeat:
+    """The node name and distribution port of a plain heartbeat. Other map keys are
+    ignored, as by libcluster, and so is a ``dist_port`` that is not an integer 1-65535
+    (the heartbeat still names a node).
 
     Decodes without creating anything global (nodemesh's atoms are plain strings), in at
     most ``max_size`` bytes, even when compressed. Raises :class:`OversizedHeartbeatError`
@@ -168,13 +200,24 @@ def decode_heartbeat(packet: bytes, *, max_size: int = DEFAULT_MAX_PACKET_SIZE) 
         raise MalformedHeartbeatError(f"not an external term: {exc}") from exc
     if not isinstance(term, Mapping):
         raise MalformedHeartbeatError(f"expected a map, got {type(term).__name__}")
-    node = next((v for k, v in term.items() if type(k) is Atom and k == "node"), None)
+    node = _atom_key(term, "node")
     if type(node) is not Atom:
         raise MalformedHeartbeatError(f"no node atom in the map: {str(term)[:100]}")
     try:
-        return str(parse_node_name(str(node)))
+        name = str(parse_node_name(str(node)))
     except NodeNameError as exc:
         raise MalformedHeartbeatError(f"bad node name: {exc}") from exc
+    port = _atom_key(term, "dist_port")
+    return Heartbeat(name, port if type(port) is int and 0 < port < 65536 else None)
+
+
+def _atom_key(term: Mapping[object, object], key: str) -> object:
+    return next((v for k, v in term.items() if type(k) is Atom and k == key), None)
+
+
+def decode_heartbeat(packet: bytes, *, max_size: int = DEFAULT_MAX_PACKET_SIZE) -> str:
+    """The node name in a plain heartbeat (see :func:`read_heartbeat`)."""
+    return read_heartbeat(packet, max_size=max_size).node
 
 
 # --- libcluster's secret ------------------------------------------------------------------
@@ -215,24 +258,44 @@ def secret_decrypt(packet: bytes, secret: str | bytes) -> bytes:
 
 
 class Codec(Protocol):
-    """Turns a node name into a datagram and back. ``now`` is Unix time in seconds."""
+    """Turns a node name (and its distribution port) into a datagram and back. ``now`` is
+    Unix time in seconds."""
 
-    def encode(self, node: str, now: float) -> bytes: ...
+    def encode(self, node: str, now: float, dist_port: int | None = None) -> bytes: ...
+
+    def read(self, packet: bytes, now: float) -> Heartbeat: ...
 
     def decode(self, packet: bytes, now: float) -> str: ...
 
 
 class PlainCodec:
-    """libcluster's default: no secret."""
+    """libcluster's default: no secret.
 
-    def __init__(self, *, max_packet_size: int = DEFAULT_MAX_PACKET_SIZE) -> None:
+    A node sends the same bytes every time, so the last ``max_cached`` packets that
+    decoded are kept with what they said: while N nodes join, each hears about N answers,
+    and a lookup is a fraction of a decode."""
+
+    def __init__(
+        self, *, max_packet_size: int = DEFAULT_MAX_PACKET_SIZE, max_cached: int = 1024
+    ) -> None:
         self.max_packet_size = max_packet_size
+        self.max_cached = max_cached
+        self._decoded: dict[bytes, Heartbeat] = {}
 
-    def encode(self, node: str, now: float) -> bytes:
-        return encode_heartbeat(node)
+    def encode(self, node: str, now: float, dist_port: int | None = None) -> bytes:
+        return encode_heartbeat(node, dist_port)
+
+    def read(self, packet: bytes, now: float) -> Heartbeat:
+        beat = self._decoded.get(packet)
+        if beat is None:
+            beat = read_heartbeat(packet, max_size=self.max_packet_size)
+            if len(self._decoded) >= self.max_cached:
+                del self._decoded[next(iter(self._decoded))]  # the oldest
+            self._decoded[bytes(packet)] = beat
+        return beat
 
     def decode(self, packet: bytes, now: float) -> str:
-        return decode_heartbeat(packet, max_size=self.max_packet_size)
+        return self.read(packet, now).node
 
 
 class SecretCodec:
@@ -244,16 +307,19 @@ class SecretCodec:
         self.secret = secret
         self.max_packet_size = max_packet_size
 
-    def encode(self, node: str, now: float) -> bytes:
-        return secret_encrypt(encode_heartbeat(node), self.secret)
+    def encode(self, node: str, now: float, dist_port: int | None = None) -> bytes:
+        return secret_encrypt(encode_heartbeat(node, dist_port), self.secret)
 
-    def decode(self, packet: bytes, now: float) -> str:
+    def read(self, packet: bytes, now: float) -> Heartbeat:
         if len(packet) > self.max_packet_size:
             raise OversizedHeartbeatError(f"{len(packet)} bytes, more than {self.max_packet_size}")
         plain = secret_decrypt(packet, self.secret)
         if not plain.startswith(HEARTBEAT_PREFIX):
             raise UndecryptableHeartbeatError("decrypted to no heartbeat (another secret?)")
-        return decode_heartbeat(plain, max_size=self.max_packet_size)
+        return read_heartbeat(plain, max_size=self.max_packet_size)
+
+    def decode(self, packet: bytes, now: float) -> str:
+        return self.read(packet, now).node
 
 
 MAGIC = b"NMg\x01"
@@ -313,9 +379,9 @@ class AuthenticatedCodec:
         self._last_sent = 0
         self._last_seen: OrderedDict[str, int] = OrderedDict()
 
-    def encode(self, node: str, now: float) -> bytes:
+    def encode(self, node: str, now: float, dist_port: int | None = None) -> bytes:
         """Seal a heartbeat for ``node`` with the first key; times always grow."""
-        plain = encode_heartbeat(node)
+        plain = encode_heartbeat(node, dist_port)
         stamp = max(int(now * 1000), self._last_sent + 1)
         self._last_sent = stamp
         key_id, aead = self._keys[0]
@@ -326,6 +392,10 @@ class AuthenticatedCodec:
 
     def decode(self, packet: bytes, now: float) -> str:
         """The sender's node name; raises a :class:`GossipError` for anything else."""
+        return self.read(packet, now).node
+
+    def read(self, packet: bytes, now: float) -> Heartbeat:
+        """The sender's heartbeat; raises a :class:`GossipError` for anything else."""
         if len(packet) > self.max_packet_size:
             raise OversizedHeartbeatError(f"{len(packet)} bytes, more than {self.max_packet_size}")
         if not packet.startswith(MAGIC):
@@ -338,9 +408,9 @@ class AuthenticatedCodec:
         stamp, length = _INNER.unpack_from(inner)
         if _INNER.size + length > len(inner):
             raise MalformedHeartbeatError(f"inner length {length} overruns the packet")
-        node = decode_heartbeat(inner[_INNER.size : _INNER.size + length])
-        self._check_fresh(node, stamp, int(now * 1000))
-        return node
+        beat = read_heartbeat(inner[_INNER.size : _INNER.size + length])
+        self._check_fresh(beat.node, stamp, int(now * 1000))
+        return beat
 
     def _open(self, packet: bytes) -> bytes:
         header = packet[:_HEADER]
