@@ -29,6 +29,7 @@ COMPILED_MODULES = (
     "nodemesh.term._containers",
     "nodemesh.term._leaves",
     "nodemesh.term._reading",
+    "nodemesh.term._scan",
     "nodemesh.term.decode",
     "nodemesh.dist.control",
     "nodemesh.dist.framing",
