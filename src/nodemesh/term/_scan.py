@@ -33,6 +33,8 @@ from nodemesh.term.types import Term
 
 Table = tuple[Reader, ...]
 
+_PIDS: dict[bytes, Any] = PIDS  # compiled: a C global of type dict (see _scan.pxd)
+
 
 def term(
     data: bytes, pos: int, budget: int, cache: dict[bytes, Any], table: Table
@@ -106,13 +108,14 @@ def _items(
     if budget <= 0 or count > size - pos:
         raise too_deep(tagpos) if budget <= 0 else overcount(data, pos, count, tagpos)
     budget -= 1
+    raw = data  # compiled: a C pointer to the bytes, sliced only within [0, size]
     items: list[Any] = [None] * count
     for i in range(count):
         tag = data[pos]
         if tag == 119:  # 12.31 SMALL_ATOM_UTF8_EXT, as _atoms reads it
             end = pos + 2 + data[pos + 1]
-            value = cache.get(data[pos + 2 : end], MISS)
-            if value is MISS or end > size:  # a miss is decoded (and cached) by the table
+            value = cache.get(raw[pos + 2 : end], MISS) if end <= size else MISS
+            if value is MISS:  # decoded (and cached), or refused, by the table's reader
                 value, end = table[119](data, pos + 1, budget)
             pos = end
         elif tag == 97:  # 12.5 SMALL_INTEGER_EXT
@@ -122,7 +125,7 @@ def _items(
             end = pos + 5 + _u32(data, pos + 1)
             if end > size:
                 check_end(data, end, pos)
-            value = data[pos + 5 : end]
+            value = raw[pos + 5 : end]
             pos = end
         elif tag == 98:  # 12.6 INTEGER_EXT: signed 32 bits
             number = _u32(data, pos + 1)
@@ -130,8 +133,8 @@ def _items(
             pos += 5
         elif tag == 88 and data[pos + 1] == 119:  # 12.12 NEW_PID_EXT, node a small atom
             end = pos + 15 + data[pos + 2]  # tag, atom tag, Len, name, 3 x 4 bytes
-            value = PIDS.get(data[pos + 1 : end])  # the key _leaves caches it by
-            if value is None or end > size:
+            value = _PIDS.get(raw[pos + 1 : end]) if end <= size else None  # _leaves' key
+            if value is None:
                 value, end = table[88](data, pos + 1, budget)
             pos = end
         elif tag == 104 or tag == 108 or tag == 116:
