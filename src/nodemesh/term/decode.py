@@ -10,6 +10,8 @@ containers in ``_containers``; they call their elements' readers directly with o
 unit of nesting ``budget``, which starts at ``DecodeLimits.max_depth``. There is one
 table per ``none_atom`` (the atom that decodes as None): ``READERS`` for the default
 ``undefined``, others built on first use and kept; :func:`make_decode_from` binds one.
+An uncompressed term in ``bytes`` (every distribution frame) is read by ``_scan``
+instead, the hot path: containers and the common tags there, the rest by the table.
 
 Untrusted input can only raise :class:`DecodeError`:
 
