@@ -3,6 +3,8 @@
 # bytes sliced through a C pointer once within the size.
 cimport cython
 
+cdef dict _HEADS  # a C global: .get is PyDict_GetItem, not an attribute and a call
+
 @cython.locals(size=Py_ssize_t, pos=Py_ssize_t, arity=int, op=int, raw="const unsigned char*")
 cdef bytes _message_head(bytes frame)
 

@@ -265,9 +265,9 @@ def read(frame: bytes | memoryview, codec: TermCodec = ERLANG) -> ev.Message | e
     head = _message_head(frame) if type(frame) is bytes else None
     if head is not None:
         known = _HEADS.get(head)
-        # The name of a REG_SEND is the one codec-dependent field: None if it is the
-        # codec's none_atom, then refused below by _event as a wrong type.
-        if known is not None and (type(known[0]) is Pid or known[0] != codec.none_atom):
+        # Valid for the decoder that read it: another codec's none_atom could make the
+        # name of a REG_SEND None (refused below by _event as not an atom).
+        if known is not None and known[2] is decode_from:
             payload, end = decode_from(frame, len(head) + 1)
             if end == len(frame):
                 return (known[0], payload, known[1])
@@ -281,30 +281,35 @@ def read(frame: bytes | memoryview, codec: TermCodec = ERLANG) -> ev.Message | e
             payload, end = decode_from(frame, pos)
             if end == len(frame) and type(to) is Pid:
                 if op == 2:
-                    return _known(head, to, payload, None)
+                    return _known(head, to, payload, None, decode_from)
                 sender = control[1]
                 if type(sender) is Pid:
-                    return _known(head, to, payload, sender)
+                    return _known(head, to, payload, sender, decode_from)
     elif op == 6 and len(control) == 4:  # REG_SEND {6, From, '', ToName}
         to, sender = control[3], control[1]
         payload, end = decode_from(frame, pos)
         if end == len(frame) and type(to) is Atom and type(sender) is Pid:
-            return _known(head, to, payload, sender)
+            return _known(head, to, payload, sender, decode_from)
     return _event(frame, control, pos, codec)
 
 
-#: Control terms of messages by their bytes (version byte on): (to, sender). Bounded
-#: like the decoder's caches; the pids and names in it come from earlier messages.
-_HEADS: dict[bytes, tuple[Any, Any]] = {}
+#: Control terms of messages by their bytes (version byte on): (to, sender, the
+#: decode_from that read them). Bounded like the decoder's caches.
+_HEADS: dict[bytes, tuple[Any, Any, Any]] = {}
 _HEADS_MAX = 1024
 
 
-def _known(head: bytes | None, to: Any, payload: Any, sender: Any) -> ev.Message:
+def _heads_kept() -> int:
+    """How many control terms are remembered (a C global when compiled: the tests ask)."""
+    return len(_HEADS)
+
+
+def _known(head: bytes | None, to: Any, payload: Any, sender: Any, decoder: Any) -> ev.Message:
     """The message, its control term's bytes remembered if they had a known shape."""
     if head is not None:
         if len(_HEADS) >= _HEADS_MAX:
             _HEADS.clear()
-        _HEADS[head] = (to, sender)
+        _HEADS[head] = (to, sender, decoder)
     return (to, payload, sender)
 
 
