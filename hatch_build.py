@@ -70,6 +70,9 @@ def compile_modules(workdir: Path) -> dict[str, str]:
         source = workdir / relative
         source.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SRC / relative, source)
+        declarations = (SRC / relative).with_suffix(".pxd")  # C types for Cython, if any
+        if declarations.exists():
+            shutil.copyfile(declarations, source.with_suffix(".pxd"))
         jobs.append((source, source.with_suffix(suffix), relative.with_suffix(suffix).as_posix()))
     cythonize(
         [str(source) for source, _, _ in jobs],

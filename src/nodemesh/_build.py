@@ -20,7 +20,8 @@ from types import ModuleType
 __all__ = ["COMPILED_MODULES", "implementation", "use_pure_python_if_asked"]
 
 #: The modules a wheel built with a compiler carries compiled: the term decoder, frame
-#: splitting and control messages (what every received message goes through). The
+#: splitting and control messages (what every received message goes through); a
+#: ``.pxd`` beside a module's ``.py`` gives Cython C types for it (``term/_scan.pxd``). The
 #: encoder stays Python: it bounds nesting (a list that contains itself) by Python's
 #: recursion limit, which calls between compiled functions do not count, so compiled
 #: it would overflow the C stack instead of raising EncodeError.
@@ -29,6 +30,7 @@ COMPILED_MODULES = (
     "nodemesh.term._containers",
     "nodemesh.term._leaves",
     "nodemesh.term._reading",
+    "nodemesh.term._scan",
     "nodemesh.term.decode",
     "nodemesh.dist.control",
     "nodemesh.dist.framing",

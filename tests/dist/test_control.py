@@ -14,6 +14,7 @@ from nodemesh.dist.control import Op
 from nodemesh.dist.framing import FrameReader
 from nodemesh.errors import RemoteProtocolError
 from nodemesh.term import encode
+from nodemesh.term.codec import ELIXIR, ERLANG
 from nodemesh.term.types import Atom, Pid, Reference
 
 ME = Pid(Atom("a@h"), 1, 0, 5)
@@ -102,6 +103,44 @@ def test_peer_forms_parse_to_one_event_per_meaning(frame: bytes, expected: ev.Co
 def test_read_hands_messages_over_as_tuples(frame: bytes, expected: ev.Message) -> None:
     """read()'s fast path gives (to, message, sender) for SEND, SEND_SENDER, REG_SEND."""
     assert control.read(frame) == expected
+
+
+def test_read_gives_the_same_for_a_control_term_seen_before() -> None:
+    """A message's control term looked up by its bytes gives what decoding it gives,
+    whatever payload follows, and a wrong ending is still refused."""
+    frames = [
+        (control.send(YOU, "hi", ME)[4:], (YOU, b"hi", ME)),
+        (control.send(YOU, 1)[4:], (YOU, 1, None)),
+        (control.reg_send(ME, Atom("chat"), [1])[4:], (Atom("chat"), [1], ME)),
+    ]
+    for frame, expected in frames:
+        for _ in range(2):  # the second read finds the control term's bytes
+            assert control.read(frame) == expected
+        control_bytes = frame[: len(frame) - len(encode(expected[1]))]
+        assert control.read(control_bytes + encode((2, 3))) == (expected[0], (2, 3), expected[2])
+        with pytest.raises(RemoteProtocolError, match="unexpected bytes"):
+            control.read(frame + b"\x00")
+        with pytest.raises(RemoteProtocolError):
+            control.read(control_bytes)  # no payload
+
+
+def test_read_decodes_a_known_name_with_the_codec_in_use() -> None:
+    """A REG_SEND name is the codec's: ``nil`` is a name for Erlang's codec and None
+    (refused: not an atom) for Elixir's, in either order of arrival."""
+    for name, first, second in [("nil", ERLANG, ELIXIR), ("undefined", ELIXIR, ERLANG)]:
+        frame = control.reg_send(ME, Atom(name), 1)[4:]
+        assert control.read(frame, first) == (Atom(name), 1, ME)
+        with pytest.raises(RemoteProtocolError, match="element 3 is not an atom"):
+            control.read(frame, second)
+        assert control.read(frame, first) == (Atom(name), 1, ME)
+
+
+def test_read_keeps_a_bounded_number_of_control_terms() -> None:
+    """The control terms remembered by their bytes never exceed their bound."""
+    for i in range(control._HEADS_MAX + 10):
+        frame = control.send(Pid(Atom("c@h"), i, 0, 1), i, ME)[4:]
+        assert control.read(frame) == (Pid(Atom("c@h"), i, 0, 1), i, ME)
+        assert 0 < control._heads_kept() <= control._HEADS_MAX
 
 
 def test_read_gives_events_for_everything_else() -> None:

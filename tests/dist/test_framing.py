@@ -47,7 +47,7 @@ def test_oversized_frame_is_refused_before_buffering() -> None:
 
 
 def test_frames_stay_valid_after_more_input() -> None:
-    """Returned payloads are views over immutable bytes: later feeds do not change them."""
+    """Returned payloads are immutable bytes: later feeds do not change them."""
     reader = FrameReader(1024)
     first = reader.feed(frames_of([b"keep"]) + b"\x00\x00")
     reader.feed(b"\x00\x01z")

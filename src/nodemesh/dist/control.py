@@ -255,12 +255,22 @@ def read(frame: bytes | memoryview, codec: TermCodec = ERLANG) -> ev.Message | e
     ``(to, message, sender)`` tuple (:data:`~nodemesh.dist.events.Message`).
 
     The fast path: building a frozen dataclass per message cost more than the rest of
-    the dispatch on ``bench/dist.py`` (see docs/benchmarks.md). Raises as :func:`parse`.
+    the dispatch on ``bench/dist.py`` (see docs/benchmarks.md), and a message's control
+    term, the same bytes for every message of one sender to one process, is looked up
+    by its bytes instead of decoded (:func:`_message_head`). Raises as :func:`parse`.
     """
-    # _control() inlined: one call less per message.
     if frame[0] != PASS_THROUGH:
         raise _bad_header(frame[0])
     decode_from = codec.decode_from  # with the node's limits and none atom
+    head = _message_head(frame) if type(frame) is bytes else None
+    if head is not None:
+        known = _HEADS.get(head)
+        # Valid for the decoder that read it: another codec's none_atom could make the
+        # name of a REG_SEND None (refused below by _event as not an atom).
+        if known is not None and known[2] is decode_from:
+            payload, end = decode_from(frame, len(head) + 1)
+            if end == len(frame):
+                return (known[0], payload, known[1])
     control, pos = decode_from(frame, 1)
     if type(control) is not tuple or not control or type(control[0]) is not int:
         raise _not_control(control)
@@ -271,16 +281,73 @@ def read(frame: bytes | memoryview, codec: TermCodec = ERLANG) -> ev.Message | e
             payload, end = decode_from(frame, pos)
             if end == len(frame) and type(to) is Pid:
                 if op == 2:
-                    return (to, payload, None)
+                    return _known(head, to, payload, None, decode_from)
                 sender = control[1]
                 if type(sender) is Pid:
-                    return (to, payload, sender)
+                    return _known(head, to, payload, sender, decode_from)
     elif op == 6 and len(control) == 4:  # REG_SEND {6, From, '', ToName}
         to, sender = control[3], control[1]
         payload, end = decode_from(frame, pos)
         if end == len(frame) and type(to) is Atom and type(sender) is Pid:
-            return (to, payload, sender)
+            return _known(head, to, payload, sender, decode_from)
     return _event(frame, control, pos, codec)
+
+
+#: Control terms of messages by their bytes (version byte on): (to, sender, the
+#: decode_from that read them). Bounded like the decoder's caches.
+_HEADS: dict[bytes, tuple[Any, Any, Any]] = {}
+_HEADS_MAX = 1024
+
+
+def _heads_kept() -> int:
+    """How many control terms are remembered (a C global when compiled: the tests ask)."""
+    return len(_HEADS)
+
+
+def _known(head: bytes | None, to: Any, payload: Any, sender: Any, decoder: Any) -> ev.Message:
+    """The message, its control term's bytes remembered if they had a known shape."""
+    if head is not None:
+        if len(_HEADS) >= _HEADS_MAX:
+            _HEADS.clear()
+        _HEADS[head] = (to, sender, decoder)
+    return (to, payload, sender)
+
+
+def _message_head(frame: bytes) -> bytes | None:
+    """The control term's bytes (version byte on) if it has the shape erts and nodemesh
+    give SEND {2, '', To}, SEND_SENDER {22, From, To} or REG_SEND {6, From, '', Name}
+    (SMALL_TUPLE_EXT, SMALL_INTEGER_EXT, NEW_PID_EXT with a SMALL_ATOM_UTF8_EXT node,
+    SMALL_ATOM_UTF8_EXT atoms: erl_ext_dist 12.13, 12.5, 12.12, 12.31), else None. Only
+    the shape is read here; the bytes are then looked up, or decoded and checked."""
+    size = len(frame)
+    if size < 6 or frame[1] != 131 or frame[2] != 104 or frame[4] != 97:
+        return None
+    arity, op = frame[3], frame[5]
+    try:
+        if op == 6 and arity == 4:
+            pos = _pid_end(frame, 6)
+            if pos and frame[pos] == 119 and frame[pos + 1] == 0 and frame[pos + 2] == 119:
+                pos += 4 + frame[pos + 3]
+            else:
+                return None
+        elif op == 22 and arity == 3:
+            pos = _pid_end(frame, 6)
+            pos = _pid_end(frame, pos) if pos else 0
+        elif op == 2 and arity == 3 and frame[6] == 119 and frame[7] == 0:
+            pos = _pid_end(frame, 8)
+        else:
+            return None
+    except IndexError:  # cut short: the decoder reports it
+        return None
+    raw = frame  # compiled: a C pointer, sliced within the size
+    return raw[1:pos] if 0 < pos <= size else None
+
+
+def _pid_end(frame: bytes, pos: int) -> int:
+    """The offset after a NEW_PID_EXT with a SMALL_ATOM_UTF8_EXT node at ``pos``, or 0."""
+    if frame[pos] != 88 or frame[pos + 1] != 119:
+        return 0
+    return pos + 15 + frame[pos + 2]
 
 
 def parse(frame: bytes | memoryview, codec: TermCodec = ERLANG) -> ev.ControlEvent:

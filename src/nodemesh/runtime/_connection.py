@@ -136,7 +136,7 @@ class Connection(asyncio.Protocol):
         self._ticker: asyncio.TimerHandle | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._held: Mailbox | None = None  # reading paused until it drains (hold_for)
-        self._stashed: list[memoryview] = []  # frames read before the hold, in order
+        self._stashed: list[bytes] = []  # frames read before the hold, in order
         flags = default_flags(visible=not config.hidden)
         name, cookie, creation = owner.name, owner.cookie, owner.creation
         # Inside TLS the handshake has 4-byte lengths (inet_tls_dist's {packet, 4}).
@@ -418,7 +418,7 @@ class Connection(asyncio.Protocol):
             return
         self._dispatch_frames(frames)
 
-    def _dispatch_frames(self, frames: list[memoryview]) -> None:
+    def _dispatch_frames(self, frames: list[bytes]) -> None:
         codec = self._owner.codec
         receive = self._owner.receive
         read = control.read

@@ -32,9 +32,10 @@ Probes = tuple[Callable[[Any], Any], Callable[[Any], bool]]
 _PID_TAGS = frozenset((88, 103))  # NEW_PID_EXT, PID_EXT
 
 
-def make_readers(none: str | None) -> tuple[Reader, ...]:
-    """Readers for every tag, where the atom ``none`` decodes as None (no atom if None);
-    tags that are not terms get a reader that raises DecodeError."""
+def make_readers(none: str | None) -> tuple[tuple[Reader, ...], dict[bytes, Any]]:
+    """Readers for every tag, where the atom ``none`` decodes as None (no atom if None),
+    and the cache of SMALL_ATOM_UTF8 atoms they fill (``_scan`` reads it too); tags
+    that are not terms get a reader that raises DecodeError."""
     table: list[Reader] = []  # filled below; the closures index it
     atoms = atom_readers(none)
     elements = _elements_reader(table, atoms)
@@ -50,10 +51,10 @@ def make_readers(none: str | None) -> tuple[Reader, ...]:
         table.append(
             containers.get(tag) or atoms.by_tag.get(tag) or LEAVES.get(tag) or _refuse(tag)
         )
-    return tuple(table)
+    return tuple(table), atoms.cache
 
 
-def _overcount(data: Buffer, pos: int, count: int, tagpos: int) -> DecodeError:
+def overcount(data: Buffer, pos: int, count: int, tagpos: int) -> DecodeError:
     """Every element takes at least one byte: a count the input cannot hold is refused."""
     return DecodeError(
         f"tag {data[tagpos]} at offset {tagpos} declares {count} elements, "
@@ -61,7 +62,7 @@ def _overcount(data: Buffer, pos: int, count: int, tagpos: int) -> DecodeError:
     )
 
 
-def _too_deep(tagpos: int) -> DecodeError:
+def too_deep(tagpos: int) -> DecodeError:
     return DecodeError(f"the term at offset {tagpos} nests deeper than max_depth")
 
 
@@ -85,7 +86,7 @@ def _elements_reader(readers: list[Reader], atoms: AtomReaders) -> Elements:
         commonest elements of distribution messages, are read inline, not by a call."""
         size = len(data)
         if budget <= 0 or count > size - pos:
-            raise _too_deep(tagpos) if budget <= 0 else _overcount(data, pos, count, tagpos)
+            raise too_deep(tagpos) if budget <= 0 else overcount(data, pos, count, tagpos)
         budget, table = budget - 1, readers
         lookup, known = on_bytes if type(data) is bytes else on_views
         items: list[Any] = []
@@ -136,12 +137,12 @@ def _list_reader(elements: Elements, readers: list[Reader]) -> Reader:
         if data[end] == 106:  # NIL_EXT
             return items, end + 1
         tail, end = readers[data[end]](data, end + 1, budget - 1)
-        return _with_tail(items, tail), end
+        return with_tail(items, tail), end
 
     return read_list
 
 
-def _with_tail(items: list[Any], tail: Term) -> Term:
+def with_tail(items: list[Any], tail: Term) -> Term:
     """Normalise as erts does: ``[a | [b]]`` is ``[a, b]``, and ``[ | t]`` is ``t``."""
     if type(tail) is list:
         return items + tail
@@ -154,10 +155,10 @@ def _map_reader(readers: list[Reader]) -> Reader:
     def read_map(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
         """12.15 MAP_EXT: Arity, then K1, V1, ... Kn, Vn; duplicate keys are not allowed."""
         if budget <= 0:
-            raise _too_deep(pos - 1)
+            raise too_deep(pos - 1)
         arity, start = u32(data, pos)[0], pos + 4
         if 2 * arity > len(data) - start:
-            raise _overcount(data, start, 2 * arity, pos - 1)
+            raise overcount(data, start, 2 * arity, pos - 1)
         budget, pos = budget - 1, start
         result: dict[Any, Any] = {}
         for _ in range(arity):
@@ -166,7 +167,7 @@ def _map_reader(readers: list[Reader]) -> Reader:
             try:
                 result[key] = value
             except TypeError:  # a list or map key: use its hashable twin
-                result[_freeze(key)] = value
+                result[freeze(key)] = value
         if len(result) != arity:
             raise DecodeError(
                 f"map at offset {start - 5} repeats a key, or has keys Python cannot tell "
@@ -177,17 +178,17 @@ def _map_reader(readers: list[Reader]) -> Reader:
     return read_map
 
 
-def _freeze(term: Term) -> Term:
+def freeze(term: Term) -> Term:
     """The hashable twin of a decoded term: lists become FrozenList, maps FrozenMap."""
     kind = type(term)
     if kind is list:
-        return FrozenList(map(_freeze, term))
+        return FrozenList(map(freeze, term))
     if kind is dict:
-        return FrozenMap({key: _freeze(value) for key, value in term.items()})
+        return FrozenMap({key: freeze(value) for key, value in term.items()})
     if kind is tuple:
-        return tuple(map(_freeze, term))
+        return tuple(map(freeze, term))
     if kind is ImproperList:
-        return ImproperList(map(_freeze, term.elements), _freeze(term.tail))
+        return ImproperList(map(freeze, term.elements), freeze(term.tail))
     return term
 
 

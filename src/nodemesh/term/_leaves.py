@@ -31,7 +31,7 @@ _U64_U32 = struct.Struct(">QI")
 _REF_IDS = tuple(struct.Struct(f">{n}I") for n in range(6))  # erts accepts 0..5 words
 _u16 = _U16.unpack_from
 _FLOAT_TEXT = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_PIDS: dict[bytes, Pid] = {}  # bounded like the atom caches (see _reading)
+PIDS: dict[bytes, Pid] = {}  # bounded like the atom caches (see _reading)
 
 
 # --- Numbers (12.5-12.7, 12.20, 12.21, 12.29) -------------------------------------------
@@ -142,11 +142,11 @@ def _new_pid(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
     tag = data[pos]  # the node atom's tag: find the pid's end without decoding the atom
     end = pos + (14 + data[pos + 1] if tag == 119 or tag == 115 else 15 + _u16(data, pos + 1)[0])
     key = data[pos:end]
-    pid = _PIDS.get(key if type(key) is bytes else bytes(key))  # a hit skips Pid.__init__
+    pid = PIDS.get(key if type(key) is bytes else bytes(key))  # a hit skips Pid.__init__
     if pid is None or end > len(data):
         node, fields = atom_at(data, pos)
         pid = Pid(node, *_U32x3.unpack_from(data, fields))
-        remember(_PIDS, key, pid)
+        remember(PIDS, key, pid)
     return pid, end
 
 

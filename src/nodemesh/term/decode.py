@@ -10,6 +10,8 @@ containers in ``_containers``; they call their elements' readers directly with o
 unit of nesting ``budget``, which starts at ``DecodeLimits.max_depth``. There is one
 table per ``none_atom`` (the atom that decodes as None): ``READERS`` for the default
 ``undefined``, others built on first use and kept; :func:`make_decode_from` binds one.
+An uncompressed term in ``bytes`` (every distribution frame) is read by ``_scan``
+instead, the hot path: containers and the common tags there, the rest by the table.
 
 Untrusted input can only raise :class:`DecodeError`:
 
@@ -28,12 +30,13 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from nodemesh.errors import ConfigError, DecodeError
 from nodemesh.term._atoms import DEFAULT_NONE_ATOM, check_none_atom
 from nodemesh.term._containers import make_readers
 from nodemesh.term._reading import Buffer, Reader, u32
+from nodemesh.term._scan import term
 from nodemesh.term.types import Term
 
 __all__ = ["DEFAULT_LIMITS", "DecodeLimits", "decode", "decode_from", "make_decode_from"]
@@ -42,9 +45,11 @@ __all__ = ["DEFAULT_LIMITS", "DecodeLimits", "decode", "decode_from", "make_deco
 #: (and the C stack used to hash deeply nested map keys) would be the real bound.
 MAX_DEPTH_CEILING = 10_000
 
-#: The readers for the default none_atom, ``undefined``.
-READERS = make_readers(DEFAULT_NONE_ATOM)
-_TABLES: dict[str, tuple[Reader, ...]] = {DEFAULT_NONE_ATOM: READERS}
+#: The readers for the default none_atom, ``undefined``, and their atom cache.
+READERS, ATOMS = make_readers(DEFAULT_NONE_ATOM)
+_TABLES: dict[str, tuple[tuple[Reader, ...], dict[bytes, Any]]] = {
+    DEFAULT_NONE_ATOM: (READERS, ATOMS)
+}
 _MAX_TABLES = 8  # beyond this many none_atom choices, build without keeping
 
 
@@ -108,7 +113,7 @@ def decode_from(
     if type(data) is bytes:
         try:  # the hot path, inlined: an uncompressed term in bytes
             if data[pos] == 131 and data[pos + 1] != 80 and pos >= 0:
-                return READERS[data[pos + 1]](data, pos + 2, limits.max_depth)
+                return term(data, pos + 1, limits.max_depth, ATOMS, READERS)
         except _ESCAPES as exc:
             raise _translate(exc, data, pos) from None
         return _decode_at(data, pos, limits, READERS)
@@ -127,14 +132,14 @@ def make_decode_from(none_atom: str, limits: DecodeLimits) -> DecodeFrom:
     """:func:`decode_from` with ``limits`` bound, where the atom ``none_atom`` decodes
     as None; ``none_atom`` must be a valid atom name other than true and false
     (ConfigError otherwise)."""
-    readers = READERS if none_atom == DEFAULT_NONE_ATOM else _readers_for(none_atom)
+    readers, atoms = _readers_for(none_atom)
     depth = limits.max_depth
 
     def decode_from(data: bytes | bytearray | memoryview, pos: int = 0) -> tuple[Term, int]:
         if type(data) is bytes:
             try:  # the hot path, as in the module's decode_from
                 if data[pos] == 131 and data[pos + 1] != 80 and pos >= 0:
-                    return readers[data[pos + 1]](data, pos + 2, depth)
+                    return term(data, pos + 1, depth, atoms, readers)
             except _ESCAPES as exc:
                 raise _translate(exc, data, pos) from None
             return _decode_at(data, pos, limits, readers)
@@ -162,13 +167,13 @@ def _decode_view(
 _ESCAPES = (IndexError, struct.error, RecursionError, MemoryError)
 
 
-def _readers_for(none_atom: str) -> tuple[Reader, ...]:
-    readers = _TABLES.get(none_atom)
-    if readers is None:
-        readers = make_readers(check_none_atom(none_atom))
+def _readers_for(none_atom: str) -> tuple[tuple[Reader, ...], dict[bytes, Any]]:
+    tables = _TABLES.get(none_atom)
+    if tables is None:
+        tables = make_readers(check_none_atom(none_atom))
         if len(_TABLES) < _MAX_TABLES:
-            _TABLES[none_atom] = readers
-    return readers
+            _TABLES[none_atom] = tables
+    return tables
 
 
 def _decode_at(
