@@ -148,3 +148,19 @@ def _mutate(data: bytes, operations: list[tuple[str, int, int]]) -> bytes:
 def test_mutated_encodings_raise_only_decode_error(term: Any, operations: Any) -> None:
     """Flipped, overwritten, inserted or deleted bytes give a value or DecodeError."""
     _decode_or_error(_mutate(encode(term), operations))
+
+
+def _outcome(data: bytes | memoryview) -> tuple[str, Any]:
+    try:
+        return "value", decode(data)
+    except DecodeError as exc:
+        return "error", str(exc)
+
+
+@SETTINGS
+@given(terms, edits)
+def test_bytes_and_views_decode_alike(term: Any, operations: Any) -> None:
+    """``bytes`` (read by _scan) and a memoryview (read by the reader table) give the
+    same value, or the same DecodeError message, for intact and mutated encodings."""
+    for data in (encode(term), _mutate(encode(term), operations)):
+        assert _outcome(data) == _outcome(memoryview(data))
