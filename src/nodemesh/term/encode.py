@@ -2,7 +2,8 @@
 
 Theory of operation
 -------------------
-One recursive function, :func:`_write`, appends a term, tag first, to a bytearray. It
+One recursive function, :func:`_write_all`, appends terms, tag first, to a list of byte
+strings that the caller joins once (cheaper than growing a bytearray piece by piece). It
 writes the common types itself, tested by exact type (``type(True)`` is ``bool``, not
 ``int``, so subclass order comes for free): one function instead of a call per term
 measured cheaper, pure and compiled (docs/benchmarks.md, "Session 4: the sender"). The
@@ -38,6 +39,7 @@ from nodemesh.term._leaf_writers import (
     TAG_U8,
     TAG_U16,
     TAG_U32,
+    Out,
     Writer,
     _atom,
     _pack_tag_u32,
@@ -59,7 +61,16 @@ from nodemesh.term.types import (
     Term,
 )
 
-__all__ = ["MAX_DEPTH", "Encoded", "encode", "encode_into", "encode_once", "make_encode_into"]
+__all__ = [
+    "MAX_DEPTH",
+    "Encoded",
+    "encode",
+    "encode_into",
+    "encode_once",
+    "make_encode_into",
+    "none_bytes",
+    "write_term",
+]
 
 #: How many containers deep a term may nest (a list that contains itself stops here).
 #: The pure build takes one Python frame per level (two for ImproperList and subclasses
@@ -73,7 +84,7 @@ _JUST_INT = {int}
 _DEFAULT_NONE = atom_bytes(DEFAULT_NONE_ATOM)
 _chain = chain.from_iterable  # a map's items as key, value, key, value, ...
 
-Nested = Callable[[Any, bytearray, int, bytes], None]
+Nested = Callable[[Any, Out, int, bytes], None]
 
 
 def encode(term: Term) -> bytes:
@@ -83,26 +94,34 @@ def encode(term: Term) -> bytes:
     ``nil``). Raises :class:`EncodeError` if the value (or anything inside it) has no
     Erlang form, or nests more than :data:`MAX_DEPTH` containers deep.
     """
-    out = bytearray()
-    encode_into(term, out)
-    return bytes(out)
+    parts: Out = []
+    write_term(term, parts)
+    return b"".join(parts)
 
 
 def encode_into(term: Term, out: bytearray) -> None:
-    """Append 131 and the encoded ``term`` to ``out`` (framing without copies).
+    """Append 131 and the encoded ``term`` to ``out``.
 
     Raises :class:`EncodeError` as :func:`encode` does; ``out`` is then left unchanged.
     """
-    # The body of make_encode_into's function, not a call to it: one call less per send.
-    start = len(out)
-    out.append(131)  # 12.1: the version byte
+    parts: Out = []
+    write_term(term, parts)
+    out += b"".join(parts)
+
+
+def write_term(term: Term, parts: Out, none: bytes = _DEFAULT_NONE) -> None:
+    """Append 131 and the encoding of ``term`` to ``parts``, byte strings to be joined
+    (None is the atom encoded as ``none``). Appending to a list and joining once costs
+    less than growing a bytearray by each piece (measured: docs/benchmarks.md, session 4).
+
+    Raises :class:`EncodeError` as :func:`encode` does; ``parts`` may then hold the
+    beginning of the encoding.
+    """
+    parts.append(b"\x83")  # 12.1: the version byte
     try:
-        _write_all((term,), out, 0, _DEFAULT_NONE)
-    except BaseException as exc:
-        del out[start:]
-        if isinstance(exc, RecursionError):  # the pure build, called from deep in a stack
-            raise _too_deep() from None
-        raise
+        _write_all((term,), parts, 0, none)
+    except RecursionError:  # the pure build, called from deep in a stack
+        raise _too_deep() from None
 
 
 class Encoded:
@@ -122,32 +141,34 @@ def encode_once(term: Term, *, none_atom: str = DEFAULT_NONE_ATOM) -> Encoded:
     """``term`` encoded now (None as ``none_atom``), to be embedded as is in later
     encodings. Raises :class:`EncodeError` as :func:`encode` does, and ConfigError for a
     ``none_atom`` that cannot stand for None."""
-    out = bytearray()
-    make_encode_into(none_atom)(term, out)
-    return Encoded(bytes(out[1:]))
+    parts: Out = []
+    write_term(term, parts, none_bytes(none_atom))
+    return Encoded(b"".join(parts[1:]))
 
 
-def _write_encoded(term: Encoded, out: bytearray) -> None:
-    out += term.data
+def _write_encoded(term: Encoded, out: Out) -> None:
+    out.append(term.data)
+
+
+def none_bytes(none_atom: str) -> bytes:
+    """The encoded atom ``none_atom``, which must be a valid atom name other than true
+    and false (ConfigError otherwise): what :func:`write_term` writes None as."""
+    if none_atom == DEFAULT_NONE_ATOM:
+        return _DEFAULT_NONE
+    return atom_bytes(check_none_atom(none_atom))
 
 
 def make_encode_into(none_atom: str) -> Callable[[Term, bytearray], None]:
     """:func:`encode_into` writing None as the atom ``none_atom``, which must be a
     valid atom name other than true and false (ConfigError otherwise)."""
-    if none_atom == DEFAULT_NONE_ATOM:
+    none = none_bytes(none_atom)
+    if none is _DEFAULT_NONE:
         return encode_into
-    none = atom_bytes(check_none_atom(none_atom))
 
     def encode_into_with_none(term: Term, out: bytearray) -> None:
-        start = len(out)
-        out.append(131)  # 12.1: the version byte
-        try:
-            _write_all((term,), out, 0, none)
-        except BaseException as exc:
-            del out[start:]
-            if isinstance(exc, RecursionError):  # the pure build, called from deep in a stack
-                raise _too_deep() from None
-            raise
+        parts: Out = []
+        write_term(term, parts, none)
+        out += b"".join(parts)
 
     return encode_into_with_none
 
@@ -156,7 +177,7 @@ def _too_deep() -> EncodeError:
     return EncodeError("the term nests too deeply, or contains itself")
 
 
-def _write_all(terms: Iterable[Any], out: bytearray, depth: int, none: bytes) -> None:
+def _write_all(terms: Iterable[Any], out: Out, depth: int, none: bytes) -> None:
     """Append each of ``terms``, ``depth`` containers deep. The common types are written
     here and a container's elements by a call of this function for the container, not
     a call per element: the hot loop of every send (measured; longer than a function
@@ -164,37 +185,39 @@ def _write_all(terms: Iterable[Any], out: bytearray, depth: int, none: bytes) ->
     for term in terms:
         kind = type(term)
         if kind is Atom:
-            out += _ATOMS.get(term) or _atom(term)
+            out.append(_ATOMS.get(term) or _atom(term))
         elif kind is int:
             if 0 <= term <= 255:
-                out += _SMALL_INTS[term]
+                out.append(_SMALL_INTS[term])
             else:
                 _write_int(term, out)
         elif kind is bytes:
             size = len(term)
-            out += _pack_tag_u32(109, size if size <= MAX_U32 else length(size, "a binary"))
-            out += term
+            out.append(_pack_tag_u32(109, size if size <= MAX_U32 else length(size, "a binary")))
+            out.append(term)
         elif kind is tuple:
             if depth >= MAX_DEPTH:
                 raise _too_deep()
             size = len(term)
-            out += _SMALL_TUPLES[size] if size < 256 else TAG_U32.pack(105, length(size, "a tuple"))
+            out.append(
+                _SMALL_TUPLES[size] if size < 256 else TAG_U32.pack(105, length(size, "a tuple"))
+            )
             _write_all(term, out, depth + 1, none)
         elif kind is list:
             if not term:
-                out.append(106)  # NIL_EXT
+                out.append(b"j")  # NIL_EXT
             elif not _wrote_string(term, out):
                 if depth >= MAX_DEPTH:
                     raise _too_deep()
-                out += TAG_U32.pack(108, length(len(term), "a list"))
+                out.append(TAG_U32.pack(108, length(len(term), "a list")))
                 _write_all(term, out, depth + 1, none)
-                out.append(106)
+                out.append(b"j")
         elif term is None:
-            out += none
+            out.append(none)
         elif kind is dict:
             if depth >= MAX_DEPTH:
                 raise _too_deep()
-            out += TAG_U32.pack(116, length(len(term), "a map"))
+            out.append(TAG_U32.pack(116, length(len(term), "a map")))
             _write_all(_chain(term.items()), out, depth + 1, none)
         else:
             leaf = _LEAVES.get(kind)
@@ -207,22 +230,22 @@ def _write_all(terms: Iterable[Any], out: bytearray, depth: int, none: bytes) ->
 # --- Lists (12.17-12.19) ----------------------------------------------------------------
 
 
-def _write_list(term: list[Any] | FrozenList, out: bytearray, depth: int, none: bytes) -> None:
+def _write_list(term: list[Any] | FrozenList, out: Out, depth: int, none: bytes) -> None:
     """NIL_EXT, STRING_EXT for up to 65535 ints in 0..255 (as erts does), else LIST_EXT."""
     size = len(term)
     if not size:
-        out.append(106)
+        out.append(b"j")
         return
     if _wrote_string(term, out):
         return
     if depth >= MAX_DEPTH:
         raise _too_deep()
-    out += TAG_U32.pack(108, length(size, "a list"))
+    out.append(TAG_U32.pack(108, length(size, "a list")))
     _write_all(term, out, depth + 1, none)
-    out.append(106)
+    out.append(b"j")
 
 
-def _wrote_string(term: list[Any] | FrozenList, out: bytearray) -> bool:
+def _wrote_string(term: list[Any] | FrozenList, out: Out) -> bool:
     """Write a non-empty list of up to 65535 exact ints in 0..255 as STRING_EXT (as erts
     does) and say so; write nothing and return False for any other list."""
     size = len(term)
@@ -231,37 +254,37 @@ def _wrote_string(term: list[Any] | FrozenList, out: bytearray) -> bool:
             chars = bytes(term)
         except ValueError:
             return False  # an int outside 0..255
-        out += TAG_U16.pack(107, size)
-        out += chars
+        out.append(TAG_U16.pack(107, size))
+        out.append(chars)
         return True
     return False
 
 
-def _write_improper(term: ImproperList, out: bytearray, depth: int, none: bytes) -> None:
+def _write_improper(term: ImproperList, out: Out, depth: int, none: bytes) -> None:
     if not term.elements:
         raise EncodeError("an ImproperList needs at least one element before its tail")
     if depth >= MAX_DEPTH:
         raise _too_deep()
-    out += TAG_U32.pack(108, length(len(term.elements), "a list"))
+    out.append(TAG_U32.pack(108, length(len(term.elements), "a list")))
     _write_all((*term.elements, term.tail), out, depth + 1, none)
 
 
 # --- Maps (12.14-12.15) -----------------------------------------------------------------
 
 
-def _write_map(term: Mapping[Any, Any], out: bytearray, depth: int, none: bytes) -> None:
+def _write_map(term: Mapping[Any, Any], out: Out, depth: int, none: bytes) -> None:
     if depth >= MAX_DEPTH:
         raise _too_deep()
-    out += TAG_U32.pack(116, length(len(term), "a map"))
+    out.append(TAG_U32.pack(116, length(len(term), "a map")))
     _write_all(_chain(term.items()), out, depth + 1, none)
 
 
-def _write_tuple(term: tuple[Any, ...], out: bytearray, depth: int, none: bytes) -> None:
+def _write_tuple(term: tuple[Any, ...], out: Out, depth: int, none: bytes) -> None:
     """A tuple subclass (a namedtuple); _write_all writes exact tuples itself."""
     if depth >= MAX_DEPTH:
         raise _too_deep()
     size = len(term)
-    out += _SMALL_TUPLES[size] if size < 256 else TAG_U32.pack(105, length(size, "a tuple"))
+    out.append(_SMALL_TUPLES[size] if size < 256 else TAG_U32.pack(105, length(size, "a tuple")))
     _write_all(term, out, depth + 1, none)
 
 
