@@ -42,6 +42,7 @@ from nodemesh.term._leaf_writers import (
     Out,
     Writer,
     _atom,
+    _pack_tag_i32,
     _pack_tag_u32,
     _write_int,
     atom_bytes,
@@ -81,6 +82,8 @@ MAX_DEPTH = 400
 
 _SMALL_TUPLES = tuple(TAG_U8.pack(104, n) for n in range(256))  # 12.13 SMALL_TUPLE_EXT
 _JUST_INT = {int}
+_BINARY_HEADS_SIZE = 256  # 12.19 BINARY_EXT's tag and length for the short ones, kept
+_BINARY_HEADS = tuple(TAG_U32.pack(109, n) for n in range(_BINARY_HEADS_SIZE))
 _DEFAULT_NONE = atom_bytes(DEFAULT_NONE_ATOM)
 _chain = chain.from_iterable  # a map's items as key, value, key, value, ...
 
@@ -119,7 +122,11 @@ def write_term(term: Term, parts: Out, none: bytes = _DEFAULT_NONE) -> None:
     """
     parts.append(b"\x83")  # 12.1: the version byte
     try:
-        _write_all((term,), parts, 0, none)
+        if type(term) is tuple and len(term) < 256:  # most messages: one call less
+            parts.append(_SMALL_TUPLES[len(term)])
+            _write_all(term, parts, 1, none)
+        else:
+            _write_all((term,), parts, 0, none)
     except RecursionError:  # the pure build, called from deep in a stack
         raise _too_deep() from None
 
@@ -189,11 +196,18 @@ def _write_all(terms: Iterable[Any], out: Out, depth: int, none: bytes) -> None:
         elif kind is int:
             if 0 <= term <= 255:
                 out.append(_SMALL_INTS[term])
+            elif -0x80000000 <= term <= 0x7FFFFFFF:
+                out.append(_pack_tag_i32(98, term))  # 12.6 INTEGER_EXT
             else:
                 _write_int(term, out)
         elif kind is bytes:
             size = len(term)
-            out.append(_pack_tag_u32(109, size if size <= MAX_U32 else length(size, "a binary")))
+            if size < _BINARY_HEADS_SIZE:
+                out.append(_BINARY_HEADS[size])
+            else:
+                out.append(
+                    _pack_tag_u32(109, size if size <= MAX_U32 else length(size, "a binary"))
+                )
             out.append(term)
         elif kind is tuple:
             if depth >= MAX_DEPTH:
