@@ -170,7 +170,8 @@ def send(
             entry = _keep(key, (_head((Op.SEND_SENDER.value, sender, to)), to, sender))
     parts = [entry[0]]
     write_term(message, parts, codec.none_encoded)
-    return _frame(parts)
+    body = b"".join(parts)  # _frame(parts) inlined: one call less per message
+    return _pack_length(len(body)) + body
 
 
 def _send_head(to: Pid) -> bytes:
@@ -209,7 +210,8 @@ def reg_send(sender: Pid, name: Atom | str, message: Any, *, codec: TermCodec = 
         entry = _keep(key, (head, sender))
     parts = [entry[0]]
     write_term(message, parts, codec.none_encoded)
-    return _frame(parts)
+    body = b"".join(parts)  # _frame(parts) inlined: one call less per message
+    return _pack_length(len(body)) + body
 
 
 def link(sender: Pid, target: Pid) -> bytes:
