@@ -7,6 +7,8 @@
   gets them: frame split, control parse, dispatch, ``Mailbox.deliver``.
 * ``send``: N ``await node.send(remote_pid, msg)`` into a connection whose ``write``
   drops the bytes: routing, frame building.
+* ``send-reg``: the same to a registered name, ``await node.send(("bench", node), msg)``
+  (REG_SEND from the node's system pid), as ``bench/dist.py``'s senders do.
 * ``recv-pubsub``: N Phoenix.PubSub ``forward_to_local`` messages to the adapter worker
   (REG_SEND), fed as above with a pass through the event loop after each chunk, then
   read from a ``PubSub`` subscription: what a subscriber node does per broadcast.
@@ -71,7 +73,10 @@ async def run(path: str, messages: int, trials: int, one_per_read: bool = False)
     conn = _connection(node)
     box = node.register("bench")
     sender = node.mailbox().pid
-    remote = Pid(Atom(PEER), 5, 0, 1)
+    remote: Any = Pid(Atom(PEER), 5, 0, 1)
+    if path == "send-reg":  # REG_SEND from the system pid that Node.start makes
+        node._system = node.mailbox(max_queued=0)
+        remote, path = ("bench", PEER), "send"
     if path == "recv-pubsub":
         return await run_pubsub(node, conn, sender, messages, trials, one_per_read)
     if path == "recv-reg":
@@ -131,7 +136,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--trials", type=int, default=30, help="best of this many")
     parser.add_argument(
-        "--path", choices=["recv-reg", "recv-pid", "send", "recv-pubsub"], default=None
+        "--path",
+        choices=["recv-reg", "recv-pid", "send", "send-reg", "recv-pubsub"],
+        default=None,
     )
     parser.add_argument("--one-per-read", action="store_true", help="recv-pubsub: no batches")
     args = parser.parse_args()

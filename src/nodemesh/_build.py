@@ -19,12 +19,11 @@ from types import ModuleType
 
 __all__ = ["COMPILED_MODULES", "implementation", "use_pure_python_if_asked"]
 
-#: The modules a wheel built with a compiler carries compiled: the term decoder, frame
-#: splitting and control messages (what every received message goes through); a
-#: ``.pxd`` beside a module's ``.py`` gives Cython C types for it (``term/_scan.pxd``). The
-#: encoder stays Python: it bounds nesting (a list that contains itself) by Python's
-#: recursion limit, which calls between compiled functions do not count, so compiled
-#: it would overflow the C stack instead of raising EncodeError.
+#: The modules a wheel built with a compiler carries compiled: the term decoder and
+#: encoder, frame splitting and control messages (what every message goes through); a
+#: ``.pxd`` beside a module's ``.py`` gives Cython C types for it (``term/_scan.pxd``).
+#: The encoder bounds nesting by a depth of its own (MAX_DEPTH), not by Python's
+#: recursion limit, which calls between compiled functions do not count.
 COMPILED_MODULES = (
     "nodemesh.term._atoms",
     "nodemesh.term._containers",
@@ -32,6 +31,8 @@ COMPILED_MODULES = (
     "nodemesh.term._reading",
     "nodemesh.term._scan",
     "nodemesh.term.decode",
+    "nodemesh.term._leaf_writers",
+    "nodemesh.term.encode",
     "nodemesh.dist.control",
     "nodemesh.dist.framing",
 )

@@ -13,6 +13,7 @@ from nodemesh.dist import events as ev
 from nodemesh.dist.control import Op
 from nodemesh.dist.framing import FrameReader
 from nodemesh.errors import RemoteProtocolError
+from nodemesh.term.codec import ELIXIR
 from nodemesh.term import encode
 from nodemesh.term.codec import ELIXIR, ERLANG
 from nodemesh.term.types import Atom, Pid, Reference
@@ -220,3 +221,25 @@ def test_send_reuses_the_encoded_control_term() -> None:
     for n in range(control._SEND_HEADS_MAX + 5):
         control.send(Pid(YOU.node, n, 0, YOU.creation), 1)
     assert len(control._SEND_HEADS) <= control._SEND_HEADS_MAX
+
+
+def test_kept_control_terms_are_the_plain_build_for_every_sender_and_name() -> None:
+    """SEND_SENDER per (sender, pid) and REG_SEND per (sender, name), as str or Atom, are
+    byte for byte the plain build, for the first and every later message; equal pids that
+    are other objects get the same bytes; the kept frame starts stay bounded."""
+    other = Pid(ME.node, ME.id + 1, 0, ME.creation)
+    for _ in range(2):
+        for sender in (ME, other, Pid(ME.node, ME.id, ME.serial, ME.creation)):
+            for message in ("hi", (Atom("chat"), b"room", [1, 2]), None):
+                assert control.send(YOU, message, sender) == control.build(
+                    (22, sender, YOU), message, with_payload=True
+                )
+                for name in ("bench", Atom("bench"), "other"):
+                    assert control.reg_send(sender, name, message) == control.build(
+                        (6, sender, Atom(""), Atom(name)), message, with_payload=True
+                    )
+    assert control.reg_send(ME, "bench", None, codec=ELIXIR).endswith(b"\x83w\x03nil")
+    assert control.send(YOU, [None], ME, codec=ELIXIR).endswith(b"\x83l\x00\x00\x00\x01w\x03nilj")
+    for n in range(control._SEND_HEADS_MAX + 5):
+        control.reg_send(Pid(ME.node, n, 0, ME.creation), "bench", 1)
+    assert len(control._BY_ID) <= control._SEND_HEADS_MAX

@@ -28,6 +28,7 @@ from nodemesh.term import (
     encode,
     encode_into,
 )
+from nodemesh.term.encode import MAX_DEPTH
 
 NODE = Atom("nm@host")
 NODE_BYTES = b"w\x07nm@host"
@@ -256,6 +257,31 @@ def _self_referencing() -> list[Any]:
     return loop
 
 
+def _self_containing_map() -> dict[Any, Any]:
+    loop: dict[Any, Any] = {}
+    loop[Atom("me")] = (loop,)
+    return loop
+
+
+def _nested(wrap: Any, depth: int) -> Any:
+    term: Any = Atom("x")  # not an int: [1] is a STRING_EXT, which holds no terms
+    for _ in range(depth):
+        term = wrap(term)
+    return term
+
+
+_WRAPS = {
+    "tuple": lambda t: (t,),
+    "list": lambda t: [t],
+    "map": lambda t: {1: t},
+    "FrozenList": lambda t: FrozenList([t]),
+    "FrozenMap": lambda t: FrozenMap({1: t}),
+    "ImproperList": lambda t: ImproperList([t], 2),
+    "namedtuple": lambda t: Point(t, 2),
+    "OrderedDict": lambda t: OrderedDict(k=t),
+}
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -288,6 +314,8 @@ def _self_referencing() -> list[Any]:
         ExportFun(Atom("m"), 3, 1),  # type: ignore[arg-type]
         OpaqueFun(b""),
         _self_referencing(),
+        _self_containing_map(),
+        _nested(_WRAPS["tuple"], MAX_DEPTH + 1),
     ],
     ids=short,
 )
@@ -299,6 +327,28 @@ def test_values_without_an_erlang_form_raise_encode_error(value: Any) -> None:
     with pytest.raises(EncodeError):
         encode_into(value, out)
     assert out == b"keep"
+
+
+@pytest.mark.parametrize("kind", sorted(_WRAPS))
+def test_nesting_is_bounded_by_max_depth(kind: str) -> None:
+    """MAX_DEPTH containers nest (pure and compiled alike); one more raises EncodeError,
+    never RecursionError or a crash of the compiled build, and nothing is written."""
+    wrap = _WRAPS[kind]
+    deepest = encode(_nested(wrap, MAX_DEPTH))
+    assert deepest[:2] == encode(wrap(Atom("x")))[:2]
+    out = bytearray(b"keep")
+    with pytest.raises(EncodeError, match="nests too deeply"):
+        encode_into(_nested(wrap, MAX_DEPTH + 1), out)
+    assert out == b"keep"
+
+
+def test_a_term_containing_itself_raises_encode_error_at_any_depth() -> None:
+    """A list holding itself, reached from inside other containers, is refused: the
+    explicit depth bound stops it in the compiled build too (no C stack overflow)."""
+    loop = _self_referencing()
+    for term in (loop, [loop], {1: (loop,)}, ImproperList([loop], 1), FrozenList([loop])):
+        with pytest.raises(EncodeError, match="nests too deeply"):
+            encode(term)
 
 
 def test_encode_error_names_the_python_type() -> None:

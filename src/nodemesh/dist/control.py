@@ -11,12 +11,13 @@ a node owes its peer among them (UNLINK_ID_ACK, ``noproc`` exits and DOWNs, SPAW
 
 from __future__ import annotations
 
+import struct
 from enum import IntEnum
 from typing import Any
 
 from nodemesh.dist import events as ev
 from nodemesh.errors import DecodeError, RemoteProtocolError
-from nodemesh.term import encode_into
+from nodemesh.term.encode import write_term
 from nodemesh.term.codec import ERLANG, TermCodec
 from nodemesh.term.types import Atom, Pid, Reference
 
@@ -130,42 +131,87 @@ def build(
     The payload is encoded with ``codec`` (which atom is None: ``undefined`` or Elixir's
     ``nil``); control tuples hold no None, so the default encoder serves them.
     """
-    out = bytearray(b"\x00\x00\x00\x00p")
-    encode_into(control, out)
+    parts: list[Any] = [b"p"]
+    write_term(control, parts)
     if with_payload:
-        codec.encode_into(payload, out)
-    out[0:4] = (len(out) - 4).to_bytes(4, "big")
-    return bytes(out)
+        write_term(payload, parts, codec.none_encoded)
+    return _frame(parts)
+
+
+def _frame(parts: list[Any]) -> bytes:
+    """The frame of these pieces: their 4-byte length, then them."""
+    body = b"".join(parts)
+    return _pack_length(len(body)) + body
+
+
+def _head(control: tuple[Any, ...]) -> bytes:
+    """The pass-through byte and the encoded control term: a frame's start."""
+    parts: list[Any] = [b"p"]
+    write_term(control, parts)
+    return b"".join(parts)
 
 
 def send(
     to: Pid, message: Any, sender: Pid | None = None, *, codec: TermCodec = ERLANG
 ) -> bytes:
     """A message to a pid: SEND_SENDER when the sender is known, else SEND."""
-    if sender is not None:
-        return build((Op.SEND_SENDER.value, sender, to), message, with_payload=True, codec=codec)
-    # SEND's control term {2, '', To} is the same bytes for every message to one pid
-    # (a pub/sub broadcast sends to the same few pids over and over): encode it once.
+    # The control term, {2, '', To} or {22, From, To}, is the same bytes for every message
+    # to one pid (a pub/sub broadcast sends to the same few pids over and over): encode it
+    # once. Kept by the pids' identities (hashing a Pid runs its dataclass __hash__ in
+    # Python: measured, docs/benchmarks.md session 4), then SEND's by the pid's value.
+    if sender is None:
+        entry = _BY_ID.get(id(to))
+        if entry is None:
+            entry = _keep(id(to), (_send_head(to), to))
+    else:
+        key = (id(to), id(sender))
+        entry = _BY_ID.get(key)
+        if entry is None:
+            entry = _keep(key, (_head((Op.SEND_SENDER.value, sender, to)), to, sender))
+    parts = [entry[0]]
+    write_term(message, parts, codec.none_encoded)
+    body = b"".join(parts)  # _frame(parts) inlined: one call less per message
+    return _pack_length(len(body)) + body
+
+
+def _send_head(to: Pid) -> bytes:
     head = _SEND_HEADS.get(to)
     if head is None:
-        head = build((Op.SEND.value, EMPTY_ATOM, to))
+        head = _head((Op.SEND.value, EMPTY_ATOM, to))
         if len(_SEND_HEADS) >= _SEND_HEADS_MAX:
             _SEND_HEADS.clear()
         _SEND_HEADS[to] = head
-    out = bytearray(head)
-    codec.encode_into(message, out)
-    out[0:4] = (len(out) - 4).to_bytes(4, "big")
-    return bytes(out)
+    return head
 
 
-_SEND_HEADS: dict[Pid, bytes] = {}  # frame starts (length still to fill) by destination
+def _keep(key: Any, entry: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Keep ``entry``, (head, the objects whose ids make ``key``...): it keeps them alive,
+    so no other object can have their ids while it is kept."""
+    if len(_BY_ID) >= _SEND_HEADS_MAX:
+        _BY_ID.clear()
+    _BY_ID[key] = entry
+    return entry
+
+
+_SEND_HEADS: dict[Pid, bytes] = {}  # SEND frame starts (no length) by destination
 _SEND_HEADS_MAX = 1024
+#: Frame starts by the ids of their pids (and REG_SEND's name): (head, pids...) tuples.
+_BY_ID: dict[Any, tuple[Any, ...]] = {}
+_pack_length = struct.Struct(">I").pack
 
 
-def reg_send(sender: Pid, name: Atom, message: Any, *, codec: TermCodec = ERLANG) -> bytes:
-    """A message to a registered name on the peer."""
-    ctrl = (Op.REG_SEND.value, sender, EMPTY_ATOM, name)
-    return build(ctrl, message, with_payload=True, codec=codec)
+def reg_send(sender: Pid, name: Atom | str, message: Any, *, codec: TermCodec = ERLANG) -> bytes:
+    """A message to a registered name on the peer (``name``: an Atom or str)."""
+    # {6, From, '', ToName}, kept per (sender, name) as SEND's control term per pid.
+    key = (id(sender), name)
+    entry = _BY_ID.get(key)
+    if entry is None:
+        head = _head((Op.REG_SEND.value, sender, EMPTY_ATOM, Atom(name)))
+        entry = _keep(key, (head, sender))
+    parts = [entry[0]]
+    write_term(message, parts, codec.none_encoded)
+    body = b"".join(parts)  # _frame(parts) inlined: one call less per message
+    return _pack_length(len(body)) + body
 
 
 def link(sender: Pid, target: Pid) -> bytes:

@@ -274,8 +274,9 @@ class Node(ProcessMethods, CallMethods, GlobalMethods):
             name, node = dest
             if node == self.name:
                 return None
+            # the name as given: control.reg_send makes it an Atom once per (sender, name)
             return node, control.reg_send(
-                sender or self._system_pid(), Atom(name), message, codec=self._codec
+                sender or self._system_pid(), name, message, codec=self._codec
             )
         return None
 

@@ -1,9 +1,10 @@
 """Writers of the terms that contain no other terms (erts User's Guide, ``erl_ext_dist``).
 
 Atoms, numbers, binaries, bitstrings, pids, references, ports and funs. Each writer is
-``(term, out)``: it appends the term, tag first, to the bytearray ``out``, and raises
-:class:`EncodeError` for a value it cannot write. Section numbers in comments are those
-of ``erl_ext_dist``; the tables of writers, and the containers, are in ``encode``.
+``(term, out)``: it appends the term, tag first, to ``out`` (a list of byte strings that
+the caller joins), and raises :class:`EncodeError` for a value it cannot write. Section
+numbers in comments are those of ``erl_ext_dist``; the tables of writers, and the
+containers, are in ``encode``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any, TypeAlias
 from nodemesh.errors import EncodeError
 from nodemesh.term.types import Atom, BitBinary, ExportFun, OpaqueFun, Pid, Port, Reference
 
-Writer: TypeAlias = Callable[[Any, bytearray], None]
+#: Where writers append: byte strings, joined once at the end.
+Out: TypeAlias = list[bytes | bytearray | memoryview]
+Writer: TypeAlias = Callable[[Any, Out], None]
 
 TAG_U8 = struct.Struct(">BB")
 TAG_U16 = struct.Struct(">BH")
@@ -80,65 +83,65 @@ def _node_atom(name: object) -> bytes:
     return atom_bytes(name)  # type: ignore[arg-type]  # raises EncodeError, or a subclass
 
 
-def _write_atom(term: str, out: bytearray) -> None:
-    out += _ATOMS.get(term) or _atom(term)
+def _write_atom(term: str, out: Out) -> None:
+    out.append(_ATOMS.get(term) or _atom(term))
 
 
-def _write_bool(term: bool, out: bytearray) -> None:
-    out += b"w\x04true" if term else b"w\x05false"
+def _write_bool(term: bool, out: Out) -> None:
+    out.append(b"w\x04true" if term else b"w\x05false")
 
 
 # --- Numbers (12.5, 12.6, 12.20, 12.21, 12.29) ------------------------------------------
 
 
-def _write_int(term: int, out: bytearray) -> None:
+def _write_int(term: int, out: Out) -> None:
     if 0 <= term <= 255:
-        out += _SMALL_INTS[term]
+        out.append(_SMALL_INTS[term])
     elif -0x80000000 <= term <= 0x7FFFFFFF:
-        out += _pack_tag_i32(98, term)
+        out.append(_pack_tag_i32(98, term))
     else:
         negative = term < 0
         magnitude = -term if negative else term
         size = (magnitude.bit_length() + 7) // 8
         if size < 256:
-            out += bytes((110, size, negative))  # SMALL_BIG_EXT: n, Sign
+            out.append(bytes((110, size, negative)))  # SMALL_BIG_EXT: n, Sign
         else:
-            out += _TAG_U32_U8.pack(111, length(size, "a bignum"), negative)
-        out += magnitude.to_bytes(size, "little")
+            out.append(_TAG_U32_U8.pack(111, length(size, "a bignum"), negative))
+        out.append(magnitude.to_bytes(size, "little"))
 
 
-def _write_float(term: float, out: bytearray) -> None:
+def _write_float(term: float, out: Out) -> None:
     if term - term != 0.0:
         raise EncodeError(f"{term!r} has no Erlang form: Erlang floats are finite")
-    out += _TAG_F64.pack(70, term)
+    out.append(_TAG_F64.pack(70, term))
 
 
 # --- Binaries, bitstrings, lists (12.17-12.19, 12.28) -----------------------------------
 
 
-def _write_bytes(term: bytes | bytearray | memoryview, out: bytearray) -> None:
+def _write_bytes(term: bytes | bytearray | memoryview, out: Out) -> None:
     size = len(term)
-    out += _pack_tag_u32(109, size if size <= MAX_U32 else length(size, "a binary"))
-    out += term
+    out.append(_pack_tag_u32(109, size if size <= MAX_U32 else length(size, "a binary")))
+    out.append(term)
 
 
-def _write_view(term: memoryview, out: bytearray) -> None:
+def _write_view(term: memoryview, out: Out) -> None:
     _write_bytes(term.cast("B") if term.c_contiguous else term.tobytes(), out)
 
 
-def _write_str(term: str, out: bytearray) -> None:
+def _write_str(term: str, out: Out) -> None:
     try:
         _write_bytes(term.encode("utf-8"), out)
     except UnicodeEncodeError:
         raise EncodeError(f"str {term[:40]!r} is not valid Unicode") from None
 
 
-def _write_bit_binary(term: BitBinary, out: bytearray) -> None:
+def _write_bit_binary(term: BitBinary, out: Out) -> None:
     data, bits = term.data, term.bits
     if not isinstance(data, bytes | bytearray) or not data or not 1 <= bits <= 8:
         raise EncodeError(f"{term!r:.80}: needs non-empty bytes and bits in 1..8")
-    out += _TAG_U32_U8.pack(77, length(len(data), "a bitstring"), bits)
-    out += data
+    out.append(_TAG_U32_U8.pack(77, length(len(data), "a bitstring"), bits))
+    out.append(data)
 
 
 # --- Identifiers and funs (12.10, 12.9, 12.12, 12.24, 12.26, 12.27) ---------------------
@@ -151,45 +154,45 @@ def _fields(layout: struct.Struct, term: object, *fields: int) -> bytes:
         raise EncodeError(f"{term!r:.120}: a field is not an int of the allowed size") from None
 
 
-def _write_pid(term: Pid, out: bytearray) -> None:
-    out.append(88)  # NEW_PID_EXT: Node, ID, Serial, Creation
-    out += _node_atom(term.node)
+def _write_pid(term: Pid, out: Out) -> None:
+    out.append(b"X")  # NEW_PID_EXT: Node, ID, Serial, Creation
+    out.append(_node_atom(term.node))
     try:
-        out += _pack_u32x3(term.id, term.serial, term.creation)
+        out.append(_pack_u32x3(term.id, term.serial, term.creation))
     except struct.error:
         _fields(_U32x3, term, term.id, term.serial, term.creation)
 
 
-def _write_reference(term: Reference, out: bytearray) -> None:
+def _write_reference(term: Reference, out: Out) -> None:
     ids = term.ids  # NEWER_REFERENCE_EXT: Len, Node, Creation, ID words
     if not isinstance(ids, tuple | list) or len(ids) > 5:
         raise EncodeError(f"{term!r:.120}: ids must be at most 5 ints")
-    out += TAG_U16.pack(90, len(ids))
-    out += _node_atom(term.node)
-    out += _fields(_REF_BODY[len(ids)], term, term.creation, *ids)
+    out.append(TAG_U16.pack(90, len(ids)))
+    out.append(_node_atom(term.node))
+    out.append(_fields(_REF_BODY[len(ids)], term, term.creation, *ids))
 
 
-def _write_port(term: Port, out: bytearray) -> None:
+def _write_port(term: Port, out: Out) -> None:
     """NEW_PORT_EXT when the ID fits 32 bits (every OTP 23+ node reads it), else V4."""
     small = isinstance(term.id, int) and 0 <= term.id <= MAX_U32
-    out.append(89 if small else 120)
-    out += _node_atom(term.node)
-    out += _fields(_U32x2 if small else _U64_U32, term, term.id, term.creation)
+    out.append(b"Y" if small else b"x")
+    out.append(_node_atom(term.node))
+    out.append(_fields(_U32x2 if small else _U64_U32, term, term.id, term.creation))
 
 
-def _write_export(term: ExportFun, out: bytearray) -> None:
+def _write_export(term: ExportFun, out: Out) -> None:
     if type(term.arity) is not int or not 0 <= term.arity <= 255:
         raise EncodeError(f"{term!r:.120}: arity must be an int in 0..255")
-    out.append(113)  # EXPORT_EXT: Module, Function, Arity as SMALL_INTEGER_EXT
-    out += _node_atom(term.module)
-    out += _node_atom(term.function)
-    out += _SMALL_INTS[term.arity]
+    out.append(b"q")  # EXPORT_EXT: Module, Function, Arity as SMALL_INTEGER_EXT
+    out.append(_node_atom(term.module))
+    out.append(_node_atom(term.function))
+    out.append(_SMALL_INTS[term.arity])
 
 
-def _write_opaque_fun(term: OpaqueFun, out: bytearray) -> None:
+def _write_opaque_fun(term: OpaqueFun, out: Out) -> None:
     if not isinstance(term.raw, bytes | bytearray) or not term.raw:
         raise EncodeError(f"{term!r:.80}: raw must be the fun's encoded bytes")
-    out += term.raw
+    out.append(term.raw)
 
 
 #: The writers by exact type (whatever the none_atom).

@@ -22,7 +22,7 @@ from nodemesh.term.decode import (
     make_decode_from,
     whole,
 )
-from nodemesh.term.encode import make_encode_into
+from nodemesh.term.encode import make_encode_into, none_bytes
 from nodemesh.term.types import Term
 
 __all__ = ["ELIXIR", "ERLANG", "TermCodec"]
@@ -48,6 +48,9 @@ class TermCodec:
     #: ``encode_into(term, out)``: append 131 and ``term``; raises EncodeError, leaving
     #: ``out`` unchanged.
     encode_into: Callable[[Term, bytearray], None] = field(init=False, repr=False, compare=False)
+    #: The encoded atom None is written as: ``write_term(term, parts, codec.none_encoded)``
+    #: (:func:`nodemesh.term.encode.write_term`) appends a term's pieces to a list.
+    none_encoded: bytes = field(init=False, repr=False, compare=False)
     #: ``decode_from(data, pos=0) -> (term, end)``: the term at ``pos``; raises DecodeError.
     decode_from: DecodeFrom = field(init=False, repr=False, compare=False)
 
@@ -56,6 +59,7 @@ class TermCodec:
         if not isinstance(self.limits, DecodeLimits):
             raise ConfigError(f"limits must be a DecodeLimits, not {type(self.limits).__name__}")
         object.__setattr__(self, "encode_into", make_encode_into(self.none_atom))
+        object.__setattr__(self, "none_encoded", none_bytes(self.none_atom))
         object.__setattr__(self, "decode_from", make_decode_from(self.none_atom, self.limits))
 
     def encode(self, term: Term) -> bytes:
