@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
+from types import SimpleNamespace
 from typing import Any
 
 from nodemesh.dist import events as ev
@@ -113,6 +114,13 @@ _SHAPES: dict[int, tuple[int, bool]] = {
     Op.UNLINK_ID_ACK: (4, False),
 }
 _SHAPES = {int(op): shape for op, shape in _SHAPES.items()}
+
+#: Op by number without ``Op(n)`` (an enum call, about 1 µs), and the numbers as plain
+#: attributes: on Python 3.11 every ``Op.X`` goes through ``EnumType.__getattr__``
+#: (~0.2 µs), which ``_Fields.event`` paid a dozen times per control message (two of
+#: them, MONITOR_P and DEMONITOR_P, in every gen_server call).
+_OPS: dict[int, Op] = {op.value: op for op in Op}
+_N = SimpleNamespace(**{op.name: op.value for op in Op})
 
 EMPTY_ATOM = Atom("")
 NOPROC = Atom("noproc")
@@ -433,7 +441,7 @@ def _event(
     shape = _SHAPES.get(control[0])
     if shape is None:
         raise RemoteProtocolError(f"unknown control operation {control[0]}")
-    op = Op(control[0])
+    op = _OPS[control[0]]
     if len(control) != shape[0]:
         raise RemoteProtocolError(f"control {op.name} has {len(control)} elements, not {shape[0]}")
     payload = None
@@ -474,42 +482,44 @@ class _Fields:
 
     def event(self, payload: Any) -> ev.ControlEvent:
         op, c = self.op, self.control
-        if op in (Op.SEND, Op.SEND_TT):
+        if op == _N.MONITOR_P or op == _N.DEMONITOR_P:
+            return self._simple(payload)
+        if op in (_N.SEND, _N.SEND_TT):
             return ev.Send(self.pid(2), payload, None)
-        if op in (Op.SEND_SENDER, Op.SEND_SENDER_TT):
+        if op in (_N.SEND_SENDER, _N.SEND_SENDER_TT):
             return ev.Send(self.pid(2), payload, self.pid(1))
-        if op in (Op.REG_SEND, Op.REG_SEND_TT):
+        if op in (_N.REG_SEND, _N.REG_SEND_TT):
             return ev.RegSend(self.pid(1), self._get(3, (Atom,), "an atom"), payload)
         if op in _EXITS:
-            reason = c[3] if op in (Op.EXIT, Op.EXIT2, Op.EXIT_TT, Op.EXIT2_TT) else payload
-            if op in (Op.EXIT_TT, Op.EXIT2_TT):
+            reason = c[3] if op in (_N.EXIT, _N.EXIT2, _N.EXIT_TT, _N.EXIT2_TT) else payload
+            if op in (_N.EXIT_TT, _N.EXIT2_TT):
                 reason = c[4]  # {13, From, To, TraceToken, Reason}
             return ev.Exit(self.pid(1), self.pid(2), reason, link=op in _LINK_EXITS)
-        if op in (Op.MONITOR_P_EXIT, Op.PAYLOAD_MONITOR_P_EXIT):
-            reason = c[4] if op == Op.MONITOR_P_EXIT else payload
+        if op in (_N.MONITOR_P_EXIT, _N.PAYLOAD_MONITOR_P_EXIT):
+            reason = c[4] if op == _N.MONITOR_P_EXIT else payload
             return ev.MonitorPExit(self.proc(1), self.pid(2), self.ref(3), reason)
-        if op in (Op.SPAWN_REQUEST, Op.SPAWN_REQUEST_TT):
+        if op in (_N.SPAWN_REQUEST, _N.SPAWN_REQUEST_TT):
             gl = self.pid(3)
             return ev.SpawnRequest(self.ref(1), self.pid(2), gl, c[4], c[5], payload)
-        if op in (Op.SPAWN_REPLY, Op.SPAWN_REPLY_TT):
+        if op in (_N.SPAWN_REPLY, _N.SPAWN_REPLY_TT):
             return ev.SpawnReply(self.ref(1), self.pid(2), self.int(3), self.proc(4))
         return self._simple(payload)
 
     def _simple(self, payload: Any) -> ev.ControlEvent:
         op = self.op
-        if op == Op.LINK:
-            return ev.Link(self.pid(1), self.pid(2))
-        if op == Op.UNLINK:
-            return ev.Unlink(self.pid(1), self.pid(2))
-        if op == Op.UNLINK_ID:
-            return ev.Unlink(self.pid(2), self.pid(3), self.int(1))
-        if op == Op.UNLINK_ID_ACK:
-            return ev.UnlinkIdAck(self.int(1), self.pid(2), self.pid(3))
-        if op == Op.MONITOR_P:
+        if op == _N.MONITOR_P:  # first: with DEMONITOR_P, in every gen_server call
             return ev.MonitorP(self.pid(1), self.proc(2), self.ref(3))
-        if op == Op.DEMONITOR_P:
+        if op == _N.DEMONITOR_P:
             return ev.DemonitorP(self.pid(1), self.proc(2), self.ref(3))
-        if op in (Op.ALIAS_SEND, Op.ALIAS_SEND_TT):
+        if op == _N.LINK:
+            return ev.Link(self.pid(1), self.pid(2))
+        if op == _N.UNLINK:
+            return ev.Unlink(self.pid(1), self.pid(2))
+        if op == _N.UNLINK_ID:
+            return ev.Unlink(self.pid(2), self.pid(3), self.int(1))
+        if op == _N.UNLINK_ID_ACK:
+            return ev.UnlinkIdAck(self.int(1), self.pid(2), self.pid(3))
+        if op in (_N.ALIAS_SEND, _N.ALIAS_SEND_TT):
             return ev.AliasSend(self.pid(1), self.ref(2), payload)
         return ev.Other(int(op), self.control)
 
