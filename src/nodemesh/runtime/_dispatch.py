@@ -138,11 +138,11 @@ class Dispatcher:
         monitor = self._processes.signals.remove_monitor(event.ref)
         if monitor is not None:
             self._deliver(conn, monitor.watcher, monitor.down_message(event.reason))
-        elif type(self._mailboxes.get(event.watcher)) is CallRouter:
+            return
+        router = self._mailboxes.get(event.watcher)
+        if type(router) is CallRouter:
             # A call's monitor is kept by the router itself (see CallRouter): tell it.
-            self._mailboxes[event.watcher].deliver(
-                (DOWN, event.ref, PROCESS, event.target, event.reason)
-            )
+            router.deliver((DOWN, event.ref, PROCESS, event.target, event.reason))
 
     def _spawn_reply(self, conn: Peer, event: ev.SpawnReply) -> None:
         """The answer to one of our spawn requests: with flag 1 the peer linked the new

@@ -177,12 +177,6 @@ class PubSub:
             (FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER),
             none_atom=self.node.config.none_atom,
         )
-        if len(members) == 1:  # one other node: no set of nodes to build
-            try:
-                await self.node.send(members[0], frame)
-            except NodeDownError:
-                return 0
-            return 1
         sent: set[str] = set()
         for pid in members:
             try:
