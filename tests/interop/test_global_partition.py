@@ -21,7 +21,7 @@ from nodemesh.runtime.config import NodeConfig
 from support.erlang import ErlPeer
 from support.net import free_port
 from support.netns import NetnsLab, clear_filters, drop_all, require_netns, require_nft
-from support.netns_partition import erl_in, join_bridge
+from support.netns_partition import join_bridge
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns]
 
@@ -50,8 +50,8 @@ async def cluster(lab: NetnsLab) -> AsyncIterator[tuple[list[ErlPeer], list[Node
     pys: list[Node] = []
     try:
         for i in (1, 2):
-            erls.append(await erl_in(lab, i, f"e{i}@{lab.ip4(i)}", COOKIE, epmd_port=port,
-                                     extra_args=ticks))  # fmt: skip
+            erl = await lab.erl_peer(i, f"e{i}@{lab.ip4(i)}", COOKIE, ticks, epmd_port=port)
+            erls.append(erl)
         config = NodeConfig(hidden=False, net_ticktime=TICK, epmd_port=port)
         for alive in ("py1", "py2"):
             node = Node(f"{alive}@{address}", COOKIE, config=config)

@@ -206,13 +206,17 @@ class NetnsLab:
         timeout: float = 30,
         *,
         distributed: bool = True,
+        epmd_port: int | None = None,
     ) -> ErlPeer:
         """A real ``erl`` (see :class:`support.erlang.ErlPeer`) inside host ``i``.
         ``distributed=False`` starts it without ``-name``: the test starts distribution
-        itself (``net_kernel:start/2``), once the node is ready for peers."""
+        itself (``net_kernel:start/2``), once the node is ready for peers. ``epmd_port``:
+        its EPMD (its own, in that namespace) listens there, the port every node of the
+        test uses, instead of 4369."""
         erl = require_erlang()
         named = ["-name", name] if distributed else []
-        args = [*self.prefix(i), erl, "-noshell", *named, "-setcookie", cookie]
+        env = [] if epmd_port is None else ["env", f"ERL_EPMD_PORT={epmd_port}"]
+        args = [*self.prefix(i), *env, erl, "-noshell", *named, "-setcookie", cookie]
         args += ["-pa", str(beam_dir()), *extra_args, "-s", "nm_peer", "main"]
         proc = await asyncio.create_subprocess_exec(
             *args,
