@@ -18,8 +18,11 @@ For each: N sequential calls after a warm-up (calls/s, median and p99 latency), 
 calls from C concurrent callers (calls/s), and the CPU time each side spent per call over
 the whole client run (the client's own count; the server's from ``/proc``, 10 ms ticks),
 which a loaded machine disturbs far less than wall-clock figures. It prints a Markdown table that
-docs/benchmarks.md records. Rows whose tools (``erl``/``erlc``, ``elixir``) are missing
-are skipped. Reuses bench/dist.py's process plumbing (``Proc``, ``Bench``) and EPMD.
+docs/benchmarks.md records, and the Python → Python ratios issue 9 sets goals for. The
+Python processes (nodemesh's and aiohttp's alike) run on the event loop nodemesh's
+command line uses: uvloop where it is installed (``nodemesh[speed]``), else asyncio's
+(``NODEMESH_EVENT_LOOP=asyncio`` picks asyncio's). Rows whose tools (``erl``/``erlc``,
+``elixir``) are missing are skipped. Reuses bench/dist.py's process plumbing (``Proc``, ``Bench``) and EPMD.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from typing import Any
 
 from dist import HERE, HOST, Bench, BenchError, compile_erlang, free_port, machine, start_epmd
 from nodemesh import Atom, Caller, GenServer, Node, NodeConfig
+from nodemesh._build import implementation
+from nodemesh._loop import event_loop_name
+from nodemesh._loop import run as run_loop
 
 SELF_GEN = str(HERE / "gen_server.py")
 REQUEST = (Atom("get"), b"user:42")
@@ -136,10 +142,10 @@ async def measure(one: Any, count: int, concurrency: int) -> dict[str, Any]:
 
 def run_role(args: argparse.Namespace) -> None:
     if args.role in ("py-server", "http-server"):
-        asyncio.run(py_server(args) if args.role == "py-server" else http_server(args))
+        run_loop(py_server(args) if args.role == "py-server" else http_server(args))
         return
     client = py_client if args.role == "py-client" else http_client
-    print("result", json.dumps(asyncio.run(client(args))), flush=True)
+    print("result", json.dumps(run_loop(client(args))), flush=True)
 
 
 # -- the orchestrator -------------------------------------------------------------------------
@@ -365,6 +371,34 @@ def main() -> None:
         f"per row, {args.repeat} run(s) in {time.monotonic() - started:.0f} s\n"
     )
     print(table(runs, args.concurrency))
+    print(goals(runs))
+
+
+def goals(runs: list[list[Row]]) -> str:
+    """Python → Python against HTTP and Erlang → Erlang in this run (issue 9's goals:
+    at least 10 times the HTTP call rate, latency at most 3 times Erlang's), with the build and
+    event loop the Python processes ran."""
+    build = f"nodemesh {implementation()}, {event_loop_name()} event loop"
+    pooled: dict[str, tuple[float, float, float]] = {}  # label: mean, median, 16-caller rate
+    for same in zip(*runs, strict=True):
+        rtts = [t for row in same for t in row.rtt]
+        conc = statistics.median(c for row in same for c in row.conc)
+        pooled[same[0].label] = statistics.mean(rtts), statistics.median(rtts), conc
+    py = pooled.get("Python → Python (gen_server call)")
+    erl = pooled.get("Erlang → Erlang (gen_server call)")
+    if py is None:
+        return f"\n{build}: no Python → Python row"
+    lines = [f"\n{build}; Python → Python:"]
+    for label, name in (("keep-alive", "HTTP keep-alive"), ("seed 001", "seed 001's HTTP")):
+        http = next((v for k, v in pooled.items() if k.startswith("HTTP") and label in k), None)
+        if http is not None:
+            lines.append(
+                f"- {http[0] / py[0]:.1f} times {name} sequential call rate, "
+                f"{py[2] / http[2]:.1f} times with the concurrent callers (goal ≥ 10)"
+            )
+    if erl is not None:
+        lines.append(f"- median latency {py[1] / erl[1]:.1f} times Erlang → Erlang's (goal ≤ 3)")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
