@@ -22,7 +22,8 @@ docs/benchmarks.md records, and the Python → Python ratios issue 9 sets goals 
 Python processes (nodemesh's and aiohttp's alike) run on the event loop nodemesh's
 command line uses: uvloop where it is installed (``nodemesh[speed]``), else asyncio's
 (``NODEMESH_EVENT_LOOP=asyncio`` picks asyncio's). Rows whose tools (``erl``/``erlc``,
-``elixir``) are missing are skipped. Reuses bench/dist.py's process plumbing (``Proc``, ``Bench``) and EPMD.
+``elixir``) are missing are skipped. Reuses bench/dist.py's process plumbing (``Proc``,
+``Bench``) and EPMD.
 """
 
 from __future__ import annotations
