@@ -19,6 +19,7 @@ from nodemesh.term import (
     ExportFun,
     ImproperList,
     Pid,
+    Reference,
     TermCodec,
     decode,
     decode_from,
@@ -80,6 +81,35 @@ def test_caches_do_not_leak_between_choices() -> None:
     assert ELIXIR.decode(data) == (None, [None], {None: None})
     assert decode(data) == (Atom("nil"), [Atom("nil")], {Atom("nil"): Atom("nil")})
     assert ELIXIR.decode(data) == (None, [None], {None: None})
+
+
+def test_references_read_again_are_the_same_values() -> None:
+    """A reference read a second time (a call's monitor, then its tag) comes from the
+    bounded cache of _leaves: equal to the first, wherever and however it is read."""
+    ref = Reference(Atom("a@host"), 7, (1, 2, 3))
+    other_node = Reference(Atom("b@host"), 7, (1, 2, 3))
+    other_ids = Reference(Atom("a@host"), 7, (1, 2, 4))
+    data = encode((ref, [other_node], {other_ids: ref}))
+    for _ in range(2):
+        assert decode(data) == (ref, [other_node], {other_ids: ref})
+        assert decode_from(memoryview(bytearray(data)), 0)[0] == decode(data)
+        assert decode(encode(ref)) == ref
+    assert decode(encode((other_ids, other_node))) == (other_ids, other_node)
+
+
+def test_the_reference_cache_stays_bounded() -> None:
+    many = [Reference(Atom("a@host"), 1, (n, 0, 0)) for n in range(_leaves_cache_size() + 50)]
+    for ref in many:
+        assert decode(encode((ref,))) == (ref,)
+    from nodemesh.term import _leaves
+
+    assert 0 < len(_leaves.REFS) <= _leaves_cache_size()
+
+
+def _leaves_cache_size() -> int:
+    from nodemesh.term._reading import CACHE_SIZE
+
+    return CACHE_SIZE
 
 
 def test_names_inside_pids_and_funs_stay_atoms() -> None:

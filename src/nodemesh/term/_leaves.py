@@ -33,6 +33,12 @@ _CREATION_IDS = tuple(struct.Struct(f">{n + 1}I") for n in range(6))  # NEWER_RE
 _u16 = _U16.unpack_from
 _FLOAT_TEXT = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 PIDS: dict[bytes, Pid] = {}  # bounded like the atom caches (see _reading)
+#: References by their bytes (tag off), bounded the same way. A reference is usually
+#: read more than once in a short while: a gen_server call's monitor reference comes in
+#: MONITOR_P, again as the call's tag and again in DEMONITOR_P; a hit costs a slice
+#: and a lookup instead of the node atom, an unpack and a Reference (~7,000
+#: instructions compiled).
+REFS: dict[bytes, Reference] = {}
 
 
 # --- Numbers (12.5-12.7, 12.20, 12.21, 12.29) -------------------------------------------
@@ -202,11 +208,24 @@ def _newer_ref(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
     Creation and the words in one unpack: four of these arrive per gen_server call (the
     monitor, the call's tag, the reply's, the demonitor), and each struct call counts."""
     count = (data[pos] << 8) | data[pos + 1]
+    key = None
+    if data[pos + 2] == 119:  # the node a small atom (always, from OTP): the end is known
+        stop = pos + 8 + data[pos + 3] + 4 * count  # Len, atom tag, its Len, name, words
+        if stop <= len(data):
+            key = data[pos:stop]
+            if type(key) is not bytes:
+                key = bytes(key)
+            ref = REFS.get(key)
+            if ref is not None:
+                return ref, stop
     node, end = atom_at(data, pos + 2)
     if count >= len(_REF_IDS):
         raise DecodeError(f"reference at offset {pos - 1} has {count} ID words (at most 5)")
     words = _CREATION_IDS[count].unpack_from(data, end)
-    return _reference(node, words[0], words[1:]), end + 4 + 4 * count
+    ref = _reference(node, words[0], words[1:])
+    if key is not None:
+        remember(REFS, key, ref)
+    return ref, end + 4 + 4 * count
 
 
 def _new_ref(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:

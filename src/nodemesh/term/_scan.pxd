@@ -8,6 +8,7 @@
 cimport cython
 
 cdef dict _PIDS
+cdef dict _REFS
 
 @cython.locals(tag=int, end=Py_ssize_t, items=list)
 cpdef tuple term(bytes data, Py_ssize_t pos, int budget, dict cache, tuple table)

@@ -8,7 +8,8 @@ reads the term whose tag is at ``pos``: tuples, lists and maps here, every other
 through ``table``, the readers of the same ``none_atom``, so both paths decode alike.
 :func:`_items` reads a container's elements with the commonest tags of distribution
 messages inline (SMALL_ATOM_UTF8 through the atom cache, SMALL_INTEGER, INTEGER,
-BINARY, NEW_PID through the pid cache, NIL) and the rest through ``table``.
+BINARY, NEW_PID through the pid cache, NEWER_REFERENCE through the reference cache,
+NIL) and the rest through ``table``.
 
 Why a second reader beside ``_containers``: these are module functions taking every
 option as an argument (the atom ``cache`` and ``table`` of one ``none_atom``), with no
@@ -27,13 +28,14 @@ from typing import Any
 
 from nodemesh.errors import DecodeError
 from nodemesh.term._containers import freeze, overcount, too_deep, with_tail
-from nodemesh.term._leaves import PIDS
+from nodemesh.term._leaves import PIDS, REFS
 from nodemesh.term._reading import MISS, Reader, check_end
 from nodemesh.term.types import Term
 
 Table = tuple[Reader, ...]
 
 _PIDS: dict[bytes, Any] = PIDS  # compiled: a C global of type dict (see _scan.pxd)
+_REFS: dict[bytes, Any] = REFS  # the same for references
 
 
 def term(
@@ -136,6 +138,13 @@ def _items(
             value = _PIDS.get(raw[pos + 1 : end]) if end <= size else None  # _leaves' key
             if value is None:
                 value, end = table[88](data, pos + 1, budget)
+            pos = end
+        elif tag == 90 and data[pos + 3] == 119:  # 12.24 NEWER_REFERENCE_EXT, small atom node
+            # Tag, Len (2), atom tag, its Len, name, Creation (4), Len ID words; _leaves' key
+            end = pos + 9 + data[pos + 4] + 4 * (data[pos + 1] << 8 | data[pos + 2])
+            value = _REFS.get(raw[pos + 1 : end]) if end <= size else None
+            if value is None:
+                value, end = table[90](data, pos + 1, budget)
             pos = end
         elif tag == 104 or tag == 108 or tag == 116:
             value, pos = term(data, pos, budget, cache, table)
