@@ -151,6 +151,28 @@ def test_read_gives_events_for_everything_else() -> None:
 
 
 @pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        (control.monitor_p(ME, Atom("kv"), REF)[4:], ev.MonitorP(ME, Atom("kv"), REF)),
+        (control.monitor_p(ME, YOU, REF)[4:], ev.MonitorP(ME, YOU, REF)),
+        (control.demonitor_p(ME, Atom("kv"), REF)[4:], ev.DemonitorP(ME, Atom("kv"), REF)),
+        (control.demonitor_p(ME, YOU, REF)[4:], ev.DemonitorP(ME, YOU, REF)),
+    ],
+)
+def test_read_gives_monitor_events_equal_to_parse(
+    frame: bytes, expected: ev.MonitorP | ev.DemonitorP
+) -> None:
+    """MONITOR_P and DEMONITOR_P (read's own shortcut, filled slot by slot) are the
+    same values, of the same frozen types, as parse() gives."""
+    event = control.read(frame)
+    assert type(event) is type(expected)
+    assert event == control.parse(frame) == expected
+    assert hash(event) == hash(expected)
+    with pytest.raises(AttributeError):
+        event.ref = REF  # type: ignore[misc, union-attr]
+
+
+@pytest.mark.parametrize(
     ("frame", "match"),
     [
         (raw((Op.SEND, Atom(""), Atom("x")), 1), "SEND: element 2 is not a pid"),
@@ -158,6 +180,9 @@ def test_read_gives_events_for_everything_else() -> None:
         (raw((Op.REG_SEND, ME, Atom(""), b"x"), 1), "REG_SEND: element 3 is not an atom"),
         (raw((Op.LINK, ME, Atom("x"))), "LINK: element 2 is not a pid"),
         (raw((Op.MONITOR_P, ME, YOU, 5)), "MONITOR_P: element 3 is not a reference"),
+        (raw((Op.MONITOR_P, 5, YOU, REF)), "MONITOR_P: element 1 is not a pid"),
+        (raw((Op.DEMONITOR_P, ME, 5, REF)), "DEMONITOR_P: element 2 is not a pid or a name"),
+        (raw((Op.DEMONITOR_P, ME, YOU, REF), 1), "unexpected bytes"),
         (raw((Op.UNLINK_ID, Atom("x"), ME, YOU)), "UNLINK_ID: element 1 is not an integer"),
         (raw((Op.SEND, Atom(""), YOU), 1, 2), "unexpected bytes"),
         (raw((Op.REG_SEND, ME, Atom("x")), 1), "REG_SEND has 3 elements, not 4"),

@@ -344,7 +344,37 @@ def read(frame: bytes | memoryview, codec: TermCodec = ERLANG) -> ev.Message | e
         payload, end = decode_from(frame, pos)
         if end == len(frame) and type(to) is Atom and type(sender) is Pid:
             return _known(head, to, payload, sender, decode_from)
+    elif (op == 19 or op == 20) and len(control) == 4 and pos == len(frame):
+        # MONITOR_P / DEMONITOR_P {Op, FromPid, ToProc, Ref}: two per gen_server call.
+        # Anything unexpected goes on to _event, which says what is wrong.
+        watcher, target, ref = control[1], control[2], control[3]
+        if type(watcher) is Pid and type(ref) is Reference:
+            if type(target) is Pid or type(target) is Atom:
+                return _monitor_event(_DEMONITOR if op == 20 else _MONITOR, watcher, target, ref)
     return _event(frame, control, pos, codec)
+
+
+def _slot_setters(cls: type) -> tuple[Any, ...]:
+    """The class and the ``__set__`` of each slot of a frozen, slotted dataclass."""
+    return (cls, *(cls.__dict__[name].__set__ for name in cls.__slots__))  # type: ignore[attr-defined]
+
+
+_new = object.__new__
+_MONITOR, _DEMONITOR = _slot_setters(ev.MonitorP), _slot_setters(ev.DemonitorP)
+
+
+def _monitor_event(
+    kind: tuple[Any, ...], watcher: Pid, target: Any, ref: Reference
+) -> ev.MonitorP | ev.DemonitorP:
+    """``MonitorP(watcher, target, ref)`` (or DemonitorP) with its slots filled directly:
+    the frozen dataclass's ``__init__`` (``object.__setattr__`` per field, from Python)
+    cost twice as much; the same value results."""
+    cls, set_watcher, set_target, set_ref = kind
+    event = _new(cls)
+    set_watcher(event, watcher)
+    set_target(event, target)
+    set_ref(event, ref)
+    return event  # type: ignore[no-any-return]
 
 
 #: Control terms of messages by their bytes (version byte on): (to, sender, the
