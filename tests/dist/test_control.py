@@ -14,7 +14,7 @@ from nodemesh.dist.control import Op
 from nodemesh.dist.framing import FrameReader
 from nodemesh.errors import RemoteProtocolError
 from nodemesh.term.codec import ELIXIR
-from nodemesh.term import encode
+from nodemesh.term import encode, encode_once
 from nodemesh.term.codec import ELIXIR, ERLANG
 from nodemesh.term.types import Atom, Pid, Reference
 
@@ -246,6 +246,15 @@ def test_send_reuses_the_encoded_control_term() -> None:
     for n in range(control._SEND_HEADS_MAX + 5):
         control.send(Pid(YOU.node, n, 0, YOU.creation), 1)
     assert len(control._SEND_HEADS) <= control._SEND_HEADS_MAX
+
+
+def test_a_message_encoded_once_makes_the_same_frames() -> None:
+    """SEND and SEND_SENDER of an encode_once'd message (a broadcast's) are byte for byte
+    those of the term itself, with None written as the once-encoding chose."""
+    chat = (Atom("chat"), b"room", [1, None])
+    for once, codec in ((encode_once(chat), ERLANG), (encode_once(chat, none_atom="nil"), ELIXIR)):
+        assert control.send(YOU, once) == control.send(YOU, chat, codec=codec)
+        assert control.send(YOU, once, ME) == control.send(YOU, chat, ME, codec=codec)
 
 
 def test_kept_control_terms_are_the_plain_build_for_every_sender_and_name() -> None:

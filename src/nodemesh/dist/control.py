@@ -18,7 +18,7 @@ from typing import Any
 
 from nodemesh.dist import events as ev
 from nodemesh.errors import DecodeError, RemoteProtocolError
-from nodemesh.term.encode import write_term
+from nodemesh.term.encode import Encoded, write_term
 from nodemesh.term.codec import ERLANG, TermCodec
 from nodemesh.term.types import Atom, Pid, Reference
 
@@ -176,9 +176,12 @@ def send(
         entry = _BY_ID.get(key)
         if entry is None:
             entry = _keep(key, (_head((Op.SEND_SENDER.value, sender, to)), to, sender))
-    parts = [entry[0]]
-    write_term(message, parts, codec.none_encoded)
-    body = b"".join(parts)  # _frame(parts) inlined: one call less per message
+    if type(message) is Encoded:  # a broadcast's message, encoded once for every pid
+        body: bytes = entry[0] + b"\x83" + message.data
+    else:
+        parts = [entry[0]]
+        write_term(message, parts, codec.none_encoded)
+        body = b"".join(parts)  # _frame(parts) inlined: one call less per message
     return _pack_length(len(body)) + body
 
 
@@ -216,9 +219,12 @@ def reg_send(sender: Pid, name: Atom | str, message: Any, *, codec: TermCodec = 
     if entry is None:
         head = _head((Op.REG_SEND.value, sender, EMPTY_ATOM, Atom(name)))
         entry = _keep(key, (head, sender))
-    parts = [entry[0]]
-    write_term(message, parts, codec.none_encoded)
-    body = b"".join(parts)  # _frame(parts) inlined: one call less per message
+    if type(message) is Encoded:  # encoded once (encode_once) for many destinations
+        body: bytes = entry[0] + b"\x83" + message.data
+    else:
+        parts = [entry[0]]
+        write_term(message, parts, codec.none_encoded)
+        body = b"".join(parts)  # _frame(parts) inlined: one call less per message
     return _pack_length(len(body)) + body
 
 
