@@ -97,6 +97,19 @@ def test_references_read_again_are_the_same_values() -> None:
     assert decode(encode((other_ids, other_node))) == (other_ids, other_node)
 
 
+def test_references_of_known_and_new_nodes_read_alike() -> None:
+    """A reference whose node was read before (in a pid) and one of a node never seen
+    decode the same way; too many ID words is an error either way."""
+    seen = Pid(Atom("seen@host"), 1, 0, 2)
+    for node in ("seen@host", "never-seen-before@host"):
+        ref = Reference(Atom(node), 9, (4, 5, 6))
+        assert decode(encode((seen, ref))) == (seen, ref)
+        six = bytearray(encode((Reference(Atom(node), 9, (1, 2, 3, 4, 5)),)))
+        six[5] = 6  # the Len of the reference's ID words (2 bytes after its tag)
+        with pytest.raises(DecodeError, match="ID words"):
+            decode(bytes(six) + bytes(4))
+
+
 def test_the_reference_cache_stays_bounded() -> None:
     many = [Reference(Atom("a@host"), 1, (n, 0, 0)) for n in range(_leaves_cache_size() + 50)]
     for ref in many:

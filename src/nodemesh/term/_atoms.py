@@ -113,8 +113,11 @@ def _text(raw: bytes, utf8: bool, tagpos: int) -> str:
     return text
 
 
-#: Node, module and function names are read with no atom standing for None.
-_NAMES = atom_readers(None).by_tag
+#: Node, module and function names are read with no atom standing for None;
+#: NAMES_CACHE holds those read so far (UTF-8 bytes to Atom, or a bool for true/false).
+_NAME_READERS = atom_readers(None)
+_NAMES = _NAME_READERS.by_tag
+NAMES_CACHE = _NAME_READERS.cache
 
 
 def atom_at(data: Buffer, pos: int) -> tuple[Atom, int]:

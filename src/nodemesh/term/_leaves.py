@@ -29,7 +29,7 @@ _U32x3 = struct.Struct(">III")
 _U32x2_U8 = struct.Struct(">IIB")
 _U64_U32 = struct.Struct(">QI")
 _REF_IDS = tuple(struct.Struct(f">{n}I") for n in range(6))  # erts accepts 0..5 words
-_CREATION_IDS = tuple(struct.Struct(f">{n + 1}I") for n in range(6))  # NEWER_REFERENCE
+CREATION_IDS = tuple(struct.Struct(f">{n + 1}I") for n in range(6))  # NEWER_REFERENCE
 _u16 = _U16.unpack_from
 _FLOAT_TEXT = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 PIDS: dict[bytes, Pid] = {}  # bounded like the atom caches (see _reading)
@@ -191,7 +191,7 @@ _set_creation = Reference.__dict__["creation"].__set__  # the slot's member desc
 _set_ids = Reference.__dict__["ids"].__set__  # the slot's member descriptor
 
 
-def _reference(node: Atom, creation: int, ids: tuple[int, ...]) -> Reference:
+def make_reference(node: Atom, creation: int, ids: tuple[int, ...]) -> Reference:
     """``Reference(node, creation, ids)`` without the frozen dataclass's ``__init__``
     (three ``object.__setattr__`` calls from Python: half the cost of reading a
     reference); its slots are filled directly, the same value results."""
@@ -221,8 +221,8 @@ def _newer_ref(data: Buffer, pos: int, budget: int) -> tuple[Term, int]:
     node, end = atom_at(data, pos + 2)
     if count >= len(_REF_IDS):
         raise DecodeError(f"reference at offset {pos - 1} has {count} ID words (at most 5)")
-    words = _CREATION_IDS[count].unpack_from(data, end)
-    ref = _reference(node, words[0], words[1:])
+    words = CREATION_IDS[count].unpack_from(data, end)
+    ref = make_reference(node, words[0], words[1:])
     if key is not None:
         remember(REFS, key, ref)
     return ref, end + 4 + 4 * count

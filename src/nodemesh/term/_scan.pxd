@@ -9,6 +9,7 @@ cimport cython
 
 cdef dict _PIDS
 cdef dict _REFS
+cdef dict _NODES
 
 @cython.locals(tag=int, end=Py_ssize_t, items=list)
 cpdef tuple term(bytes data, Py_ssize_t pos, int budget, dict cache, tuple table)
@@ -26,3 +27,6 @@ cdef tuple _map(bytes data, Py_ssize_t pos, int budget, dict cache, tuple table)
                items=list, raw="const unsigned char*")
 cdef tuple _items(bytes data, Py_ssize_t pos, Py_ssize_t count, int budget, dict cache,
                   tuple table, Py_ssize_t tagpos)
+
+@cython.locals(count=Py_ssize_t, start=Py_ssize_t, stop=Py_ssize_t, raw="const unsigned char*")
+cdef object _fresh_ref(bytes data, Py_ssize_t pos, Py_ssize_t end)

@@ -27,15 +27,17 @@ from __future__ import annotations
 from typing import Any
 
 from nodemesh.errors import DecodeError
+from nodemesh.term._atoms import NAMES_CACHE
 from nodemesh.term._containers import freeze, overcount, too_deep, with_tail
-from nodemesh.term._leaves import PIDS, REFS
-from nodemesh.term._reading import MISS, Reader, check_end
-from nodemesh.term.types import Term
+from nodemesh.term._leaves import CREATION_IDS, PIDS, REFS, make_reference
+from nodemesh.term._reading import MISS, Reader, check_end, remember
+from nodemesh.term.types import Atom, Term
 
 Table = tuple[Reader, ...]
 
 _PIDS: dict[bytes, Any] = PIDS  # compiled: a C global of type dict (see _scan.pxd)
 _REFS: dict[bytes, Any] = REFS  # the same for references
+_NODES: dict[bytes, Any] = NAMES_CACHE  # node names by their bytes, as _atoms reads them
 
 
 def term(
@@ -142,7 +144,11 @@ def _items(
         elif tag == 90 and data[pos + 3] == 119:  # 12.24 NEWER_REFERENCE_EXT, small atom node
             # Tag, Len (2), atom tag, its Len, name, Creation (4), Len ID words; _leaves' key
             end = pos + 9 + data[pos + 4] + 4 * (data[pos + 1] << 8 | data[pos + 2])
-            value = _REFS.get(raw[pos + 1 : end]) if end <= size else None
+            value = None
+            if end <= size:
+                value = _REFS.get(raw[pos + 1 : end])
+                if value is None:
+                    value = _fresh_ref(data, pos, end)
             if value is None:
                 value, end = table[90](data, pos + 1, budget)
             pos = end
@@ -155,3 +161,23 @@ def _items(
             value, pos = table[tag](data, pos + 1, budget)
         items[i] = value
     return items, pos
+
+
+def _fresh_ref(data: bytes, pos: int, end: int) -> Any:
+    """The NEWER_REFERENCE_EXT at ``pos`` (ending at ``end``, within the input), read here
+    and remembered in the reference cache when its node is a name already read (in a pid,
+    say) and it has 1 to 5 ID words; else None, and ``table`` reads it (and says what is
+    wrong)."""
+    count = data[pos + 1] << 8 | data[pos + 2]
+    start = pos + 5  # the node's text: after tag, Len (2), atom tag and its length
+    stop = start + data[pos + 4]
+    if count == 0 or count > 5:
+        return None
+    raw = data
+    node = _NODES.get(raw[start:stop])
+    if type(node) is not Atom:
+        return None
+    words = CREATION_IDS[count].unpack_from(data, stop)  # one call, pure or compiled
+    ref = make_reference(node, words[0], words[1:])
+    remember(_REFS, raw[pos + 1 : end], ref)
+    return ref
