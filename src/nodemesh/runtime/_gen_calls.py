@@ -264,8 +264,13 @@ class GenCalls:
         The monitor's local half is the router's pending entry (see CallRouter)."""
         ref_bytes = self._ref_prefix + _IDS.pack(*ids)
         frames = self._frames.call_encoded(proc, ref_bytes, request)  # nothing sent if it raises
-        before = self._deferred.pop(peer, None)  # the last call's DEMONITOR_P
-        peer.write(frames if before is None else before + frames)
+        # The last call's DEMONITOR_P goes after the request, not before it: the server
+        # then replies first and removes the old monitor while this side reads the reply
+        # (off the round trip's critical path). Its reference differs from the new one,
+        # so the order of the two is not observable: the old monitor just lives a little
+        # longer, and a DOWN for it finds no pending call here and is dropped.
+        after = self._deferred.pop(peer, None)
+        peer.write(frames if after is None else frames + after)
         return peer, ref_bytes
 
     def node_down(self, node: str) -> None:
@@ -289,8 +294,8 @@ class GenCalls:
 
     def _defer(self, conn: CallPeer, frame: bytes) -> None:
         """Write ``frame`` with the next call to ``conn``, or at the next turn of the loop:
-        a caller calling again at once sends the DEMONITOR_P of its last call and the
-        MONITOR_P and request of the next in one write (one syscall, one read there)."""
+        a caller calling again at once sends the MONITOR_P and request of its next call
+        and the DEMONITOR_P of its last in one write (one syscall, one read there)."""
         queued = self._deferred.get(conn)
         if queued is None:
             self._deferred[conn] = frame
