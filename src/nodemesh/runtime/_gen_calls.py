@@ -179,6 +179,9 @@ class GenCalls:
         # Made after the node got its creation (Node.start), like the router's pid.
         self._ref_prefix = reference_prefix(processes.atom, processes.creation)
         self._deadlines: dict[Any, Deadlines] = {}  # by timeout value
+        # The node's loop, kept: made in Node.start, and asyncio.get_running_loop() costs
+        # a getpid() system call on Python 3.11, twice per call.
+        self._loop = asyncio.get_running_loop()
 
     def _where(self, dest: Target) -> tuple[Pid | Atom, str]:
         """``dest`` as (pid or registered name, node)."""
@@ -194,7 +197,7 @@ class GenCalls:
     async def call(self, dest: Target, request: Any, timeout: float | None) -> Any:
         """See :meth:`Node.call`."""
         proc, node = self._where(dest)
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         ids = self._next_ids()  # the reference's ID words: a Reference only if local
         future: asyncio.Future[Any] = loop.create_future()
         pending = self._router.pending
@@ -299,7 +302,7 @@ class GenCalls:
         queued = self._deferred.get(conn)
         if queued is None:
             self._deferred[conn] = frame
-            asyncio.get_running_loop().call_soon(self._flush, conn)
+            self._loop.call_soon(self._flush, conn)
         else:
             self._deferred[conn] = queued + frame
 
