@@ -8,8 +8,7 @@ processes that trap exits: an exit signal becomes an ``('EXIT', Pid, Reason)`` m
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from nodemesh.term.types import Atom, Pid, Reference
 
@@ -18,9 +17,12 @@ __all__ = ["Monitor", "SignalTable"]
 NOCONNECTION = Atom("noconnection")
 
 
-@dataclass(frozen=True, slots=True)
-class Monitor:
-    """``watcher`` monitors ``target`` (a pid, or a registered name on ``node``)."""
+class Monitor(NamedTuple):
+    """``watcher`` monitors ``target`` (a pid, or a registered name on ``node``).
+
+    A named tuple, not a frozen dataclass: as immutable, and made without four
+    ``object.__setattr__`` calls (a server makes one per call it is sent).
+    """
 
     ref: Reference
     watcher: Pid
