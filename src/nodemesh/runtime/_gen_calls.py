@@ -389,6 +389,9 @@ class GenCalls:
         if conn is None or conn.closed:
             log.debug("reply to %s dropped: %s is not connected", to, to.node)
             return
+        if type(tag) is Reference:  # a plain tag (nodemesh's and pre-OTP-24 callers)
+            conn.write(self._replies.to_pid(sender, to, tag, value))
+            return
         alias = _alias_of(tag)
         if alias is not None and conn.peer_flags & DistFlag.ALIAS:
             conn.write(self._replies.to_alias(sender, alias, tag, value))
