@@ -83,7 +83,7 @@ class CallFrames:
     def __init__(self, caller: Pid, codec: TermCodec = ERLANG) -> None:
         self._caller = _element(caller)
         self._pid = caller
-        self._encode = codec.encode
+        self._none = codec.none_encoded
         self._ref_bytes = _RefBytes()
         # destination -> (MONITOR_P head, request head, DEMONITOR_P head), each missing
         # its reference (and the request its term) at the end.
@@ -116,19 +116,23 @@ class CallFrames:
     def call_encoded(self, server: Pid | Atom, ref_bytes: bytes, request: Any) -> bytes:
         """:meth:`call`'s frames for a reference already encoded (``ref_bytes``, from
         :func:`reference_prefix`). Raises :class:`EncodeError` as :meth:`call` does."""
-        monitor, head, _ = self._heads_for(server)
-        body = self._encode(request)
+        return self.call_then(server, ref_bytes, request, b"")[0]
+
+    def call_then(
+        self, server: Pid | Atom, ref_bytes: bytes, request: Any, after: bytes
+    ) -> tuple[bytes, bytes]:
+        """:meth:`call_encoded`'s frames followed by ``after`` (frames to send with them),
+        and the call's DEMONITOR_P (:meth:`demonitor`), from one look at the kept heads.
+        Raises :class:`EncodeError` as :meth:`call` does."""
+        monitor, head, demonitor = self._heads_for(server)
         size = len(ref_bytes)
-        parts = (
-            _U32.pack(len(monitor) + size),
-            monitor,
-            ref_bytes,
-            _U32.pack(len(head) + size + len(body) - 1),
-            head,
-            ref_bytes,
-            memoryview(body)[1:],  # without its version byte
-        )
-        return b"".join(parts)
+        parts: Out = [_U32.pack(len(monitor) + size), monitor, ref_bytes, b"", head, ref_bytes]
+        write_term(request, parts, self._none)  # the request's pieces, joined once below
+        parts[6] = b""  # its version byte: the request is inside the tuple
+        parts[3] = _U32.pack(sum(map(len, parts)) - 4 - len(monitor) - size)
+        parts.append(after)
+        done = (_U32.pack(len(demonitor) + size), demonitor, ref_bytes)
+        return b"".join(parts), b"".join(done)
 
     def demonitor(self, server: Pid | Atom, ref_bytes: bytes) -> bytes:
         """DEMONITOR_P of the call whose reference encodes as ``ref_bytes``."""

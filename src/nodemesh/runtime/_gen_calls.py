@@ -201,16 +201,17 @@ class GenCalls:
         ids = self._next_ids()  # the reference's ID words: a Reference only if local
         future: asyncio.Future[Any] = loop.create_future()
         pending = self._router.pending
-        pending[ids] = (future, None if node == self._node else node)
-        deadline = deadlines = None
+        local = node == self._node
+        pending[ids] = (future, None if local else node)
+        deadline = None
         if timeout is not None:  # one timer per timeout value, not one per call
             deadline = loop.time() + timeout
-            deadlines = self._deadlines_for(timeout, loop)
+            deadlines = self._deadlines.get(timeout) or self._deadlines_for(timeout)
             deadlines.add(deadline, future)
-        sent: tuple[CallPeer, bytes] | None = None
+        sent: tuple[CallPeer, bytes] | None = None  # the connection, the DEMONITOR_P
         result: Any = _TIMED_OUT
         try:
-            if node == self._node:
+            if local:
                 await self._call_local(proc, self._reference(ids), request, deadline)
             else:
                 peer = self._peers.get(node)
@@ -224,28 +225,23 @@ class GenCalls:
         finally:
             if not future.done():  # cancelled, or failed before its wait
                 future.cancel()
-            if deadlines is not None:
-                deadlines.finished()
             if result is _TIMED_OUT:  # the router took the others' futures out already
                 pending.pop(ids, None)
             # A reply (or a timeout) leaves the monitor in place, a DOWN removed it.
             if sent is None:
-                if node == self._node:  # a local call's monitor, if it got one
+                if local:  # a local call's monitor, if it got one
                     self._processes.signals.remove_monitor(self._reference(ids))
-            elif result is _TIMED_OUT or type(result) is not _Down:
-                conn, ref_bytes = sent
-                if not conn.closed:
-                    self._defer(conn, self._frames.demonitor(proc, ref_bytes))
+            elif (result is _TIMED_OUT or type(result) is not _Down) and not sent[0].closed:
+                self._defer(*sent)
         if type(result) is _Down:
             raise self._failure(dest, node, result, timeout)
         return result
 
-    def _deadlines_for(self, timeout: Any, loop: asyncio.AbstractEventLoop) -> Deadlines:
-        deadlines = self._deadlines.get(timeout)
-        if deadlines is None:
-            if len(self._deadlines) >= _MAX_TIMEOUTS:  # many distinct timeouts: forget idle ones
-                self._deadlines = {t: d for t, d in self._deadlines.items() if d.busy}
-            deadlines = self._deadlines[timeout] = Deadlines(loop, _TIMED_OUT)
+    def _deadlines_for(self, timeout: Any) -> Deadlines:
+        """A new queue of deadlines for calls with ``timeout``."""
+        if len(self._deadlines) >= _MAX_TIMEOUTS:  # many distinct timeouts: forget idle ones
+            self._deadlines = {t: d for t, d in self._deadlines.items() if d.busy}
+        deadlines = self._deadlines[timeout] = Deadlines(self._loop, _TIMED_OUT)
         return deadlines
 
     async def _call_remote(
@@ -262,19 +258,21 @@ class GenCalls:
     def _send_call(
         self, peer: CallPeer, proc: Pid | Atom, ids: Ids, request: Any
     ) -> tuple[CallPeer, bytes]:
-        """Monitor ``proc`` and send the request; return the connection and the
-        reference's bytes (for the DEMONITOR_P). Raises EncodeError (nothing sent).
-        The monitor's local half is the router's pending entry (see CallRouter)."""
+        """Monitor ``proc`` and send the request; return the connection and the call's
+        DEMONITOR_P. Raises EncodeError (nothing sent). The monitor's local half is the
+        router's pending entry (see CallRouter)."""
         ref_bytes = self._ref_prefix + _IDS.pack(*ids)
-        frames = self._frames.call_encoded(proc, ref_bytes, request)  # nothing sent if it raises
         # The last call's DEMONITOR_P goes after the request, not before it: the server
         # then replies first and removes the old monitor while this side reads the reply
         # (off the round trip's critical path). Its reference differs from the new one,
         # so the order of the two is not observable: the old monitor just lives a little
         # longer, and a DOWN for it finds no pending call here and is dropped.
-        after = self._deferred.pop(peer, None)
-        peer.write(frames if after is None else frames + after)
-        return peer, ref_bytes
+        after = self._deferred.get(peer, b"")
+        frames, demonitor = self._frames.call_then(proc, ref_bytes, request, after)
+        if after:  # taken only now: if the request raised EncodeError, it waits on
+            del self._deferred[peer]
+        peer.write(frames)
+        return peer, demonitor
 
     def node_down(self, node: str) -> None:
         """The connection to ``node`` dropped (called by the node): calls to it fail."""
