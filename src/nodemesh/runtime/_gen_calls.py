@@ -119,8 +119,11 @@ class CallRouter(Mailbox):
 
     def deliver(self, message: Any) -> bool:
         if type(message) is tuple:
-            if len(message) == 2 and type(message[0]) is Reference:
-                self._end(message[0].ids, message[1])
+            if len(message) == 2 and type(message[0]) is Reference:  # a reply: _end, inline
+                ids = message[0].ids
+                entry = self.pending.pop(ids, None) if type(ids) is tuple else None
+                if entry is not None and not entry[0].done():
+                    entry[0].set_result(message[1])
             elif len(message) == 5 and message[0] == DOWN and type(message[1]) is Reference:
                 self._end(message[1].ids, _Down(message[4]))
         return False  # never queues, so never full

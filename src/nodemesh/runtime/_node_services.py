@@ -44,6 +44,8 @@ class CallMethods:
         _peers: dict[str, Connection]
         _gen: GenCalls | None
         _servers: dict[Pid, ServerProcess]
+        _started: bool
+        _closing: bool
 
         @property
         def running(self) -> bool: ...
@@ -76,7 +78,10 @@ class CallMethods:
         down during the call (or this node stops). A late reply is dropped. A request
         with no term form raises :class:`EncodeError` (nothing is sent).
         """
-        return await self._calls().call(dest, request, timeout)
+        gen = self._gen  # _calls(), inline: once per call
+        if gen is None or not self._started or self._closing:
+            raise NodeDownError(f"node {self.name} is not started")
+        return await gen.call(dest, request, timeout)
 
     def cast(self, dest: Destination, request: Any) -> None:
         """``gen_server:cast(Dest, Request)``: send ``{'$gen_cast', request}`` and return
