@@ -124,7 +124,7 @@ class CallFrames:
         """:meth:`call_encoded`'s frames followed by ``after`` (frames to send with them),
         and the call's DEMONITOR_P (:meth:`demonitor`), from one look at the kept heads.
         Raises :class:`EncodeError` as :meth:`call` does."""
-        monitor, head, demonitor = self._heads_for(server)
+        monitor, head, demonitor = self._heads.get(server) or self._heads_for(server)
         size = len(ref_bytes)
         parts: Out = [_U32.pack(len(monitor) + size), monitor, ref_bytes, b"", head, ref_bytes]
         write_term(request, parts, self._none)  # the request's pieces, joined once below

@@ -125,8 +125,9 @@ class Dispatcher:
 
     def _monitor(self, conn: Peer, event: ev.MonitorP) -> None:
         """A remote process monitors one of ours."""
-        if self._processes.exists(event.target):
-            monitor = Monitor(event.ref, event.watcher, event.target, self._processes.node)
+        target = event.target  # ProcessTable.exists, the pid and name lookups inline
+        if target in self._mailboxes or target in self._names or self._processes.exists(target):
+            monitor = Monitor(event.ref, event.watcher, target, self._processes.node)
             self._processes.signals.add_monitor(monitor)
         else:
             conn.write(control.noproc_down(event))

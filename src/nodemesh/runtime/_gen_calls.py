@@ -201,7 +201,9 @@ class GenCalls:
         """See :meth:`Node.call`."""
         proc, node = self._where(dest)
         loop = self._loop
-        ids = self._next_ids()  # the reference's ID words: a Reference only if local
+        # The reference's ID words (a Reference only if local; see __init__).
+        n = self._ref_count = self._ref_count + 1
+        ids = (n & 0x3FFFF, 0x8000_0000 | ((n >> 18) & 0x7FFF_FFFF), self._ref_word)
         future: asyncio.Future[Any] = loop.create_future()
         pending = self._router.pending
         local = node == self._node
@@ -288,10 +290,6 @@ class GenCalls:
         if down is _STOPPED:
             return NodeDownError(f"{self._node} stopped during a call to {_show(dest)}")
         return _down_error(dest, node, down.reason)
-
-    def _next_ids(self) -> Ids:
-        n = self._ref_count = self._ref_count + 1
-        return (n & 0x3FFFF, 0x8000_0000 | ((n >> 18) & 0x7FFF_FFFF), self._ref_word)
 
     def _reference(self, ids: Ids) -> Reference:
         return Reference(self._processes.atom, self._processes.creation, ids)
