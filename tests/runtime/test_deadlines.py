@@ -54,3 +54,21 @@ async def test_one_timer_expires_calls_in_order_and_skips_finished_ones() -> Non
     assert not deadlines.busy and not stub.timers
     deadlines.add(20.0, loop.create_future())  # idle again: the next call arms a timer
     assert len(stub.timers) == 1
+
+
+async def test_sequential_calls_keep_one_entry_and_busy_counts_unfinished_calls() -> None:
+    """Each call added takes out the finished ones before it (no call at the end of
+    each call): sequential calls keep one entry, and a queue of finished calls only is
+    not busy (so GenCalls may forget it)."""
+    loop = asyncio.get_running_loop()
+    stub = StubLoop()
+    deadlines = Deadlines(stub, EXPIRED)  # type: ignore[arg-type]
+    for i in range(100):
+        future = loop.create_future()
+        deadlines.add(5.0 + i, future)
+        assert deadlines.busy
+        future.set_result("reply")
+    assert len(deadlines._queue) == 1 and not deadlines.busy
+    assert len(stub.timers) == 1  # one timer armed for all of them
+    stub.fire()  # the finished call at the head is dropped, nothing re-armed
+    assert not deadlines._queue and not stub.timers

@@ -205,6 +205,22 @@ async def test_own_node_stopping_mid_call(make_node: NodeFactory) -> None:
         await pending
 
 
+async def test_calls_from_a_node_not_running_raise_node_down_when_awaited(
+    make_node: NodeFactory,
+) -> None:
+    """Before start and after aclose, Node.call's coroutine raises NodeDownError when
+    awaited (not when made), as an ``async def`` would."""
+    srv, cli, _ = await two(make_node)
+    idle = Node("idle@127.0.0.1", "cookie")
+    pending = idle.call(("kv", srv.name), (GET, b"k"))
+    with pytest.raises(NodeDownError):
+        await pending
+    await cli.aclose()
+    pending = cli.call(("kv", srv.name), (GET, b"k"))
+    with pytest.raises(NodeDownError):
+        await pending
+
+
 async def test_multi_call_replies_and_bad_nodes(make_node: NodeFactory) -> None:
     """multi_call returns the replies by node and the nodes that had no such server or
     could not be reached, like gen_server:multi_call."""

@@ -40,6 +40,28 @@ async def test_messages_keep_their_order(make_node: NodeFactory) -> None:
     assert received == list(range(2000))
 
 
+async def test_messages_to_pids_reach_their_mailbox_and_none_after_it_closed(
+    make_node: NodeFactory,
+) -> None:
+    """Messages to two pids, in runs and in turn, each reach their own mailbox (the
+    dispatcher keeps the last pid it found); once a mailbox closes, a message to it is
+    dropped even right after others to it, and the next, to another pid, arrives."""
+    a = await make_node("a")
+    b = await make_node("b")
+    one, two = b.mailbox(), b.mailbox()
+    for dest, value in [(one, 1), (one, 2), (two, 3), (one, 4), (two, 5), (two, 6)]:
+        await a.send(dest.pid, value)
+    assert [await one.receive(timeout=5) for _ in range(3)] == [1, 2, 4]
+    assert [await two.receive(timeout=5) for _ in range(3)] == [3, 5, 6]
+    await a.send(one.pid, 7)
+    assert await one.receive(timeout=5) == 7
+    one.close()
+    await a.send(one.pid, 8)  # one was the last pid found: dropped all the same
+    await a.send(two.pid, 9)
+    assert await two.receive(timeout=5) == 9  # so 8 was handled before it
+    assert one.statistics().delivered == 4
+
+
 async def test_both_ends_of_a_connection_send_without_nagle_delay(make_node: NodeFactory) -> None:
     """Dialed and accepted distribution sockets both have TCP_NODELAY, as Erlang's
     inet_tcp_dist sets it (asyncio alone leaves it off on accepted sockets)."""

@@ -12,12 +12,16 @@ third of the encoding work on the caller's side.
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nodemesh.dist.control import Op
 from nodemesh.term import encode
+from nodemesh.term.encode import write_term
 from nodemesh.term.codec import ERLANG, TermCodec
 from nodemesh.term.types import Atom, Pid, Reference
+
+if TYPE_CHECKING:
+    from nodemesh.term._leaf_writers import Out
 
 __all__ = ["CallFrames", "ReplyFrames", "reference_prefix"]
 
@@ -79,7 +83,7 @@ class CallFrames:
     def __init__(self, caller: Pid, codec: TermCodec = ERLANG) -> None:
         self._caller = _element(caller)
         self._pid = caller
-        self._encode = codec.encode
+        self._none = codec.none_encoded
         self._ref_bytes = _RefBytes()
         # destination -> (MONITOR_P head, request head, DEMONITOR_P head), each missing
         # its reference (and the request its term) at the end.
@@ -112,19 +116,23 @@ class CallFrames:
     def call_encoded(self, server: Pid | Atom, ref_bytes: bytes, request: Any) -> bytes:
         """:meth:`call`'s frames for a reference already encoded (``ref_bytes``, from
         :func:`reference_prefix`). Raises :class:`EncodeError` as :meth:`call` does."""
-        monitor, head, _ = self._heads_for(server)
-        body = self._encode(request)
+        return self.call_then(server, ref_bytes, request, b"")[0]
+
+    def call_then(
+        self, server: Pid | Atom, ref_bytes: bytes, request: Any, after: bytes
+    ) -> tuple[bytes, bytes]:
+        """:meth:`call_encoded`'s frames followed by ``after`` (frames to send with them),
+        and the call's DEMONITOR_P (:meth:`demonitor`), from one look at the kept heads.
+        Raises :class:`EncodeError` as :meth:`call` does."""
+        monitor, head, demonitor = self._heads.get(server) or self._heads_for(server)
         size = len(ref_bytes)
-        parts = (
-            _U32.pack(len(monitor) + size),
-            monitor,
-            ref_bytes,
-            _U32.pack(len(head) + size + len(body) - 1),
-            head,
-            ref_bytes,
-            memoryview(body)[1:],  # without its version byte
-        )
-        return b"".join(parts)
+        parts: Out = [_U32.pack(len(monitor) + size), monitor, ref_bytes, b"", head, ref_bytes]
+        write_term(request, parts, self._none)  # the request's pieces, joined once below
+        parts[6] = b""  # its version byte: the request is inside the tuple
+        parts[3] = _U32.pack(sum(map(len, parts)) - 4 - len(monitor) - size)
+        parts.append(after)
+        done = (_U32.pack(len(demonitor) + size), demonitor, ref_bytes)
+        return b"".join(parts), b"".join(done)
 
     def demonitor(self, server: Pid | Atom, ref_bytes: bytes) -> bytes:
         """DEMONITOR_P of the call whose reference encodes as ``ref_bytes``."""
@@ -142,32 +150,41 @@ class ReplyFrames:
     """
 
     def __init__(self, codec: TermCodec = ERLANG) -> None:
+        self._none = codec.none_encoded
         self._encode = codec.encode
-        self._heads: dict[tuple[Pid, Pid | None], bytes] = {}
+        # SEND_SENDER heads by the pids' fields (server id and serial: a node's servers
+        # share its name and creation), not by the Pids: a Pid hashes and compares in
+        # Python (a dataclass), a tuple of ints and a str in C.
+        self._pid_heads: dict[tuple[Any, ...], bytes] = {}
+        self._alias_heads: dict[Pid, bytes] = {}
         self._ref_bytes = _RefBytes()
 
-    def _head(self, server: Pid, to: Pid | None) -> bytes:
-        head = self._heads.get((server, to))
-        if head is None:
-            if to is None:  # ALIAS_SEND {33, From, Alias}: the alias follows
-                head = b"p" + _VERSION + b"h\x03" + _element(Op.ALIAS_SEND.value) + _element(server)
-            else:
-                head = b"p" + encode((Op.SEND_SENDER.value, server, to)) + _VERSION + _TUPLE2
-            if len(self._heads) >= _MAX_DESTINATIONS:
-                self._heads.clear()
-            self._heads[server, to] = head
+    def _pid_head(self, server: Pid, to: Pid, key: tuple[Any, ...]) -> bytes:
+        if len(self._pid_heads) >= _MAX_DESTINATIONS:
+            self._pid_heads.clear()
+        ctrl = encode((Op.SEND_SENDER.value, server, to))
+        head = self._pid_heads[key] = b"p" + ctrl + _VERSION + _TUPLE2
         return head
 
     def to_pid(self, server: Pid, to: Pid, tag: Any, value: Any) -> bytes:
         """SEND_SENDER of ``{tag, value}`` to ``to``. Raises EncodeError as encode does."""
-        head = self._head(server, to)
+        key = (to.node, to.id, to.serial, to.creation, server.node, server.id, server.serial)
+        head = self._pid_heads.get(key) or self._pid_head(server, to, key)
         tag_bytes = self._ref_bytes(tag) if type(tag) is Reference else _element(tag)
-        body = self._encode(value)
-        size = len(head) + len(tag_bytes) + len(body) - 1
-        return b"".join((_U32.pack(size), head, tag_bytes, memoryview(body)[1:]))
+        parts: Out = [b"", head, tag_bytes]
+        write_term(value, parts, self._none)  # the value's pieces, joined once below
+        parts[3] = b""  # its version byte: the value is inside the tuple
+        parts[0] = _U32.pack(sum(map(len, parts)))
+        return b"".join(parts)
 
     def to_alias(self, server: Pid, alias: Reference, tag: Any, value: Any) -> bytes:
         """ALIAS_SEND of ``{tag, value}`` to ``alias``. Raises EncodeError."""
+        head = self._alias_heads.get(server)
+        if head is None:  # ALIAS_SEND {33, From, Alias}: the alias follows
+            head = b"p" + _VERSION + b"h\x03" + _element(Op.ALIAS_SEND.value) + _element(server)
+            if len(self._alias_heads) >= _MAX_DESTINATIONS:
+                self._alias_heads.clear()
+            self._alias_heads[server] = head
         body = _element(tag) + self._encode(value)[1:]
-        frame = self._head(server, None) + _element(alias) + _VERSION + _TUPLE2 + body
+        frame = head + _element(alias) + _VERSION + _TUPLE2 + body
         return len(frame).to_bytes(4, "big") + frame

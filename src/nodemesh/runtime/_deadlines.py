@@ -1,11 +1,13 @@
 """Deadlines of gen_server calls: one timer per timeout value, not one per call.
 
 Loop time never goes back, so calls made with the same timeout reach their deadlines in
-the order they started: a queue, whose head alone needs a timer. A call that ends takes
-out nothing but the finished calls at the head (for sequential calls: itself), so a call
-costs an append and a pop instead of a timer handle armed and cancelled (a heap push, a
-handle object, a cancelled entry for the loop to skip); the timer fires at most once per
-timeout, expires what is due and re-arms for the rest.
+the order they started: a queue, whose head alone needs a timer. Each call added first
+takes out the finished calls at the head (for sequential calls: the one before), so a
+call costs an append and a pop instead of a timer handle armed and cancelled (a heap
+push, a handle object, a cancelled entry for the loop to skip), and nothing when it
+ends; the timer fires at most once per timeout, expires what is due and re-arms for the
+rest. A finished call thus stays queued until the next call or the timer: the queue holds
+the calls of at most one timeout's span, as it did when each call took itself out.
 """
 
 from __future__ import annotations
@@ -31,18 +33,22 @@ class Deadlines:
 
     @property
     def busy(self) -> bool:
-        """True while some call added here may not have ended."""
-        return bool(self._queue)
+        """True while some call added here has not ended."""
+        return any(not future.done() for _, future in self._queue)
 
     def add(self, deadline: float, future: asyncio.Future[Any]) -> None:
         """A call waiting on ``future`` until ``deadline`` (loop time, not before the
-        deadline of the previous call added)."""
-        self._queue.append((deadline, future))
+        deadline of the previous call added). The finished calls at the head go first:
+        for sequential calls, the previous one (no call at the end of each call)."""
+        queue = self._queue
+        while queue and queue[0][1].done():
+            queue.popleft()
+        queue.append((deadline, future))
         if self._timer is None:
             self._timer = self._loop.call_at(deadline, self._fire)
 
     def finished(self) -> None:
-        """A call ended (its future is done): drop the finished calls at the head."""
+        """Drop the finished calls at the head now (:meth:`add` does it too)."""
         queue = self._queue
         while queue and queue[0][1].done():
             queue.popleft()

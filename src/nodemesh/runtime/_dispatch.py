@@ -43,6 +43,13 @@ class Peer(Protocol):
     def hold_for(self, mailbox: Mailbox) -> None: ...
 
 
+class _Nobody:
+    _closed = True
+
+
+_NOBODY: Any = _Nobody()
+
+
 class Dispatcher:
     """Acts on what arrives from peers, against a :class:`ProcessTable` and the
     node's :class:`Services`."""
@@ -53,6 +60,12 @@ class Dispatcher:
         # The same dicts, keyed by Any: one lookup per message, no narrowing in between.
         self._mailboxes: dict[Any, Mailbox] = processes.mailboxes
         self._names: dict[Any, Mailbox] = processes.names
+        # The last pid a message went to, by its fields, and its mailbox: messages to
+        # one pid in a row (the replies to this node's calls, which all go to its call
+        # router) skip the table, whose lookup hashes and compares a Pid in Python (a
+        # dataclass), for four int and str compares. A mailbox stays in the table until
+        # it closes, and pids are not reused, so a hit finds what the table would.
+        self._last: tuple[Any, ...] = (None, None, None, None, _NOBODY)
         self._handlers: dict[type, Callable[[Peer, Any], None]] = {
             ev.Send: self._send,
             ev.RegSend: self._reg_send,
@@ -69,10 +82,23 @@ class Dispatcher:
 
     def receive(self, conn: Peer, item: ev.Message | ev.ControlEvent) -> None:
         """Act on one message or control event that arrived on ``conn``."""
+        # Longer than a function should be: every message comes through here (measured).
         if type(item) is tuple:  # the fast path: (to, message, sender), see control.read
             to, message, sender = item
-            # A pid never equals a name: try pids, then names (cheaper than a type test).
-            mailbox = self._mailboxes.get(to)
+            last = self._last
+            if (
+                type(to) is Pid
+                and to.id == last[0]
+                and to.serial == last[1]
+                and to.creation == last[2]
+                and to.node == last[3]
+                and not last[4]._closed  # closed: removed from the table, look again
+            ):
+                mailbox = last[4]
+            else:  # a pid never equals a name: try pids, then names (no type test)
+                mailbox = self._mailboxes.get(to)
+                if mailbox is not None and type(to) is Pid:
+                    self._last = (to.id, to.serial, to.creation, to.node, mailbox)
             if mailbox is None:
                 mailbox = self._names.get(to)
                 if mailbox is None:
@@ -125,8 +151,9 @@ class Dispatcher:
 
     def _monitor(self, conn: Peer, event: ev.MonitorP) -> None:
         """A remote process monitors one of ours."""
-        if self._processes.exists(event.target):
-            monitor = Monitor(event.ref, event.watcher, event.target, self._processes.node)
+        target = event.target  # ProcessTable.exists, the pid and name lookups inline
+        if target in self._mailboxes or target in self._names or self._processes.exists(target):
+            monitor = Monitor(event.ref, event.watcher, target, self._processes.node)
             self._processes.signals.add_monitor(monitor)
         else:
             conn.write(control.noproc_down(event))

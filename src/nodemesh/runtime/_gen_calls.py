@@ -119,8 +119,11 @@ class CallRouter(Mailbox):
 
     def deliver(self, message: Any) -> bool:
         if type(message) is tuple:
-            if len(message) == 2 and type(message[0]) is Reference:
-                self._end(message[0].ids, message[1])
+            if len(message) == 2 and type(message[0]) is Reference:  # a reply: _end, inline
+                ids = message[0].ids
+                entry = self.pending.pop(ids, None) if type(ids) is tuple else None
+                if entry is not None and not entry[0].done():
+                    entry[0].set_result(message[1])
             elif len(message) == 5 and message[0] == DOWN and type(message[1]) is Reference:
                 self._end(message[1].ids, _Down(message[4]))
         return False  # never queues, so never full
@@ -179,6 +182,9 @@ class GenCalls:
         # Made after the node got its creation (Node.start), like the router's pid.
         self._ref_prefix = reference_prefix(processes.atom, processes.creation)
         self._deadlines: dict[Any, Deadlines] = {}  # by timeout value
+        # The node's loop, kept: made in Node.start, and asyncio.get_running_loop() costs
+        # a getpid() system call on Python 3.11, twice per call.
+        self._loop = asyncio.get_running_loop()
 
     def _where(self, dest: Target) -> tuple[Pid | Atom, str]:
         """``dest`` as (pid or registered name, node)."""
@@ -194,20 +200,23 @@ class GenCalls:
     async def call(self, dest: Target, request: Any, timeout: float | None) -> Any:
         """See :meth:`Node.call`."""
         proc, node = self._where(dest)
-        loop = asyncio.get_running_loop()
-        ids = self._next_ids()  # the reference's ID words: a Reference only if local
+        loop = self._loop
+        # The reference's ID words (a Reference only if local; see __init__).
+        n = self._ref_count = self._ref_count + 1
+        ids = (n & 0x3FFFF, 0x8000_0000 | ((n >> 18) & 0x7FFF_FFFF), self._ref_word)
         future: asyncio.Future[Any] = loop.create_future()
         pending = self._router.pending
-        pending[ids] = (future, None if node == self._node else node)
-        deadline = deadlines = None
+        local = node == self._node
+        pending[ids] = (future, None if local else node)
+        deadline = None
         if timeout is not None:  # one timer per timeout value, not one per call
             deadline = loop.time() + timeout
-            deadlines = self._deadlines_for(timeout, loop)
+            deadlines = self._deadlines.get(timeout) or self._deadlines_for(timeout)
             deadlines.add(deadline, future)
-        sent: tuple[CallPeer, bytes] | None = None
+        sent: tuple[CallPeer, bytes] | None = None  # the connection, the DEMONITOR_P
         result: Any = _TIMED_OUT
         try:
-            if node == self._node:
+            if local:
                 await self._call_local(proc, self._reference(ids), request, deadline)
             else:
                 peer = self._peers.get(node)
@@ -221,28 +230,23 @@ class GenCalls:
         finally:
             if not future.done():  # cancelled, or failed before its wait
                 future.cancel()
-            if deadlines is not None:
-                deadlines.finished()
             if result is _TIMED_OUT:  # the router took the others' futures out already
                 pending.pop(ids, None)
             # A reply (or a timeout) leaves the monitor in place, a DOWN removed it.
             if sent is None:
-                if node == self._node:  # a local call's monitor, if it got one
+                if local:  # a local call's monitor, if it got one
                     self._processes.signals.remove_monitor(self._reference(ids))
-            elif result is _TIMED_OUT or type(result) is not _Down:
-                conn, ref_bytes = sent
-                if not conn.closed:
-                    self._defer(conn, self._frames.demonitor(proc, ref_bytes))
+            elif (result is _TIMED_OUT or type(result) is not _Down) and not sent[0].closed:
+                self._defer(*sent)
         if type(result) is _Down:
             raise self._failure(dest, node, result, timeout)
         return result
 
-    def _deadlines_for(self, timeout: Any, loop: asyncio.AbstractEventLoop) -> Deadlines:
-        deadlines = self._deadlines.get(timeout)
-        if deadlines is None:
-            if len(self._deadlines) >= _MAX_TIMEOUTS:  # many distinct timeouts: forget idle ones
-                self._deadlines = {t: d for t, d in self._deadlines.items() if d.busy}
-            deadlines = self._deadlines[timeout] = Deadlines(loop, _TIMED_OUT)
+    def _deadlines_for(self, timeout: Any) -> Deadlines:
+        """A new queue of deadlines for calls with ``timeout``."""
+        if len(self._deadlines) >= _MAX_TIMEOUTS:  # many distinct timeouts: forget idle ones
+            self._deadlines = {t: d for t, d in self._deadlines.items() if d.busy}
+        deadlines = self._deadlines[timeout] = Deadlines(self._loop, _TIMED_OUT)
         return deadlines
 
     async def _call_remote(
@@ -259,14 +263,21 @@ class GenCalls:
     def _send_call(
         self, peer: CallPeer, proc: Pid | Atom, ids: Ids, request: Any
     ) -> tuple[CallPeer, bytes]:
-        """Monitor ``proc`` and send the request; return the connection and the
-        reference's bytes (for the DEMONITOR_P). Raises EncodeError (nothing sent).
-        The monitor's local half is the router's pending entry (see CallRouter)."""
+        """Monitor ``proc`` and send the request; return the connection and the call's
+        DEMONITOR_P. Raises EncodeError (nothing sent). The monitor's local half is the
+        router's pending entry (see CallRouter)."""
         ref_bytes = self._ref_prefix + _IDS.pack(*ids)
-        frames = self._frames.call_encoded(proc, ref_bytes, request)  # nothing sent if it raises
-        before = self._deferred.pop(peer, None)  # the last call's DEMONITOR_P
-        peer.write(frames if before is None else before + frames)
-        return peer, ref_bytes
+        # The last call's DEMONITOR_P goes after the request, not before it: the server
+        # then replies first and removes the old monitor while this side reads the reply
+        # (off the round trip's critical path). Its reference differs from the new one,
+        # so the order of the two is not observable: the old monitor just lives a little
+        # longer, and a DOWN for it finds no pending call here and is dropped.
+        after = self._deferred.get(peer, b"")
+        frames, demonitor = self._frames.call_then(proc, ref_bytes, request, after)
+        if after:  # taken only now: if the request raised EncodeError, it waits on
+            del self._deferred[peer]
+        peer.write(frames)
+        return peer, demonitor
 
     def node_down(self, node: str) -> None:
         """The connection to ``node`` dropped (called by the node): calls to it fail."""
@@ -280,21 +291,17 @@ class GenCalls:
             return NodeDownError(f"{self._node} stopped during a call to {_show(dest)}")
         return _down_error(dest, node, down.reason)
 
-    def _next_ids(self) -> Ids:
-        n = self._ref_count = self._ref_count + 1
-        return (n & 0x3FFFF, 0x8000_0000 | ((n >> 18) & 0x7FFF_FFFF), self._ref_word)
-
     def _reference(self, ids: Ids) -> Reference:
         return Reference(self._processes.atom, self._processes.creation, ids)
 
     def _defer(self, conn: CallPeer, frame: bytes) -> None:
         """Write ``frame`` with the next call to ``conn``, or at the next turn of the loop:
-        a caller calling again at once sends the DEMONITOR_P of its last call and the
-        MONITOR_P and request of the next in one write (one syscall, one read there)."""
+        a caller calling again at once sends the MONITOR_P and request of its next call
+        and the DEMONITOR_P of its last in one write (one syscall, one read there)."""
         queued = self._deferred.get(conn)
         if queued is None:
             self._deferred[conn] = frame
-            asyncio.get_running_loop().call_soon(self._flush, conn)
+            self._loop.call_soon(self._flush, conn)
         else:
             self._deferred[conn] = queued + frame
 
@@ -380,6 +387,9 @@ class GenCalls:
         conn = self._peers.get(to.node)
         if conn is None or conn.closed:
             log.debug("reply to %s dropped: %s is not connected", to, to.node)
+            return
+        if type(tag) is Reference:  # a plain tag (nodemesh's and pre-OTP-24 callers)
+            conn.write(self._replies.to_pid(sender, to, tag, value))
             return
         alias = _alias_of(tag)
         if alias is not None and conn.peer_flags & DistFlag.ALIAS:

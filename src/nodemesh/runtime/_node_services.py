@@ -9,6 +9,7 @@ imports nothing of ``Node``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from nodemesh.errors import NodeDownError, NodemeshError, NoProcError
@@ -44,6 +45,8 @@ class CallMethods:
         _peers: dict[str, Connection]
         _gen: GenCalls | None
         _servers: dict[Pid, ServerProcess]
+        _started: bool
+        _closing: bool
 
         @property
         def running(self) -> bool: ...
@@ -65,7 +68,9 @@ class CallMethods:
             raise NodeDownError(f"node {self.name} is not started")
         return self._gen
 
-    async def call(self, dest: Destination, request: Any, *, timeout: float | None = 5.0) -> Any:
+    def call(
+        self, dest: Destination, request: Any, *, timeout: float | None = 5.0
+    ) -> Coroutine[Any, Any, Any]:
         """``gen_server:call(Dest, Request, Timeout)``: send ``request`` to the gen_server
         at ``dest`` (a pid, a local name, or ``(name, node)``) and return its reply.
         ``timeout`` is in seconds (None: wait forever; Erlang's default is 5 s).
@@ -76,7 +81,13 @@ class CallMethods:
         down during the call (or this node stops). A late reply is dropped. A request
         with no term form raises :class:`EncodeError` (nothing is sent).
         """
-        return await self._calls().call(dest, request, timeout)
+        # A plain function returning GenCalls.call's coroutine: one coroutine per call,
+        # not a second one wrapping it. Not running: a coroutine raising NodeDownError,
+        # so the error still comes from the await, as from an ``async def``.
+        gen = self._gen
+        if gen is None or not self._started or self._closing:
+            return _raise(NodeDownError(f"node {self.name} is not started"))
+        return gen.call(dest, request, timeout)
 
     def cast(self, dest: Destination, request: Any) -> None:
         """``gen_server:cast(Dest, Request)``: send ``{'$gen_cast', request}`` and return
@@ -171,6 +182,10 @@ class GlobalMethods:
         :class:`NodemeshError` on a hidden node."""
         async with asyncio.timeout(timeout):
             await self._global_names().sync()
+
+
+async def _raise(error: Exception) -> Any:
+    raise error
 
 
 def _global_name(name: Any) -> Any:

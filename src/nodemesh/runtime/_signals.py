@@ -8,8 +8,7 @@ processes that trap exits: an exit signal becomes an ``('EXIT', Pid, Reason)`` m
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from nodemesh.term.types import Atom, Pid, Reference
 
@@ -18,9 +17,12 @@ __all__ = ["Monitor", "SignalTable"]
 NOCONNECTION = Atom("noconnection")
 
 
-@dataclass(frozen=True, slots=True)
-class Monitor:
-    """``watcher`` monitors ``target`` (a pid, or a registered name on ``node``)."""
+class Monitor(NamedTuple):
+    """``watcher`` monitors ``target`` (a pid, or a registered name on ``node``).
+
+    A named tuple, not a frozen dataclass: as immutable, and made without four
+    ``object.__setattr__`` calls (a server makes one per call it is sent).
+    """
 
     ref: Reference
     watcher: Pid
@@ -34,12 +36,19 @@ class Monitor:
 
 
 class SignalTable:
-    """Links and monitors, indexed for exits of a process and losses of a node."""
+    """Links and monitors, indexed for exits of a process and losses of a node.
+
+    Monitors are kept by their reference's fields, ``(ids, node, creation)``, not by the
+    :class:`Reference`: a tuple of those hashes and compares in C, a Reference (a
+    dataclass) in Python, and a gen_server call adds and removes one monitor each.
+    """
 
     def __init__(self) -> None:
         self._links: defaultdict[Pid, set[Pid]] = defaultdict(set)
-        self._monitors: dict[Reference, Monitor] = {}
-        self._by_target: defaultdict[tuple[Pid | Atom, str], set[Reference]] = defaultdict(set)
+        self._monitors: dict[tuple[Any, ...], Monitor] = {}
+        self._by_target: defaultdict[tuple[Pid | Atom, str], set[tuple[Any, ...]]] = defaultdict(
+            set
+        )
 
     # -- links -------------------------------------------------------------------------
     def link(self, a: Pid, b: Pid) -> None:
@@ -66,15 +75,18 @@ class SignalTable:
 
     # -- monitors ----------------------------------------------------------------------
     def add_monitor(self, monitor: Monitor) -> None:
-        self._monitors[monitor.ref] = monitor
-        self._by_target[monitor.target, monitor.node].add(monitor.ref)
+        ref = monitor.ref
+        key = (ref.ids, ref.node, ref.creation)
+        self._monitors[key] = monitor
+        self._by_target[monitor.target, monitor.node].add(key)
 
     def remove_monitor(self, ref: Reference) -> Monitor | None:
-        monitor = self._monitors.pop(ref, None)
+        key = (ref.ids, ref.node, ref.creation)
+        monitor = self._monitors.pop(key, None)
         if monitor is not None:
             refs = self._by_target.get((monitor.target, monitor.node))
             if refs is not None:
-                refs.discard(ref)
+                refs.discard(key)
                 if not refs:
                     del self._by_target[monitor.target, monitor.node]
         return monitor
@@ -85,9 +97,9 @@ class SignalTable:
         for target in targets:
             if target is None:
                 continue
-            for ref in list(self._by_target.get((target, node), ())):
-                monitor = self.remove_monitor(ref)
-                if monitor is not None:
+            for key in list(self._by_target.get((target, node), ())):
+                monitor = self._monitors.get(key)
+                if monitor is not None and self.remove_monitor(monitor.ref) is not None:
                     found.append(monitor)
         return found
 

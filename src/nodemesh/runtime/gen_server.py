@@ -195,8 +195,11 @@ class ServerProcess:
         finds the server idle): None when that finished it (a plain-function callback),
         else what the task must take: a stop, or a :class:`_Resume` with the rest (the
         awaitable of a coroutine callback, or the exception that stops the server)."""
-        if type(message) is _Stop or self._coroutine_callback(message):
-            return message  # a coroutine made here could be dropped unawaited at a close
+        if type(message) is tuple and len(message) == 3 and message[0] == GEN_CALL:
+            if self._async_call:  # the common case, a call, tested once (hot path)
+                return message  # a coroutine made here could be dropped unawaited at a close
+        elif type(message) is _Stop or self._coroutine_callback(message):
+            return message
         try:
             pending = self._start(message)
         except Exception as exc:  # the task crashes (or stops) the server with it
@@ -223,7 +226,8 @@ class ServerProcess:
                 me, replier = self.mailbox.pid, self._replier
                 caller = Caller(origin[0], origin[1], me, replier)
                 result = server.handle_call(message[2], caller)
-                if _awaitable(result):
+                kind = type(result)  # _awaitable(result), inline: once per call
+                if kind is CoroutineType or (kind not in _PLAIN and inspect.isawaitable(result)):
                     return _reply_later(result, caller)
                 if result is not NO_REPLY:
                     replier(me, origin[0], origin[1], result)  # caller.reply(result), inline
