@@ -68,3 +68,23 @@ def test_drop_peer_forgets_its_members() -> None:
     assert table.drop_peer(SCOPE_B) == [Left("g", (R1,))]
     assert table.members("g") == [P1]
     assert table.peers() == []
+
+
+def test_remote_members_follow_every_remote_change() -> None:
+    """The kept remote-members answer is renewed by each join, leave, sync and peer down."""
+    table = Membership()
+    table.add_peer(SCOPE_B)
+    assert table.remote_members("g") == ()
+    table.join_remote(SCOPE_B, "g", [R1])
+    assert table.remote_members("g") == (R1,)
+    assert table.remote_members("g") is table.remote_members("g")  # kept, not rebuilt
+    table.join_remote(SCOPE_B, "g", [R2])
+    assert table.remote_members("g") == (R2, R1)
+    table.leave_remote(SCOPE_B, [R2], ["g"])
+    assert table.remote_members("g") == (R1,)
+    table.sync(SCOPE_B, [("g", [R1, R2])])
+    assert table.remote_members("g") == (R1, R2)
+    table.join_local("g", [P1])  # local members are not remote ones
+    assert table.remote_members("g") == (R1, R2)
+    table.drop_peer(SCOPE_B)
+    assert table.remote_members("g") == ()

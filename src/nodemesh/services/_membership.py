@@ -14,7 +14,7 @@ as ``<<"room">>``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,9 @@ def group_key(group: Any) -> Any:
     return group
 
 
+#: How many groups' remote members :meth:`Membership.remote_members` keeps.
+_KEPT_MAX = 256
+
 #: Types whose values are their own key (the common groups: atoms, binaries, numbers).
 _ATOMIC = frozenset({Atom, bytes, int, float, bool, Pid, type(None)})
 
@@ -71,6 +74,10 @@ class Membership:
         self._local: dict[Pid, list[Any]] = {}
         self._local_groups: dict[Any, list[Pid]] = {}
         self._remote: dict[Pid, dict[Any, list[Pid]]] = {}
+        # remote_members' answers, kept until any peer's groups change: a broadcast asks
+        # for the same group's members every time and they rarely change. Bounded: the
+        # groups asked about are the caller's, so a full table starts over.
+        self._kept: dict[Any, tuple[Pid, ...]] = {}
 
     # -- queries -------------------------------------------------------------------------
     def members(self, group: Any) -> list[Pid]:
@@ -84,10 +91,16 @@ class Membership:
         """Members of ``group`` on this node."""
         return list(self._local_groups.get(group, ()))
 
-    def remote_members(self, group: Any) -> Iterator[Pid]:
-        """Members of ``group`` on other nodes (no list built: broadcast's hot path)."""
-        for groups in self._remote.values():
-            yield from groups.get(group, ())
+    def remote_members(self, group: Any) -> tuple[Pid, ...]:
+        """Members of ``group`` on other nodes: the same tuple until a peer's groups
+        change (broadcast's hot path: no collection built per message)."""
+        kept = self._kept.get(group)
+        if kept is None:
+            kept = tuple(pid for groups in self._remote.values() for pid in groups.get(group, ()))
+            if len(self._kept) >= _KEPT_MAX:
+                self._kept.clear()
+            self._kept[group] = kept
+        return kept
 
     def which_groups(self) -> list[Any]:
         """Groups with at least one member anywhere."""
@@ -139,7 +152,7 @@ class Membership:
 
     # -- remote changes ------------------------------------------------------------------
     def add_peer(self, peer: Pid) -> None:
-        self._remote.setdefault(peer, {})
+        self._remote.setdefault(peer, {})  # no members yet: nothing kept changes
 
     def sync(self, peer: Pid, groups: Iterable[tuple[Any, list[Pid]]]) -> list[GroupChange]:
         """Replace what ``peer`` reported with ``groups`` (pg's ``handle_sync``)."""
@@ -148,6 +161,7 @@ class Membership:
         for group, pids in groups:
             new[group] = pids + new.get(group, [])
         self._remote[peer] = new
+        self._kept.clear()
         changes: list[GroupChange] = []
         for group in old.keys() | new.keys():
             before, after = old.get(group, []), new.get(group, [])
@@ -161,6 +175,7 @@ class Membership:
         if groups is None:
             return []
         groups[group] = pids + groups.get(group, [])
+        self._kept.clear()
         return [Joined(group, tuple(pids))]
 
     def leave_remote(self, peer: Pid, pids: list[Pid], groups: list[Any]) -> list[GroupChange]:
@@ -168,6 +183,7 @@ class Membership:
         known = self._remote.get(peer)
         if known is None:
             return []
+        self._kept.clear()
         changes: list[GroupChange] = []
         for group in groups:
             changes += self._drop_from(known, group, [p for p in pids if p in known.get(group, ())])
@@ -176,6 +192,7 @@ class Membership:
     def drop_peer(self, peer: Pid) -> list[GroupChange]:
         """A peer scope went down (or its node did): forget everything it reported."""
         groups = self._remote.pop(peer, {})
+        self._kept.clear()
         return [Left(group, tuple(pids)) for group, pids in groups.items() if pids]
 
     @staticmethod

@@ -143,6 +143,11 @@ class PgScope:
         """Members of ``group`` on other nodes."""
         return list(self._table.remote_members(group_key(group)))
 
+    def remote_member_tuple(self, group: Any) -> tuple[Pid, ...]:
+        """:meth:`remote_members` as a tuple, kept until a peer scope reports a change
+        (a broadcast's hot path: no list per message)."""
+        return self._table.remote_members(group_key(group))
+
     def which_groups(self) -> list[Any]:
         """Groups with a member anywhere (``pg:which_groups/1``)."""
         return self._table.which_groups()

@@ -169,7 +169,7 @@ class PubSub:
         ``message`` has no Erlang form."""
         key = topic.encode()
         self._dispatch(key, message)
-        members = self.scope.remote_members(self._broadcast_group)
+        members = self.scope.remote_member_tuple(self._broadcast_group)
         if not members:
             return 0
         # Encoded once for all nodes: the message is most of each frame's bytes.
