@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from conftest import NodeFactory
-from nodemesh import Atom, Node, PubSub, StreamOverflowError
+from nodemesh import Atom, Node, Pid, PubSub, StreamOverflowError
 from nodemesh.services import PgScope, adapter_groups
 from nodemesh.services.pubsub import PHOENIX_SCOPE
+from support.net import wait_for
 
 
 async def pubsub_on(make_node: NodeFactory, alive: str) -> tuple[Node, PubSub]:
@@ -155,3 +158,52 @@ async def test_broadcast_writes_none_as_the_nodes_none_atom(make_node: NodeFacto
         assert await ps.broadcast("t", (None, 1)) == 2
         assert await subs[0].get(timeout=5) == (Atom("nil"), 1)
         assert await subs[1].get(timeout=5) == (None, 1)
+
+
+async def test_broadcast_waits_for_room_on_a_paused_connection(make_node: NodeFactory) -> None:
+    """When the socket to a subscriber node is full (that node stopped reading), the
+    broadcast waits for room as node.send does; nothing is lost or reordered."""
+    a, ps_a = await pubsub_on(make_node, "a")
+    b, ps_b = await pubsub_on(make_node, "b")
+    await a.connect(b.name)
+    await ps_a.wait_for_remote(1, timeout=5)
+    sub = ps_b.subscribe("t", max_queued=0)
+    inbox = b.register("inbox", max_queued=1)  # full at once: b stops reading from a
+    await a.send(("inbox", b.name), "first")
+    await a.send(("inbox", b.name), "second")
+    await wait_for(lambda: b.statistics().paused_connections == 1, what="b pauses reading")
+    payload, count = b"x" * 20_000, 500
+
+    async def publish() -> None:
+        for i in range(count):
+            await ps_a.broadcast("t", (i, payload))
+
+    publisher = asyncio.create_task(publish())
+    await wait_for(lambda: a.statistics().write_paused_connections == 1, what="a's socket fills")
+    assert not publisher.done()
+    assert [await inbox.receive(timeout=5) for _ in range(2)] == [b"first", b"second"]
+    await publisher
+    assert [(await sub.get(timeout=5))[0] for _ in range(count)] == list(range(count))
+    await ps_a.aclose()
+    await ps_b.aclose()
+
+
+async def test_broadcast_dials_a_member_whose_node_is_not_connected(
+    make_node: NodeFactory,
+) -> None:
+    """A member listed on a node with no connection (its scope's DOWN not yet handled)
+    gets the broadcast through a new connection, as node.send dials."""
+    a, ps_a = await pubsub_on(make_node, "a")
+    b, ps_b = await pubsub_on(make_node, "b")
+    sub = ps_b.subscribe("t")
+    worker = b.whereis(str(ps_b.groups[0]))
+    assert worker is not None and b.name not in a.nodes()
+    # What a's table would hold had b's scope reported the worker before a dropped out.
+    table, scope_b = ps_a.scope._table, Pid(Atom(b.name), 1, 0, b.creation)
+    table.add_peer(scope_b)
+    table.join_remote(scope_b, ps_a.groups[0], [worker])
+    assert await ps_a.broadcast("t", "dialed") == 1
+    assert await sub.get(timeout=5) == b"dialed"
+    assert b.name in a.nodes()
+    await ps_a.aclose()
+    await ps_b.aclose()

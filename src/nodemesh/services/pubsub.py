@@ -34,7 +34,7 @@ from nodemesh.errors import ConfigError, NodeDownError
 from nodemesh.runtime.streams import Stream
 from nodemesh.services.pg import PgScope
 from nodemesh.term.encode import encode_once
-from nodemesh.term.types import Atom
+from nodemesh.term.types import Atom, Pid
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -102,6 +102,8 @@ class PubSub:
         # (phash2(self())): the receiving node's workers run concurrently, so spreading
         # one publisher's messages over several groups would reorder them.
         self._broadcast_group = self.groups[zlib.crc32(node.name.encode()) % pool_size]
+        # The last members broadcast to and how many nodes they are on.
+        self._counted: tuple[tuple[Pid, ...], int] = ((), 0)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -168,7 +170,8 @@ class PubSub:
         (a node that went down meanwhile is skipped). Raises :class:`EncodeError` when
         ``message`` has no Erlang form."""
         key = topic.encode()
-        self._dispatch(key, message)
+        if key in self._topics:
+            self._dispatch(key, message)
         members = self.scope.remote_member_tuple(self._broadcast_group)
         if not members:
             return 0
@@ -177,14 +180,34 @@ class PubSub:
             (FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER),
             none_atom=self.node.config.none_atom,
         )
-        sent: set[str] = set()
+        # Written at once to the connected nodes (no coroutine per member), waiting for
+        # room on a paused connection as node.send does; one that is not connected is
+        # dialed after the others, as node.send would.
+        node = self.node
+        missed: list[Pid] | None = None
         for pid in members:
+            try:
+                if node.send_connected(pid, frame):
+                    await node.drain(pid.node)
+            except NodeDownError:
+                missed = [pid] if missed is None else [*missed, pid]
+        if missed is not None:
+            return await self._send_dialing(members, missed, frame)
+        if members is not self._counted[0]:
+            self._counted = (members, len({pid.node for pid in members}))
+        return self._counted[1]
+
+    async def _send_dialing(self, members: tuple[Pid, ...], missed: list[Pid], frame: Any) -> int:
+        """Send to the members whose nodes were not connected (node.send dials); the
+        number of nodes reached."""
+        reached = {pid.node for pid in members if pid not in missed}
+        for pid in missed:
             try:
                 await self.node.send(pid, frame)
             except NodeDownError:
                 continue
-            sent.add(pid.node)
-        return len(sent)
+            reached.add(pid.node)
+        return len(reached)
 
     def local_broadcast(self, topic: str, message: Any) -> int:
         """Deliver ``message`` to this node's subscribers of ``topic`` only; returns how
