@@ -91,7 +91,9 @@ class Stream(Generic[T]):
             return
         self._published += 1
         self._events.append(event)
-        self._wake()
+        for waiter in self._waiters:  # _wake() inlined: once per event
+            if not waiter.done():
+                waiter.set_result(None)
 
     # -- reader side ---------------------------------------------------------------------
     async def get(self, timeout: float | None = None) -> T:
@@ -107,7 +109,8 @@ class Stream(Generic[T]):
 
     async def _next(self) -> T:
         while not self._events:
-            self._raise_end()
+            if self._end is not None:
+                self._raise_end()
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
@@ -122,8 +125,10 @@ class Stream(Generic[T]):
 
     async def __anext__(self) -> T:
         """The next event; iteration ends at close, an overflow raises."""
+        if self._events:  # get()'s fast path, without its coroutine
+            return self._events.popleft()
         try:
-            return await self.get()
+            return await self._next()
         except StreamOverflowError:
             raise
         except EOFError:
