@@ -248,6 +248,8 @@ class PubSub:
             and message[0] == FORWARD_TO_LOCAL
             and type(message[1]) is bytes
         ):
-            self._dispatch(message[1], message[2])
+            # _dispatch() inlined: this runs for every message from another node.
+            for subscription in self._topics.get(message[1], ()):
+                subscription.put_nowait(message[2])
         else:
             log.debug("pubsub %s ignored %.200r", self.name, message)
