@@ -14,13 +14,14 @@ as ``<<"room">>``.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nodemesh.term.types import Atom, FrozenList, FrozenMap, Pid
 
-__all__ = ["GroupChange", "Joined", "Left", "Membership", "group_key"]
+__all__ = ["GroupChange", "Joined", "Left", "Membership", "RemoteView", "group_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,22 @@ class Left:
 GroupChange = Joined | Left
 
 
+class RemoteView:
+    """The members of one group on other nodes, replaced on every change of them: what
+    a broadcast reads per message, with no call and no collection built. ``members`` is
+    a tuple of pids, ``nodes`` the number of nodes they are on."""
+
+    __slots__ = ("__weakref__", "group", "members", "nodes")
+
+    def __init__(self, group: Any) -> None:
+        self.group = group
+        self.members: tuple[Pid, ...] = ()
+        self.nodes = 0
+
+    def __repr__(self) -> str:
+        return f"<RemoteView {self.group!r}: {len(self.members)} on {self.nodes} nodes>"
+
+
 def group_key(group: Any) -> Any:
     """The hashable form of a group term. Raises :class:`TypeError` for a value that has
     no hashable Erlang form."""
@@ -60,9 +77,6 @@ def group_key(group: Any) -> Any:
     return group
 
 
-#: How many groups' remote members :meth:`Membership.remote_members` keeps.
-_KEPT_MAX = 256
-
 #: Types whose values are their own key (the common groups: atoms, binaries, numbers).
 _ATOMIC = frozenset({Atom, bytes, int, float, bool, Pid, type(None)})
 
@@ -74,10 +88,9 @@ class Membership:
         self._local: dict[Pid, list[Any]] = {}
         self._local_groups: dict[Any, list[Pid]] = {}
         self._remote: dict[Pid, dict[Any, list[Pid]]] = {}
-        # remote_members' answers, kept until any peer's groups change: a broadcast asks
-        # for the same group's members every time and they rarely change. Bounded: the
-        # groups asked about are the caller's, so a full table starts over.
-        self._kept: dict[Any, tuple[Pid, ...]] = {}
+        # Views of groups' remote members that callers hold (a PubSub's broadcast group),
+        # renewed on every remote change: weakly held, so they go with their holders.
+        self._views: weakref.WeakValueDictionary[Any, RemoteView] = weakref.WeakValueDictionary()
 
     # -- queries -------------------------------------------------------------------------
     def members(self, group: Any) -> list[Pid]:
@@ -92,15 +105,16 @@ class Membership:
         return list(self._local_groups.get(group, ()))
 
     def remote_members(self, group: Any) -> tuple[Pid, ...]:
-        """Members of ``group`` on other nodes: the same tuple until a peer's groups
-        change (broadcast's hot path: no collection built per message)."""
-        kept = self._kept.get(group)
-        if kept is None:
-            kept = tuple(pid for groups in self._remote.values() for pid in groups.get(group, ()))
-            if len(self._kept) >= _KEPT_MAX:
-                self._kept.clear()
-            self._kept[group] = kept
-        return kept
+        """Members of ``group`` on other nodes."""
+        return tuple(pid for groups in self._remote.values() for pid in groups.get(group, ()))
+
+    def remote_view(self, group: Any) -> RemoteView:
+        """The remote members of ``group`` as a :class:`RemoteView`, kept current."""
+        view = self._views.get(group)
+        if view is None:
+            view = self._views[group] = RemoteView(group)
+            self._refresh(view)
+        return view
 
     def which_groups(self) -> list[Any]:
         """Groups with at least one member anywhere."""
@@ -161,7 +175,7 @@ class Membership:
         for group, pids in groups:
             new[group] = pids + new.get(group, [])
         self._remote[peer] = new
-        self._kept.clear()
+        self._remote_changed()
         changes: list[GroupChange] = []
         for group in old.keys() | new.keys():
             before, after = old.get(group, []), new.get(group, [])
@@ -175,7 +189,7 @@ class Membership:
         if groups is None:
             return []
         groups[group] = pids + groups.get(group, [])
-        self._kept.clear()
+        self._remote_changed()
         return [Joined(group, tuple(pids))]
 
     def leave_remote(self, peer: Pid, pids: list[Pid], groups: list[Any]) -> list[GroupChange]:
@@ -183,17 +197,25 @@ class Membership:
         known = self._remote.get(peer)
         if known is None:
             return []
-        self._kept.clear()
         changes: list[GroupChange] = []
         for group in groups:
             changes += self._drop_from(known, group, [p for p in pids if p in known.get(group, ())])
+        self._remote_changed()
         return changes
 
     def drop_peer(self, peer: Pid) -> list[GroupChange]:
         """A peer scope went down (or its node did): forget everything it reported."""
         groups = self._remote.pop(peer, {})
-        self._kept.clear()
+        self._remote_changed()
         return [Left(group, tuple(pids)) for group, pids in groups.items() if pids]
+
+    def _remote_changed(self) -> None:
+        for view in self._views.values():
+            self._refresh(view)
+
+    def _refresh(self, view: RemoteView) -> None:
+        view.members = self.remote_members(view.group)
+        view.nodes = len({pid.node for pid in view.members})
 
     @staticmethod
     def _drop_from(table: dict[Any, list[Pid]], group: Any, pids: list[Pid]) -> list[GroupChange]:

@@ -102,8 +102,7 @@ class PubSub:
         # (phash2(self())): the receiving node's workers run concurrently, so spreading
         # one publisher's messages over several groups would reorder them.
         self._broadcast_group = self.groups[zlib.crc32(node.name.encode()) % pool_size]
-        # The last members broadcast to and how many nodes they are on.
-        self._counted: tuple[tuple[Pid, ...], int] = ((), 0)
+        self._remote = self.scope.remote_view(self._broadcast_group)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -172,7 +171,8 @@ class PubSub:
         key = topic.encode()
         if key in self._topics:
             self._dispatch(key, message)
-        members = self.scope.remote_member_tuple(self._broadcast_group)
+        remote = self._remote
+        members = remote.members
         if not members:
             return 0
         # Encoded once for all nodes: the message is most of each frame's bytes.
@@ -193,9 +193,7 @@ class PubSub:
                 missed = [pid] if missed is None else [*missed, pid]
         if missed is not None:
             return await self._send_dialing(members, missed, frame)
-        if members is not self._counted[0]:
-            self._counted = (members, len({pid.node for pid in members}))
-        return self._counted[1]
+        return remote.nodes if members is remote.members else len({p.node for p in members})
 
     async def _send_dialing(self, members: tuple[Pid, ...], missed: list[Pid], frame: Any) -> int:
         """Send to the members whose nodes were not connected (node.send dials); the
