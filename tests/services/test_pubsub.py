@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from conftest import NodeFactory
-from nodemesh import Atom, Node, Pid, PubSub, StreamOverflowError
+from nodemesh import Atom, EncodeError, Node, Pid, PubSub, StreamOverflowError
 from nodemesh.services import PgScope, adapter_groups
 from nodemesh.services.pubsub import PHOENIX_SCOPE
 from support.net import wait_for
@@ -207,3 +207,20 @@ async def test_broadcast_dials_a_member_whose_node_is_not_connected(
     assert b.name in a.nodes()
     await ps_a.aclose()
     await ps_b.aclose()
+
+
+async def test_broadcast_of_a_term_with_no_erlang_form_raises(make_node: NodeFactory) -> None:
+    """EncodeError reaches the caller whether one or two other nodes run the PubSub,
+    and nothing is sent: the other nodes' subscribers get only the next broadcast."""
+    a, ps_a = await pubsub_on(make_node, "a")
+    subs = []
+    for alive in ("b", "c"):
+        node, ps = await pubsub_on(make_node, alive)
+        subs.append(ps.subscribe("t"))
+        await a.connect(node.name)
+        await ps_a.wait_for_remote(len(subs), timeout=5)
+        with pytest.raises(EncodeError):
+            await ps_a.broadcast("t", ("bad", object()))
+    assert await ps_a.broadcast("t", "good") == 2
+    for sub in subs:
+        assert await sub.get(timeout=5) == b"good"

@@ -175,11 +175,9 @@ class PubSub:
         members = remote.members
         if not members:
             return 0
-        # Encoded once for all nodes: the message is most of each frame's bytes.
-        frame = encode_once(
-            (FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER),
-            none_atom=self.node.config.none_atom,
-        )
+        frame: Any = (FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER)
+        if len(members) > 1:  # encoded once for all nodes: it is most of each frame
+            frame = encode_once(frame, none_atom=self.node.config.none_atom)
         # Written at once to the connected nodes (no coroutine per member), waiting for
         # room on a paused connection as node.send does; one that is not connected is
         # dialed after the others, as node.send would.
@@ -198,6 +196,8 @@ class PubSub:
     async def _send_dialing(self, members: tuple[Pid, ...], missed: list[Pid], frame: Any) -> int:
         """Send to the members whose nodes were not connected (node.send dials); the
         number of nodes reached."""
+        if type(frame) is tuple:  # an EncodeError before any dial, as with more members
+            frame = encode_once(frame, none_atom=self.node.config.none_atom)
         reached = {pid.node for pid in members if pid not in missed}
         for pid in missed:
             try:
