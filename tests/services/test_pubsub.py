@@ -146,13 +146,17 @@ async def test_two_pubsubs_share_one_scope(make_node: NodeFactory) -> None:
 
 
 async def test_broadcast_writes_none_as_the_nodes_none_atom(make_node: NodeFactory) -> None:
-    """A node configured for Elixir (none_atom="nil") broadcasts None as nil: a peer on
-    Erlang's convention reads the atom nil, one on Elixir's reads None."""
+    """A node configured for Elixir (none_atom="nil") broadcasts None as nil, to one
+    node or several: a peer on Erlang's convention reads the atom nil, one on Elixir's
+    reads None."""
     elixir = await make_node("ex", none_atom="nil")
     erlang, other_elixir = await make_node("erl"), await make_node("ex2", none_atom="nil")
     async with PubSub(elixir) as ps, PubSub(erlang) as ps_erl, PubSub(other_elixir) as ps_ex:
         subs = ps_erl.subscribe("t"), ps_ex.subscribe("t")
         await elixir.connect(erlang.name)
+        await ps.wait_for_remote(1, timeout=5)
+        assert await ps.broadcast("t", (None, 0)) == 1  # one node: the tuple as it is
+        assert await subs[0].get(timeout=5) == (Atom("nil"), 0)
         await elixir.connect(other_elixir.name)
         await ps.wait_for_remote(2, timeout=5)
         assert await ps.broadcast("t", (None, 1)) == 2
