@@ -43,6 +43,37 @@ async def test_two_readers_two_events_each_get_one() -> None:
     assert sorted(await asyncio.gather(*readers)) == [1, 2]
 
 
+async def test_waiting_readers_are_woken_then_ended() -> None:
+    """A reader parked in ``async for`` gets each event as it is put and stops at close;
+    one parked in get() without a timeout gets EOFError at close; an overflow reaches
+    a parked reader as StreamOverflowError."""
+    stream: Stream[int] = Stream()
+    iterating = asyncio.create_task(_collect(stream))
+    await asyncio.sleep(0)
+    for i in range(3):
+        stream.put_nowait(i)
+        await asyncio.sleep(0)
+    stream.close()
+    assert await iterating == [0, 1, 2]
+    closed: Stream[int] = Stream()
+    getting = asyncio.create_task(closed.get())
+    await asyncio.sleep(0)
+    closed.close()
+    with pytest.raises(EOFError):
+        await getting
+    bounded: Stream[int] = Stream(max_queued=1)
+    overflowing = asyncio.create_task(_collect(bounded))
+    await asyncio.sleep(0)
+    bounded.put_nowait(1)
+    bounded.put_nowait(2)  # before the reader ran: full, so the stream ends
+    with pytest.raises(StreamOverflowError):
+        await overflowing
+
+
+async def _collect(stream: Stream[int]) -> list[int]:
+    return [event async for event in stream]
+
+
 async def test_overflow_ends_the_stream_loudly(caplog: pytest.LogCaptureFixture) -> None:
     """At its bound a stream ends: the queued events, then StreamOverflowError (also from
     iteration), one warning, and the publisher forgets it."""

@@ -68,3 +68,35 @@ def test_drop_peer_forgets_its_members() -> None:
     assert table.drop_peer(SCOPE_B) == [Left("g", (R1,))]
     assert table.members("g") == [P1]
     assert table.peers() == []
+
+
+def test_remote_view_follows_every_remote_change() -> None:
+    """A remote view is renewed by each join, leave, sync and peer down, and only
+    holds the group's members on other nodes."""
+    table = Membership()
+    table.add_peer(SCOPE_B)
+    view = table.remote_view("g")
+    assert (view.members, view.nodes) == ((), 0)
+    table.join_remote(SCOPE_B, "g", [R1])
+    assert (view.members, view.nodes) == ((R1,), 1)
+    assert table.remote_view("g") is view
+    table.join_remote(SCOPE_B, "g", [R2])
+    assert (view.members, view.nodes) == ((R2, R1), 1)
+    table.leave_remote(SCOPE_B, [R2], ["g"])
+    assert view.members == (R1,)
+    table.sync(SCOPE_B, [("g", [R1, R2]), ("other", [R2])])
+    assert view.members == (R1, R2)
+    table.join_local("g", [P1])  # local members are not remote ones
+    assert view.members == (R1, R2)
+    table.drop_peer(SCOPE_B)
+    assert (view.members, view.nodes) == ((), 0)
+
+
+def test_remote_views_go_with_their_holders() -> None:
+    """The table holds views weakly: one nobody holds is dropped, a new one is current."""
+    table = Membership()
+    table.add_peer(SCOPE_B)
+    table.remote_view("g")
+    table.join_remote(SCOPE_B, "g", [R1])
+    assert len(table._views) == 0
+    assert table.remote_view("g").members == (R1,)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from conftest import NodeFactory
-from nodemesh import Atom, Node, PubSub, StreamOverflowError
+from nodemesh import Atom, EncodeError, Node, Pid, PubSub, StreamOverflowError
 from nodemesh.services import PgScope, adapter_groups
 from nodemesh.services.pubsub import PHOENIX_SCOPE
+from support.net import wait_for
 
 
 async def pubsub_on(make_node: NodeFactory, alive: str) -> tuple[Node, PubSub]:
@@ -143,15 +146,85 @@ async def test_two_pubsubs_share_one_scope(make_node: NodeFactory) -> None:
 
 
 async def test_broadcast_writes_none_as_the_nodes_none_atom(make_node: NodeFactory) -> None:
-    """A node configured for Elixir (none_atom="nil") broadcasts None as nil: a peer on
-    Erlang's convention reads the atom nil, one on Elixir's reads None."""
+    """A node configured for Elixir (none_atom="nil") broadcasts None as nil, to one
+    node or several: a peer on Erlang's convention reads the atom nil, one on Elixir's
+    reads None."""
     elixir = await make_node("ex", none_atom="nil")
     erlang, other_elixir = await make_node("erl"), await make_node("ex2", none_atom="nil")
     async with PubSub(elixir) as ps, PubSub(erlang) as ps_erl, PubSub(other_elixir) as ps_ex:
         subs = ps_erl.subscribe("t"), ps_ex.subscribe("t")
         await elixir.connect(erlang.name)
+        await ps.wait_for_remote(1, timeout=5)
+        assert await ps.broadcast("t", (None, 0)) == 1  # one node: the tuple as it is
+        assert await subs[0].get(timeout=5) == (Atom("nil"), 0)
         await elixir.connect(other_elixir.name)
         await ps.wait_for_remote(2, timeout=5)
         assert await ps.broadcast("t", (None, 1)) == 2
         assert await subs[0].get(timeout=5) == (Atom("nil"), 1)
         assert await subs[1].get(timeout=5) == (None, 1)
+
+
+async def test_broadcast_waits_for_room_on_a_paused_connection(make_node: NodeFactory) -> None:
+    """When the socket to a subscriber node is full (that node stopped reading), the
+    broadcast waits for room as node.send does; nothing is lost or reordered."""
+    a, ps_a = await pubsub_on(make_node, "a")
+    b, ps_b = await pubsub_on(make_node, "b")
+    await a.connect(b.name)
+    await ps_a.wait_for_remote(1, timeout=5)
+    sub = ps_b.subscribe("t", max_queued=0)
+    inbox = b.register("inbox", max_queued=1)  # full at once: b stops reading from a
+    await a.send(("inbox", b.name), "first")
+    await a.send(("inbox", b.name), "second")
+    await wait_for(lambda: b.statistics().paused_connections == 1, what="b pauses reading")
+    payload, count = b"x" * 20_000, 500
+
+    async def publish() -> None:
+        for i in range(count):
+            await ps_a.broadcast("t", (i, payload))
+
+    publisher = asyncio.create_task(publish())
+    await wait_for(lambda: a.statistics().write_paused_connections == 1, what="a's socket fills")
+    assert not publisher.done()
+    assert [await inbox.receive(timeout=5) for _ in range(2)] == [b"first", b"second"]
+    await publisher
+    assert [(await sub.get(timeout=5))[0] for _ in range(count)] == list(range(count))
+    await ps_a.aclose()
+    await ps_b.aclose()
+
+
+async def test_broadcast_dials_a_member_whose_node_is_not_connected(
+    make_node: NodeFactory,
+) -> None:
+    """A member listed on a node with no connection (its scope's DOWN not yet handled)
+    gets the broadcast through a new connection, as node.send dials."""
+    a, ps_a = await pubsub_on(make_node, "a")
+    b, ps_b = await pubsub_on(make_node, "b")
+    sub = ps_b.subscribe("t")
+    worker = b.whereis(str(ps_b.groups[0]))
+    assert worker is not None and b.name not in a.nodes()
+    # What a's table would hold had b's scope reported the worker before a dropped out.
+    table, scope_b = ps_a.scope._table, Pid(Atom(b.name), 1, 0, b.creation)
+    table.add_peer(scope_b)
+    table.join_remote(scope_b, ps_a.groups[0], [worker])
+    assert await ps_a.broadcast("t", "dialed") == 1
+    assert await sub.get(timeout=5) == b"dialed"
+    assert b.name in a.nodes()
+    await ps_a.aclose()
+    await ps_b.aclose()
+
+
+async def test_broadcast_of_a_term_with_no_erlang_form_raises(make_node: NodeFactory) -> None:
+    """EncodeError reaches the caller whether one or two other nodes run the PubSub,
+    and nothing is sent: the other nodes' subscribers get only the next broadcast."""
+    a, ps_a = await pubsub_on(make_node, "a")
+    subs = []
+    for alive in ("b", "c"):
+        node, ps = await pubsub_on(make_node, alive)
+        subs.append(ps.subscribe("t"))
+        await a.connect(node.name)
+        await ps_a.wait_for_remote(len(subs), timeout=5)
+        with pytest.raises(EncodeError):
+            await ps_a.broadcast("t", ("bad", object()))
+    assert await ps_a.broadcast("t", "good") == 2
+    for sub in subs:
+        assert await sub.get(timeout=5) == b"good"

@@ -262,6 +262,25 @@ class Node(ProcessMethods, CallMethods, GlobalMethods):
         if local is not None:
             local.deliver(message)
 
+    def send_connected(self, to: Pid, message: Any) -> bool:
+        """:meth:`send` to a pid of a node connected now, without a coroutine: for
+        callers that send in a loop (a PubSub broadcast). True when that connection is
+        now paused (its socket buffer is full): ``await node.drain(to.node)`` before
+        sending it more, as :meth:`send` waits. Raises :class:`NodeDownError` when the
+        node is not connected (:meth:`send` would dial it)."""
+        conn = self._peers.get(to.node)
+        if conn is None:
+            raise NodeDownError(f"not connected to {to.node}")
+        conn.write(control.send(to, message, None, codec=self._codec))
+        return conn.paused
+
+    async def drain(self, node: str) -> None:
+        """Wait until the connection to ``node`` is not paused (at once if it is not, or
+        there is none): what :meth:`send` waits for after writing."""
+        conn = self._peers.get(node)
+        if conn is not None and conn.paused:
+            await conn.drain()
+
     def _remote(
         self, dest: Destination, message: Any, sender: Pid | None
     ) -> tuple[str, bytes] | None:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from nodemesh.errors import ConfigError, StreamOverflowError
 
@@ -91,23 +91,35 @@ class Stream(Generic[T]):
             return
         self._published += 1
         self._events.append(event)
-        self._wake()
+        for waiter in self._waiters:  # _wake() inlined: once per event
+            if not waiter.done():
+                waiter.set_result(None)
 
     # -- reader side ---------------------------------------------------------------------
-    async def get(self, timeout: float | None = None) -> T:
-        """The next event. Raises :class:`TimeoutError` after ``timeout`` seconds,
-        :class:`EOFError` once the stream (or its node or cluster) is closed and
-        :class:`StreamOverflowError` after the last event queued before an overflow."""
+    def get(self, timeout: float | None = None) -> Coroutine[Any, Any, T]:
+        """The next event (``await stream.get()``). Raises :class:`TimeoutError` after
+        ``timeout`` seconds, :class:`EOFError` once the stream (or its node or cluster)
+        is closed and :class:`StreamOverflowError` after the last event queued before an
+        overflow. A function that returns the coroutine that waits: one coroutine per
+        event, not two (a subscriber's loop, measured: docs/benchmarks.md, session 5)."""
+        if timeout is None:  # no timeout scope to enter and leave without one
+            return self._next(False)
+        return self._next_within(timeout)
+
+    async def _next_within(self, timeout: float) -> T:
         if self._events:  # the common case under load: no timer to arm and cancel
             return self._events.popleft()
-        if timeout is None:  # nor a timeout scope to enter and leave without one
-            return await self._next()
         async with asyncio.timeout(timeout):
-            return await self._next()
+            return await self._next(False)
 
-    async def _next(self) -> T:
+    async def _next(self, iterating: bool) -> T:
+        """The next event, waiting for it; at the end, ``iterating`` (``async for``)
+        stops at a close where a ``get`` raises EOFError."""
         while not self._events:
-            self._raise_end()
+            if self._end is not None:
+                if iterating and self._end is EOFError:
+                    raise StopAsyncIteration
+                self._raise_end()
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
@@ -120,14 +132,9 @@ class Stream(Generic[T]):
     def __aiter__(self) -> Stream[T]:
         return self
 
-    async def __anext__(self) -> T:
+    def __anext__(self) -> Coroutine[Any, Any, T]:
         """The next event; iteration ends at close, an overflow raises."""
-        try:
-            return await self.get()
-        except StreamOverflowError:
-            raise
-        except EOFError:
-            raise StopAsyncIteration from None
+        return self._next(True)
 
     def statistics(self) -> StreamStatistics:
         """A frozen snapshot of this stream."""

@@ -14,13 +14,14 @@ as ``<<"room">>``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import weakref
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nodemesh.term.types import Atom, FrozenList, FrozenMap, Pid
 
-__all__ = ["GroupChange", "Joined", "Left", "Membership", "group_key"]
+__all__ = ["GroupChange", "Joined", "Left", "Membership", "RemoteView", "group_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,22 @@ class Left:
 
 
 GroupChange = Joined | Left
+
+
+class RemoteView:
+    """The members of one group on other nodes, replaced on every change of them: what
+    a broadcast reads per message, with no call and no collection built. ``members`` is
+    a tuple of pids, ``nodes`` the number of nodes they are on."""
+
+    __slots__ = ("__weakref__", "group", "members", "nodes")
+
+    def __init__(self, group: Any) -> None:
+        self.group = group
+        self.members: tuple[Pid, ...] = ()
+        self.nodes = 0
+
+    def __repr__(self) -> str:
+        return f"<RemoteView {self.group!r}: {len(self.members)} on {self.nodes} nodes>"
 
 
 def group_key(group: Any) -> Any:
@@ -71,6 +88,9 @@ class Membership:
         self._local: dict[Pid, list[Any]] = {}
         self._local_groups: dict[Any, list[Pid]] = {}
         self._remote: dict[Pid, dict[Any, list[Pid]]] = {}
+        # Views of groups' remote members that callers hold (a PubSub's broadcast group),
+        # renewed on every remote change: weakly held, so they go with their holders.
+        self._views: weakref.WeakValueDictionary[Any, RemoteView] = weakref.WeakValueDictionary()
 
     # -- queries -------------------------------------------------------------------------
     def members(self, group: Any) -> list[Pid]:
@@ -84,10 +104,17 @@ class Membership:
         """Members of ``group`` on this node."""
         return list(self._local_groups.get(group, ()))
 
-    def remote_members(self, group: Any) -> Iterator[Pid]:
-        """Members of ``group`` on other nodes (no list built: broadcast's hot path)."""
-        for groups in self._remote.values():
-            yield from groups.get(group, ())
+    def remote_members(self, group: Any) -> tuple[Pid, ...]:
+        """Members of ``group`` on other nodes."""
+        return tuple(pid for groups in self._remote.values() for pid in groups.get(group, ()))
+
+    def remote_view(self, group: Any) -> RemoteView:
+        """The remote members of ``group`` as a :class:`RemoteView`, kept current."""
+        view = self._views.get(group)
+        if view is None:
+            view = self._views[group] = RemoteView(group)
+            self._refresh(view)
+        return view
 
     def which_groups(self) -> list[Any]:
         """Groups with at least one member anywhere."""
@@ -139,7 +166,7 @@ class Membership:
 
     # -- remote changes ------------------------------------------------------------------
     def add_peer(self, peer: Pid) -> None:
-        self._remote.setdefault(peer, {})
+        self._remote.setdefault(peer, {})  # no members yet: nothing kept changes
 
     def sync(self, peer: Pid, groups: Iterable[tuple[Any, list[Pid]]]) -> list[GroupChange]:
         """Replace what ``peer`` reported with ``groups`` (pg's ``handle_sync``)."""
@@ -148,6 +175,7 @@ class Membership:
         for group, pids in groups:
             new[group] = pids + new.get(group, [])
         self._remote[peer] = new
+        self._remote_changed()
         changes: list[GroupChange] = []
         for group in old.keys() | new.keys():
             before, after = old.get(group, []), new.get(group, [])
@@ -161,6 +189,7 @@ class Membership:
         if groups is None:
             return []
         groups[group] = pids + groups.get(group, [])
+        self._remote_changed()
         return [Joined(group, tuple(pids))]
 
     def leave_remote(self, peer: Pid, pids: list[Pid], groups: list[Any]) -> list[GroupChange]:
@@ -171,12 +200,22 @@ class Membership:
         changes: list[GroupChange] = []
         for group in groups:
             changes += self._drop_from(known, group, [p for p in pids if p in known.get(group, ())])
+        self._remote_changed()
         return changes
 
     def drop_peer(self, peer: Pid) -> list[GroupChange]:
         """A peer scope went down (or its node did): forget everything it reported."""
         groups = self._remote.pop(peer, {})
+        self._remote_changed()
         return [Left(group, tuple(pids)) for group, pids in groups.items() if pids]
+
+    def _remote_changed(self) -> None:
+        for view in self._views.values():
+            self._refresh(view)
+
+    def _refresh(self, view: RemoteView) -> None:
+        view.members = self.remote_members(view.group)
+        view.nodes = len({pid.node for pid in view.members})
 
     @staticmethod
     def _drop_from(table: dict[Any, list[Pid]], group: Any, pids: list[Pid]) -> list[GroupChange]:

@@ -34,7 +34,14 @@ from nodemesh.errors import ConfigError, MailboxClosedError, NodeDownError, Node
 from nodemesh.runtime.events import NodeUp
 from nodemesh.runtime.ratelimit import RateLimitedLog
 from nodemesh.runtime.streams import Publisher, Stream
-from nodemesh.services._membership import GroupChange, Joined, Left, Membership, group_key
+from nodemesh.services._membership import (
+    GroupChange,
+    Joined,
+    Left,
+    Membership,
+    RemoteView,
+    group_key,
+)
 from nodemesh.term.types import Atom, Pid, Reference
 
 if TYPE_CHECKING:
@@ -43,7 +50,7 @@ if TYPE_CHECKING:
     from nodemesh.runtime.mailbox import Mailbox
     from nodemesh.runtime.node import Node
 
-__all__ = ["GroupChange", "Joined", "Left", "PgScope"]
+__all__ = ["GroupChange", "Joined", "Left", "PgScope", "RemoteView"]
 
 log = logging.getLogger("nodemesh.pg")
 
@@ -142,6 +149,12 @@ class PgScope:
     def remote_members(self, group: Any) -> list[Pid]:
         """Members of ``group`` on other nodes."""
         return list(self._table.remote_members(group_key(group)))
+
+    def remote_view(self, group: Any) -> RemoteView:
+        """The members of ``group`` on other nodes as a :class:`RemoteView` kept current:
+        read its ``members`` (a tuple) and ``nodes`` each time (a broadcast's hot path:
+        no call, no list per message). It lives as long as the caller holds it."""
+        return self._table.remote_view(group_key(group))
 
     def which_groups(self) -> list[Any]:
         """Groups with a member anywhere (``pg:which_groups/1``)."""

@@ -34,7 +34,7 @@ from nodemesh.errors import ConfigError, NodeDownError
 from nodemesh.runtime.streams import Stream
 from nodemesh.services.pg import PgScope
 from nodemesh.term.encode import encode_once
-from nodemesh.term.types import Atom
+from nodemesh.term.types import Atom, Pid
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -102,6 +102,7 @@ class PubSub:
         # (phash2(self())): the receiving node's workers run concurrently, so spreading
         # one publisher's messages over several groups would reorder them.
         self._broadcast_group = self.groups[zlib.crc32(node.name.encode()) % pool_size]
+        self._remote = self.scope.remote_view(self._broadcast_group)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -168,23 +169,43 @@ class PubSub:
         (a node that went down meanwhile is skipped). Raises :class:`EncodeError` when
         ``message`` has no Erlang form."""
         key = topic.encode()
-        self._dispatch(key, message)
-        members = self.scope.remote_members(self._broadcast_group)
+        if key in self._topics:
+            self._dispatch(key, message)
+        remote = self._remote
+        members = remote.members
         if not members:
             return 0
-        # Encoded once for all nodes: the message is most of each frame's bytes.
-        frame = encode_once(
-            (FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER),
-            none_atom=self.node.config.none_atom,
-        )
-        sent: set[str] = set()
+        frame: Any = (FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER)
+        if len(members) > 1:  # encoded once for all nodes: it is most of each frame
+            frame = encode_once(frame, none_atom=self.node.config.none_atom)
+        # Written at once to the connected nodes (no coroutine per member), waiting for
+        # room on a paused connection as node.send does; one that is not connected is
+        # dialed after the others, as node.send would.
+        node = self.node
+        missed: list[Pid] | None = None
         for pid in members:
+            try:
+                if node.send_connected(pid, frame):
+                    await node.drain(pid.node)
+            except NodeDownError:
+                missed = [pid] if missed is None else [*missed, pid]
+        if missed is not None:
+            return await self._send_dialing(members, missed, frame)
+        return remote.nodes if members is remote.members else len({p.node for p in members})
+
+    async def _send_dialing(self, members: tuple[Pid, ...], missed: list[Pid], frame: Any) -> int:
+        """Send to the members whose nodes were not connected (node.send dials); the
+        number of nodes reached."""
+        if type(frame) is tuple:  # an EncodeError before any dial, as with more members
+            frame = encode_once(frame, none_atom=self.node.config.none_atom)
+        reached = {pid.node for pid in members if pid not in missed}
+        for pid in missed:
             try:
                 await self.node.send(pid, frame)
             except NodeDownError:
                 continue
-            sent.add(pid.node)
-        return len(sent)
+            reached.add(pid.node)
+        return len(reached)
 
     def local_broadcast(self, topic: str, message: Any) -> int:
         """Deliver ``message`` to this node's subscribers of ``topic`` only; returns how
@@ -225,6 +246,8 @@ class PubSub:
             and message[0] == FORWARD_TO_LOCAL
             and type(message[1]) is bytes
         ):
-            self._dispatch(message[1], message[2])
+            # _dispatch() inlined: this runs for every message from another node.
+            for subscription in self._topics.get(message[1], ()):
+                subscription.put_nowait(message[2])
         else:
             log.debug("pubsub %s ignored %.200r", self.name, message)
