@@ -100,3 +100,31 @@ def test_remote_views_go_with_their_holders() -> None:
     table.join_remote(SCOPE_B, "g", [R1])
     assert len(table._views) == 0
     assert table.remote_view("g").members == (R1,)
+
+
+def test_remote_members_come_in_pgs_order_newest_first() -> None:
+    """OTP's pg lists a group newest join first ([Pid | All]) and a sync puts the
+    peer's pids first (Pids ++ (All -- OldPids)): pg:get_members' order on an Erlang
+    node, and the order a broadcast sends in."""
+    c = Atom("c@h")
+    scope_c = Pid(c, 1, 0, 1)
+    p1, p2, p3, p4 = Pid(B, 11, 0, 1), Pid(c, 12, 0, 1), Pid(B, 13, 0, 1), Pid(c, 14, 0, 1)
+    table = Membership()
+    table.add_peer(SCOPE_B)
+    table.add_peer(scope_c)
+    table.join_remote(SCOPE_B, "g", [p1])
+    table.join_remote(scope_c, "g", [p2])
+    table.join_remote(SCOPE_B, "g", [p3])
+    assert table.remote_members("g") == (p3, p2, p1)
+    assert table.members("g") == [p3, p2, p1]
+    table.sync(SCOPE_B, [("g", [p1])])  # [p1] ++ ([p3, p2, p1] -- [p3, p1])
+    assert table.remote_members("g") == (p1, p2)
+    table.sync(scope_c, [("g", [p4, p2])])  # [p4, p2] ++ ([p1, p2] -- [p2])
+    assert table.remote_members("g") == (p4, p2, p1)
+    table.leave_remote(scope_c, [p2], ["g"])
+    assert table.remote_members("g") == (p4, p1)
+    table.drop_peer(SCOPE_B)
+    assert table.remote_members("g") == (p4,)
+    assert table.remote_view("g").members == (p4,)
+    table.drop_peer(scope_c)
+    assert table.remote_members("g") == () and table.which_groups() == []

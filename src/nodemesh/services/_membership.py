@@ -88,25 +88,26 @@ class Membership:
         self._local: dict[Pid, list[Any]] = {}
         self._local_groups: dict[Any, list[Pid]] = {}
         self._remote: dict[Pid, dict[Any, list[Pid]]] = {}
+        # Every group's remote members in OTP pg's order, the newest join first (pg's
+        # ets list: [Pid | All] on a join, Pids ++ (All -- OldPids) on a sync): what
+        # pg:get_members gives on an Erlang node, and the order a broadcast sends in.
+        self._order: dict[Any, list[Pid]] = {}
         # Views of groups' remote members that callers hold (a PubSub's broadcast group),
         # renewed on every remote change: weakly held, so they go with their holders.
         self._views: weakref.WeakValueDictionary[Any, RemoteView] = weakref.WeakValueDictionary()
 
     # -- queries -------------------------------------------------------------------------
     def members(self, group: Any) -> list[Pid]:
-        """Every member of ``group``, local ones first."""
-        found = list(self._local_groups.get(group, ()))
-        for groups in self._remote.values():
-            found += groups.get(group, ())
-        return found
+        """Every member of ``group``: local ones first, then the remote ones in pg's order."""
+        return [*self._local_groups.get(group, ()), *self._order.get(group, ())]
 
     def local_members(self, group: Any) -> list[Pid]:
         """Members of ``group`` on this node."""
         return list(self._local_groups.get(group, ()))
 
     def remote_members(self, group: Any) -> tuple[Pid, ...]:
-        """Members of ``group`` on other nodes."""
-        return tuple(pid for groups in self._remote.values() for pid in groups.get(group, ()))
+        """Members of ``group`` on other nodes, the most recently joined first (as pg)."""
+        return tuple(self._order.get(group, ()))
 
     def remote_view(self, group: Any) -> RemoteView:
         """The remote members of ``group`` as a :class:`RemoteView`, kept current."""
@@ -175,12 +176,13 @@ class Membership:
         for group, pids in groups:
             new[group] = pids + new.get(group, [])
         self._remote[peer] = new
-        self._remote_changed()
         changes: list[GroupChange] = []
         for group in old.keys() | new.keys():
             before, after = old.get(group, []), new.get(group, [])
             if before != after:
+                self._reorder(group, before, after)
                 changes += _diff(group, before, after)
+        self._remote_changed()
         return changes
 
     def join_remote(self, peer: Pid, group: Any, pids: list[Pid]) -> list[GroupChange]:
@@ -189,6 +191,7 @@ class Membership:
         if groups is None:
             return []
         groups[group] = pids + groups.get(group, [])
+        self._reorder(group, [], pids)
         self._remote_changed()
         return [Joined(group, tuple(pids))]
 
@@ -199,15 +202,32 @@ class Membership:
             return []
         changes: list[GroupChange] = []
         for group in groups:
-            changes += self._drop_from(known, group, [p for p in pids if p in known.get(group, ())])
+            gone = [p for p in pids if p in known.get(group, ())]
+            changes += self._drop_from(known, group, gone)
+            self._reorder(group, gone, [])
         self._remote_changed()
         return changes
 
     def drop_peer(self, peer: Pid) -> list[GroupChange]:
         """A peer scope went down (or its node did): forget everything it reported."""
         groups = self._remote.pop(peer, {})
+        for group, pids in groups.items():
+            self._reorder(group, pids, [])
         self._remote_changed()
         return [Left(group, tuple(pids)) for group, pids in groups.items() if pids]
+
+    def _reorder(self, group: Any, gone: list[Pid], came: list[Pid]) -> None:
+        """pg's order of ``group`` after ``gone`` left it and ``came`` joined it: Erlang's
+        ``Came ++ (All -- Gone)`` (each of ``gone`` removed once, first occurrence)."""
+        order = self._order.get(group, [])
+        for pid in gone:
+            if pid in order:
+                order.remove(pid)
+        order = came + order
+        if order:
+            self._order[group] = order
+        else:
+            self._order.pop(group, None)
 
     def _remote_changed(self) -> None:
         for view in self._views.values():
