@@ -9,3 +9,5 @@ cdef dict _HEADS  # a C global: .get is PyDict_GetItem, not an attribute and a c
 cdef bytes _message_head(bytes frame)
 
 cdef Py_ssize_t _pid_end(bytes frame, Py_ssize_t pos) except -1
+
+cdef bytes _message_frame(bytes head, object message, object codec)

@@ -176,10 +176,17 @@ def send(
         entry = _BY_ID.get(key)
         if entry is None:
             entry = _keep(key, (_head((Op.SEND_SENDER.value, sender, to)), to, sender))
-    if type(message) is Encoded:  # a broadcast's message, encoded once for every pid
-        body: bytes = entry[0] + b"\x83" + message.data
+    return _message_frame(entry[0], message, codec)
+
+
+def _message_frame(head: bytes, message: Any, codec: TermCodec) -> bytes:
+    """The frame of a kept control term's bytes and ``message`` (a C call when compiled,
+    see control.pxd). An encode_once'd message (a broadcast's, one encoding for many
+    destinations) is joined as it is, without write_term."""
+    if type(message) is Encoded:
+        body: bytes = head + b"\x83" + message.data
     else:
-        parts = [entry[0]]
+        parts: list[Any] = [head]
         write_term(message, parts, codec.none_encoded)
         body = b"".join(parts)  # _frame(parts) inlined: one call less per message
     return _pack_length(len(body)) + body
@@ -219,13 +226,7 @@ def reg_send(sender: Pid, name: Atom | str, message: Any, *, codec: TermCodec = 
     if entry is None:
         head = _head((Op.REG_SEND.value, sender, EMPTY_ATOM, Atom(name)))
         entry = _keep(key, (head, sender))
-    if type(message) is Encoded:  # encoded once (encode_once) for many destinations
-        body: bytes = entry[0] + b"\x83" + message.data
-    else:
-        parts = [entry[0]]
-        write_term(message, parts, codec.none_encoded)
-        body = b"".join(parts)  # _frame(parts) inlined: one call less per message
-    return _pack_length(len(body)) + body
+    return _message_frame(entry[0], message, codec)
 
 
 def link(sender: Pid, target: Pid) -> bytes:
