@@ -12,16 +12,13 @@ third of the encoding work on the caller's side.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nodemesh.dist.control import Op
 from nodemesh.term import encode
 from nodemesh.term.encode import write_term
 from nodemesh.term.codec import ERLANG, TermCodec
 from nodemesh.term.types import Atom, Pid, Reference
-
-if TYPE_CHECKING:
-    from nodemesh.term._leaf_writers import Out
 
 __all__ = ["CallFrames", "ReplyFrames", "reference_prefix"]
 
@@ -126,7 +123,7 @@ class CallFrames:
         Raises :class:`EncodeError` as :meth:`call` does."""
         monitor, head, demonitor = self._heads.get(server) or self._heads_for(server)
         size = len(ref_bytes)
-        parts: Out = [_U32.pack(len(monitor) + size), monitor, ref_bytes, b"", head, ref_bytes]
+        parts: list[Any] = [_U32.pack(len(monitor) + size), monitor, ref_bytes, b"", head, ref_bytes]
         write_term(request, parts, self._none)  # the request's pieces, joined once below
         parts[6] = b""  # its version byte: the request is inside the tuple
         parts[3] = _U32.pack(sum(map(len, parts)) - 4 - len(monitor) - size)
@@ -171,7 +168,7 @@ class ReplyFrames:
         key = (to.node, to.id, to.serial, to.creation, server.node, server.id, server.serial)
         head = self._pid_heads.get(key) or self._pid_head(server, to, key)
         tag_bytes = self._ref_bytes(tag) if type(tag) is Reference else _element(tag)
-        parts: Out = [b"", head, tag_bytes]
+        parts: list[Any] = [b"", head, tag_bytes]
         write_term(value, parts, self._none)  # the value's pieces, joined once below
         parts[3] = b""  # its version byte: the value is inside the tuple
         parts[0] = _U32.pack(sum(map(len, parts)))

@@ -47,12 +47,6 @@ class Deadlines:
         if self._timer is None:
             self._timer = self._loop.call_at(deadline, self._fire)
 
-    def finished(self) -> None:
-        """Drop the finished calls at the head now (:meth:`add` does it too)."""
-        queue = self._queue
-        while queue and queue[0][1].done():
-            queue.popleft()
-
     def _fire(self) -> None:
         self._timer = None
         queue, now = self._queue, self._loop.time()
