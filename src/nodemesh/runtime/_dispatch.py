@@ -44,7 +44,7 @@ class Peer(Protocol):
 
 
 class _Nobody:
-    _closed = True
+    closed = True
 
 
 _NOBODY: Any = _Nobody()
@@ -92,7 +92,7 @@ class Dispatcher:
                 and to.serial == last[1]
                 and to.creation == last[2]
                 and to.node == last[3]
-                and not last[4]._closed  # closed: removed from the table, look again
+                and not last[4].closed  # closed: removed from the table, look again
             ):
                 mailbox = last[4]
             else:  # a pid never equals a name: try pids, then names (no type test)
