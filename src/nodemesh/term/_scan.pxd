@@ -24,9 +24,9 @@ cdef tuple _list(bytes data, Py_ssize_t pos, int budget, dict cache, tuple table
 cdef tuple _map(bytes data, Py_ssize_t pos, int budget, dict cache, tuple table)
 
 @cython.locals(size=Py_ssize_t, end=Py_ssize_t, i=Py_ssize_t, tag=int, number=Py_ssize_t,
-               items=list, raw="const unsigned char*")
+               items=list, raw="const unsigned char*", key=bytes)
 cdef tuple _items(bytes data, Py_ssize_t pos, Py_ssize_t count, int budget, dict cache,
                   tuple table, Py_ssize_t tagpos)
 
 @cython.locals(count=Py_ssize_t, start=Py_ssize_t, stop=Py_ssize_t, raw="const unsigned char*")
-cdef object _fresh_ref(bytes data, Py_ssize_t pos, Py_ssize_t end)
+cdef object _fresh_ref(bytes data, Py_ssize_t pos, bytes key)

@@ -30,7 +30,7 @@ from nodemesh.errors import DecodeError
 from nodemesh.term._atoms import NAMES_CACHE
 from nodemesh.term._containers import freeze, overcount, too_deep, with_tail
 from nodemesh.term._leaves import CREATION_IDS, PIDS, REFS, make_reference
-from nodemesh.term._reading import MISS, Reader, check_end, remember
+from nodemesh.term._reading import CACHE_SIZE, MISS, Reader, check_end
 from nodemesh.term.types import Atom, Term
 
 Table = tuple[Reader, ...]
@@ -146,9 +146,10 @@ def _items(
             end = pos + 9 + data[pos + 4] + 4 * (data[pos + 1] << 8 | data[pos + 2])
             value = None
             if end <= size:
-                value = _REFS.get(raw[pos + 1 : end])
+                key = raw[pos + 1 : end]
+                value = _REFS.get(key)
                 if value is None:
-                    value = _fresh_ref(data, pos, end)
+                    value = _fresh_ref(data, pos, key)
             if value is None:
                 value, end = table[90](data, pos + 1, budget)
             pos = end
@@ -163,11 +164,12 @@ def _items(
     return items, pos
 
 
-def _fresh_ref(data: bytes, pos: int, end: int) -> Any:
-    """The NEWER_REFERENCE_EXT at ``pos`` (ending at ``end``, within the input), read here
-    and remembered in the reference cache when its node is a name already read (in a pid,
-    say) and it has 1 to 5 ID words; else None, and ``table`` reads it (and says what is
-    wrong)."""
+def _fresh_ref(data: bytes, pos: int, key: bytes) -> Any:
+    """The NEWER_REFERENCE_EXT at ``pos`` (``key``: its bytes after the tag, within the
+    input), read here and remembered in the reference cache when its node is a name
+    already read (in a pid, say) and it has 1 to 5 ID words; else None, and ``table``
+    reads it (and says what is wrong). A gen_server call brings one new reference to each
+    side: the cache is filled inline (``_reading.remember``'s bound), not by a call."""
     count = data[pos + 1] << 8 | data[pos + 2]
     start = pos + 5  # the node's text: after tag, Len (2), atom tag and its length
     stop = start + data[pos + 4]
@@ -179,5 +181,7 @@ def _fresh_ref(data: bytes, pos: int, end: int) -> Any:
         return None
     words = CREATION_IDS[count].unpack_from(data, stop)  # one call, pure or compiled
     ref = make_reference(node, words[0], words[1:])
-    remember(_REFS, raw[pos + 1 : end], ref)
+    if len(_REFS) >= CACHE_SIZE:
+        _REFS.clear()
+    _REFS[key] = ref
     return ref
