@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
@@ -12,7 +13,11 @@ from nodemesh.runtime.config import NodeConfig
 from nodemesh.runtime.node import Node
 from support.net import free_port
 
-COOKIE = "nodemesh-test-cookie"
+# One cookie per test process: every suite names its peers alike (erl1@127.0.0.1 and so
+# on), and suites running side by side on one machine (a developer's two builds, several
+# worktrees) must not reach each other's nodes; a stray connection then fails on the
+# cookie, loudly, instead of carrying a message to another run's node.
+COOKIE = "nodemesh-test-" + secrets.token_hex(4)
 
 NodeFactory = Callable[..., Coroutine[Any, Any, Node]]
 AppNode = Callable[[str], Coroutine[Any, Any, Node]]

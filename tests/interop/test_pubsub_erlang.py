@@ -267,7 +267,8 @@ async def test_cli_subscribe_and_publish_with_erlang(start_erl: ErlFactory, epmd
         )  # fmt: skip
         assert await asyncio.wait_for(pub.wait(), 20) == 0
         got = await erl.eval_term("nm_phx:drain(3, 5000)")  # its two broadcasts, then ours
-        assert got[2] == b"hello from the shell"
+        assert pub.stderr is not None
+        assert got[2:] == [b"hello from the shell"], (await pub.stderr.read()).decode()
     finally:
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 10)
