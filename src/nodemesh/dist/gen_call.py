@@ -123,13 +123,21 @@ class CallFrames:
         Raises :class:`EncodeError` as :meth:`call` does."""
         monitor, head, demonitor = self._heads.get(server) or self._heads_for(server)
         size = len(ref_bytes)
-        parts: list[Any] = [_U32.pack(len(monitor) + size), monitor, ref_bytes, b"", head, ref_bytes]
-        write_term(request, parts, self._none)  # the request's pieces, joined once below
-        parts[6] = b""  # its version byte: the request is inside the tuple
-        parts[3] = _U32.pack(sum(map(len, parts)) - 4 - len(monitor) - size)
-        parts.append(after)
+        parts: list[Any] = [head, ref_bytes]
+        write_term(request, parts, self._none)  # the request's pieces
+        parts[2] = b""  # its version byte: the request is inside the tuple
+        # Joined, then measured: cheaper than summing the lengths of the pieces.
+        body = b"".join(parts)
+        call = (
+            _U32.pack(len(monitor) + size),
+            monitor,
+            ref_bytes,
+            _U32.pack(len(body)),
+            body,
+            after,
+        )
         done = (_U32.pack(len(demonitor) + size), demonitor, ref_bytes)
-        return b"".join(parts), b"".join(done)
+        return b"".join(call), b"".join(done)
 
     def demonitor(self, server: Pid | Atom, ref_bytes: bytes) -> bytes:
         """DEMONITOR_P of the call whose reference encodes as ``ref_bytes``."""
@@ -168,11 +176,11 @@ class ReplyFrames:
         key = (to.node, to.id, to.serial, to.creation, server.node, server.id, server.serial)
         head = self._pid_heads.get(key) or self._pid_head(server, to, key)
         tag_bytes = self._ref_bytes(tag) if type(tag) is Reference else _element(tag)
-        parts: list[Any] = [b"", head, tag_bytes]
-        write_term(value, parts, self._none)  # the value's pieces, joined once below
-        parts[3] = b""  # its version byte: the value is inside the tuple
-        parts[0] = _U32.pack(sum(map(len, parts)))
-        return b"".join(parts)
+        parts: list[Any] = [head, tag_bytes]
+        write_term(value, parts, self._none)  # the value's pieces
+        parts[2] = b""  # its version byte: the value is inside the tuple
+        body = b"".join(parts)  # then measured: cheaper than summing the pieces' lengths
+        return _U32.pack(len(body)) + body
 
     def to_alias(self, server: Pid, alias: Reference, tag: Any, value: Any) -> bytes:
         """ALIAS_SEND of ``{tag, value}`` to ``alias``. Raises EncodeError."""
