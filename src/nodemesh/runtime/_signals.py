@@ -15,6 +15,7 @@ from nodemesh.term.types import Atom, Pid, Reference
 __all__ = ["Monitor", "SignalTable"]
 
 NOCONNECTION = Atom("noconnection")
+_new_monitor = tuple.__new__  # Monitor(...) without its Python-level __new__
 
 
 class Monitor(NamedTuple):
@@ -40,15 +41,15 @@ class SignalTable:
 
     Monitors are kept by their reference's fields, ``(ids, node, creation)``, not by the
     :class:`Reference`: a tuple of those hashes and compares in C, a Reference (a
-    dataclass) in Python, and a gen_server call adds and removes one monitor each.
+    dataclass) in Python, and a gen_server call adds and removes one monitor each. The
+    index by target holds a target's only monitor's key itself, and a set of keys only
+    from its second monitor on: one call at a time then makes and frees no set per call.
     """
 
     def __init__(self) -> None:
         self._links: defaultdict[Pid, set[Pid]] = defaultdict(set)
         self._monitors: dict[tuple[Any, ...], Monitor] = {}
-        self._by_target: defaultdict[tuple[Pid | Atom, str], set[tuple[Any, ...]]] = defaultdict(
-            set
-        )
+        self._by_target: dict[tuple[Pid | Atom, str], Any] = {}  # a key, or a set of keys
 
     # -- links -------------------------------------------------------------------------
     def link(self, a: Pid, b: Pid) -> None:
@@ -75,21 +76,40 @@ class SignalTable:
 
     # -- monitors ----------------------------------------------------------------------
     def add_monitor(self, monitor: Monitor) -> None:
-        ref = monitor.ref
+        self.monitor(*monitor)
+
+    def monitor(self, ref: Reference, watcher: Pid, target: Pid | Atom, node: str) -> None:
+        """Add ``Monitor(ref, watcher, target, node)`` (one per gen_server call served)."""
         key = (ref.ids, ref.node, ref.creation)
-        self._monitors[key] = monitor
-        self._by_target[monitor.target, monitor.node].add(key)
+        self._monitors[key] = _new_monitor(Monitor, (ref, watcher, target, node))
+        where = (target, node)
+        keys = self._by_target.get(where)
+        if keys is None:
+            self._by_target[where] = key
+        elif type(keys) is set:
+            keys.add(key)
+        elif keys != key:
+            self._by_target[where] = {keys, key}
 
     def remove_monitor(self, ref: Reference) -> Monitor | None:
         key = (ref.ids, ref.node, ref.creation)
         monitor = self._monitors.pop(key, None)
         if monitor is not None:
-            refs = self._by_target.get((monitor.target, monitor.node))
-            if refs is not None:
-                refs.discard(key)
-                if not refs:
-                    del self._by_target[monitor.target, monitor.node]
+            where = (monitor.target, monitor.node)
+            keys = self._by_target.get(where)
+            if type(keys) is set:
+                keys.discard(key)
+                if not keys:
+                    del self._by_target[where]
+            elif keys == key:
+                del self._by_target[where]
         return monitor
+
+    def _keys_of(self, target: Pid | Atom, node: str) -> list[tuple[Any, ...]]:
+        keys = self._by_target.get((target, node))
+        if keys is None:
+            return []
+        return list(keys) if type(keys) is set else [keys]
 
     def take_monitors_of(self, node: str, *targets: Pid | Atom | None) -> list[Monitor]:
         """Remove and return every monitor of one of ``targets`` (all on ``node``)."""
@@ -97,7 +117,7 @@ class SignalTable:
         for target in targets:
             if target is None:
                 continue
-            for key in list(self._by_target.get((target, node), ())):
+            for key in self._keys_of(target, node):
                 monitor = self._monitors.get(key)
                 if monitor is not None and self.remove_monitor(monitor.ref) is not None:
                     found.append(monitor)
