@@ -56,7 +56,8 @@ class _RefBytes:
     def __init__(self) -> None:
         self._heads: dict[str, bytes] = {}
 
-    def __call__(self, ref: Reference) -> bytes:
+    def encode(self, ref: Reference) -> bytes:
+        """``ref`` encoded, without the version byte."""
         ids = ref.ids
         if type(ids) is not tuple or len(ids) != 3:
             return _element(ref)
@@ -81,7 +82,7 @@ class CallFrames:
         self._caller = _element(caller)
         self._pid = caller
         self._none = codec.none_encoded
-        self._ref_bytes = _RefBytes()
+        self._ref_bytes = _RefBytes().encode  # a bound method: no __call__ slot lookup
         # destination -> (MONITOR_P head, request head, DEMONITOR_P head), each missing
         # its reference (and the request its term) at the end.
         self._heads: dict[Pid | Atom, tuple[bytes, bytes, bytes]] = {}
@@ -162,7 +163,7 @@ class ReplyFrames:
         # Python (a dataclass), a tuple of ints and a str in C.
         self._pid_heads: dict[tuple[Any, ...], bytes] = {}
         self._alias_heads: dict[Pid, bytes] = {}
-        self._ref_bytes = _RefBytes()
+        self._ref_bytes = _RefBytes().encode  # a bound method: no __call__ slot lookup
 
     def _pid_head(self, server: Pid, to: Pid, key: tuple[Any, ...]) -> bytes:
         if len(self._pid_heads) >= _MAX_DESTINATIONS:

@@ -202,7 +202,11 @@ class GenCalls:
     # -- call ------------------------------------------------------------------------------
     async def call(self, dest: Target, request: Any, timeout: float | None) -> Any:
         """See :meth:`Node.call`."""
-        proc, node = self._where(dest)
+        proc: Pid | Atom
+        if type(dest) is tuple:  # (name, node): _where's common case, inline
+            proc, node = Atom(dest[0]), dest[1]
+        else:
+            proc, node = self._where(dest)
         loop = self._loop
         # The reference's ID words (a Reference only if local; see __init__).
         n = self._ref_count = self._ref_count + 1
