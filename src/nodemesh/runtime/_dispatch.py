@@ -159,7 +159,7 @@ class Dispatcher:
             conn.write(control.noproc_down(event))
 
     def _demonitor(self, conn: Peer, event: ev.DemonitorP) -> None:
-        self._signals.remove_monitor(event.ref)
+        self._signals.drop_monitor(event.ref)
 
     def _monitor_exit(self, conn: Peer, event: ev.MonitorPExit) -> None:
         monitor = self._processes.signals.remove_monitor(event.ref)

@@ -15,7 +15,6 @@ from nodemesh.term.types import Atom, Pid, Reference
 __all__ = ["Monitor", "SignalTable"]
 
 NOCONNECTION = Atom("noconnection")
-_new_monitor = tuple.__new__  # Monitor(...) without its Python-level __new__
 
 
 class Monitor(NamedTuple):
@@ -48,7 +47,7 @@ class SignalTable:
 
     def __init__(self) -> None:
         self._links: defaultdict[Pid, set[Pid]] = defaultdict(set)
-        self._monitors: dict[tuple[Any, ...], Monitor] = {}
+        self._monitors: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # Monitor's fields
         self._by_target: dict[tuple[Pid | Atom, str], Any] = {}  # a key, or a set of keys
 
     # -- links -------------------------------------------------------------------------
@@ -79,9 +78,11 @@ class SignalTable:
         self.monitor(*monitor)
 
     def monitor(self, ref: Reference, watcher: Pid, target: Pid | Atom, node: str) -> None:
-        """Add ``Monitor(ref, watcher, target, node)`` (one per gen_server call served)."""
+        """Add ``Monitor(ref, watcher, target, node)`` (one per gen_server call served).
+        Kept as a plain tuple: a NamedTuple costs a second tuple to make (tuple.__new__
+        of a subclass), and most monitors (a call's) are removed without being read."""
         key = (ref.ids, ref.node, ref.creation)
-        self._monitors[key] = _new_monitor(Monitor, (ref, watcher, target, node))
+        self._monitors[key] = (ref, watcher, target, node)
         where = (target, node)
         keys = self._by_target.get(where)
         if keys is None:
@@ -92,10 +93,19 @@ class SignalTable:
             self._by_target[where] = {keys, key}
 
     def remove_monitor(self, ref: Reference) -> Monitor | None:
-        key = (ref.ids, ref.node, ref.creation)
-        monitor = self._monitors.pop(key, None)
-        if monitor is not None:
-            where = (monitor.target, monitor.node)
+        """Remove the monitor ``ref`` and return it; None if there is none."""
+        found = self._drop((ref.ids, ref.node, ref.creation))
+        return None if found is None else Monitor(*found)
+
+    def drop_monitor(self, ref: Reference) -> bool:
+        """:meth:`remove_monitor` for a caller that does not need the monitor (a
+        DEMONITOR_P); True if there was one."""
+        return self._drop((ref.ids, ref.node, ref.creation)) is not None
+
+    def _drop(self, key: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        found = self._monitors.pop(key, None)
+        if found is not None:
+            where = found[2:]  # (target, node)
             keys = self._by_target.get(where)
             if type(keys) is set:
                 keys.discard(key)
@@ -103,7 +113,7 @@ class SignalTable:
                     del self._by_target[where]
             elif keys == key:
                 del self._by_target[where]
-        return monitor
+        return found
 
     def _keys_of(self, target: Pid | Atom, node: str) -> list[tuple[Any, ...]]:
         keys = self._by_target.get((target, node))
@@ -118,9 +128,9 @@ class SignalTable:
             if target is None:
                 continue
             for key in self._keys_of(target, node):
-                monitor = self._monitors.get(key)
-                if monitor is not None and self.remove_monitor(monitor.ref) is not None:
-                    found.append(monitor)
+                monitor = self._drop(key)
+                if monitor is not None:
+                    found.append(Monitor(*monitor))
         return found
 
     def take_node(self, node: str) -> tuple[list[tuple[Pid, Pid]], list[Monitor]]:
@@ -134,9 +144,8 @@ class SignalTable:
             for remote in [p for p in peers if p.node == node]:
                 self.unlink(local, remote)
                 links.append((local, remote))
-        monitors = [
-            m for m in list(self._monitors.values()) if m.node == node or m.watcher.node == node
-        ]
-        for monitor in monitors:
-            self.remove_monitor(monitor.ref)
-        return links, monitors
+        # (ref, watcher, target, node): the target's node, or the watcher's
+        gone = [m for m in self._monitors.values() if m[3] == node or m[1].node == node]
+        for monitor in gone:
+            self._drop((monitor[0].ids, monitor[0].node, monitor[0].creation))
+        return links, [Monitor(*monitor) for monitor in gone]
