@@ -94,15 +94,13 @@ class SignalTable:
 
     def remove_monitor(self, ref: Reference) -> Monitor | None:
         """Remove the monitor ``ref`` and return it; None if there is none."""
-        found = self._drop((ref.ids, ref.node, ref.creation))
+        found = self.drop_monitor(ref)
         return None if found is None else Monitor(*found)
 
-    def drop_monitor(self, ref: Reference) -> bool:
-        """:meth:`remove_monitor` for a caller that does not need the monitor (a
-        DEMONITOR_P); True if there was one."""
-        return self._drop((ref.ids, ref.node, ref.creation)) is not None
-
-    def _drop(self, key: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    def drop_monitor(self, ref: Reference) -> tuple[Any, ...] | None:
+        """:meth:`remove_monitor` returning the monitor's fields, not a :class:`Monitor`
+        (a DEMONITOR_P does not read them)."""
+        key = (ref.ids, ref.node, ref.creation)
         found = self._monitors.pop(key, None)
         if found is not None:
             where = found[2:]  # (target, node)
@@ -128,9 +126,9 @@ class SignalTable:
             if target is None:
                 continue
             for key in self._keys_of(target, node):
-                monitor = self._drop(key)
-                if monitor is not None:
-                    found.append(Monitor(*monitor))
+                fields = self._monitors.get(key)
+                if fields is not None and self.drop_monitor(fields[0]) is not None:
+                    found.append(Monitor(*fields))
         return found
 
     def take_node(self, node: str) -> tuple[list[tuple[Pid, Pid]], list[Monitor]]:
@@ -146,6 +144,6 @@ class SignalTable:
                 links.append((local, remote))
         # (ref, watcher, target, node): the target's node, or the watcher's
         gone = [m for m in self._monitors.values() if m[3] == node or m[1].node == node]
-        for monitor in gone:
-            self._drop((monitor[0].ids, monitor[0].node, monitor[0].creation))
-        return links, [Monitor(*monitor) for monitor in gone]
+        for fields in gone:
+            self.drop_monitor(fields[0])
+        return links, [Monitor(*fields) for fields in gone]
