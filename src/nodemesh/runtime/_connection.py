@@ -49,6 +49,9 @@ _DATA_SEGS_IN = 152
 _TCP_INFO_SIZE = 256
 #: Gathered frames are written at once past this many bytes (see Connection.write).
 _GATHER_LIMIT = 65536
+#: Connection._gathered after a write that went at once: the next one starts a list (one
+#: made per burst, not per write). Never appended to: the burst's list replaces it.
+_OPEN: Any = ()
 
 
 def _challenge() -> int:
@@ -237,11 +240,12 @@ class Connection(asyncio.Protocol):
                 return
             transport.write(frame)
             self._spoke = True
-            self._gathered = []  # the next write, unless a read comes first, is gathered
+            self._gathered = _OPEN  # the next write, unless a read comes first, is gathered
             return
-        if not self._flush_due:
+        if not self._flush_due:  # nothing gathered yet (_OPEN, or [] after a flush)
             self._flush_due = True
             self.established.get_loop().call_soon(self._end_gathering)
+            gathered = self._gathered = []
         gathered.append(frame)
         self._gathered_size += len(frame)
         if self._gathered_size > _GATHER_LIMIT:
@@ -524,7 +528,7 @@ class Connection(asyncio.Protocol):
         return self._detector is not None and self._detector.suspected
 
     # -- gathering writes (see write) ---------------------------------------------------
-    _gathered: list[bytes] | None = None  # None: the next write goes at once
+    _gathered: list[bytes] | None = None  # None: the next write goes at once; else _OPEN
     _gathered_size = 0
     _flush_due = False  # an _end_gathering is scheduled
 
