@@ -164,18 +164,26 @@ class ReplyFrames:
         self._pid_heads: dict[tuple[Any, ...], bytes] = {}
         self._alias_heads: dict[Pid, bytes] = {}
         self._ref_bytes = _RefBytes().encode  # a bound method: no __call__ slot lookup
+        # The last (server, caller) pair and its head, by identity: a server answering
+        # one node's calls gets the same Pid objects each time (the decoder keeps the
+        # pids it read; the server's is its mailbox's), so the key is not even built.
+        self._last: tuple[Any, Any, bytes] = (None, None, b"")
 
-    def _pid_head(self, server: Pid, to: Pid, key: tuple[Any, ...]) -> bytes:
-        if len(self._pid_heads) >= _MAX_DESTINATIONS:
-            self._pid_heads.clear()
-        ctrl = encode((Op.SEND_SENDER.value, server, to))
-        head = self._pid_heads[key] = b"p" + ctrl + _VERSION + _TUPLE2
+    def _pid_head(self, server: Pid, to: Pid) -> bytes:
+        key = (to.node, to.id, to.serial, to.creation, server.node, server.id, server.serial)
+        head = self._pid_heads.get(key)
+        if head is None:
+            if len(self._pid_heads) >= _MAX_DESTINATIONS:
+                self._pid_heads.clear()
+            ctrl = encode((Op.SEND_SENDER.value, server, to))
+            head = self._pid_heads[key] = b"p" + ctrl + _VERSION + _TUPLE2
+        self._last = (server, to, head)
         return head
 
     def to_pid(self, server: Pid, to: Pid, tag: Any, value: Any) -> bytes:
         """SEND_SENDER of ``{tag, value}`` to ``to``. Raises EncodeError as encode does."""
-        key = (to.node, to.id, to.serial, to.creation, server.node, server.id, server.serial)
-        head = self._pid_heads.get(key) or self._pid_head(server, to, key)
+        last = self._last
+        head = last[2] if server is last[0] and to is last[1] else self._pid_head(server, to)
         tag_bytes = self._ref_bytes(tag) if type(tag) is Reference else _element(tag)
         parts: list[Any] = [head, tag_bytes]
         write_term(value, parts, self._none)  # the value's pieces
