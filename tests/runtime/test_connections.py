@@ -105,6 +105,49 @@ async def test_gathered_writes_arrive_whole_and_in_order_after_a_flushing_close(
     assert [item[1][0] for item in b.received] == list(range(5000))
 
 
+class SpyTransport:
+    """A transport that records each write before passing it on."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+async def test_a_write_after_a_read_goes_at_once_and_a_burst_is_gathered(
+    pair: tuple[Side, Side],
+) -> None:
+    """Request and reply traffic: a frame written after one was read from the peer goes
+    to the socket at once; frames written after it with no read between are gathered
+    into one socket write when the loop comes round, in order, and the next write after
+    that goes at once again."""
+    a, b = pair
+    dialed, accepted = await join(a, b)
+    me, you = Pid(Atom(a.table.name), 1, 0, 1), Pid(Atom(b.table.name), 2, 0, 1)
+    accepted.write(control.send(me, "hello", you))
+    await wait_for(lambda: len(a.received) == 1, what="a read on the dialing side")
+    spy = SpyTransport(dialed._transport)
+    dialed._transport = spy
+    frames = [control.send(you, i, me) for i in range(4)]
+    dialed.write(frames[0])
+    assert spy.writes == [frames[0]]  # at once, before any turn of the loop
+    dialed.write(frames[1])
+    dialed.write(frames[2])
+    assert spy.writes == [frames[0]]
+    await wait_for(lambda: len(spy.writes) == 2, what="the gathered frames")
+    assert spy.writes[1] == frames[1] + frames[2]
+    dialed.write(frames[3])
+    assert spy.writes[2:] == [frames[3]]
+    await wait_for(lambda: len(b.received) == 4, what="four frames")
+    assert [item[1] for item in b.received] == [0, 1, 2, 3]
+
+
 async def test_closing_one_end_reports_nodedown_on_both(pair: tuple[Side, Side]) -> None:
     """close() gives nodedown with its reason here and connection_closed there."""
     a, b = pair

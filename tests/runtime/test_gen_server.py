@@ -150,6 +150,19 @@ async def test_timeout_then_late_reply_is_dropped(make_node: NodeFactory) -> Non
     assert not cli._processes.signals._monitors
 
 
+async def test_a_calls_demonitor_rides_on_the_next_call_or_follows_alone(
+    make_node: NodeFactory,
+) -> None:
+    """Calls in a row leave at most the last call's monitor on the server (each call's
+    DEMONITOR_P goes with the next request), and that one is released soon after with no
+    further call."""
+    srv, cli, _kv = await two(make_node)
+    for i in range(20):
+        assert await cli.call(("kv", srv.name), (PUT, b"k", i)) == "ok"
+        assert len(srv._processes.signals._monitors) <= 1
+    await wait_for(lambda: not srv._processes.signals._monitors, what="monitor released")
+
+
 async def test_timeouts_share_timers_and_expire_only_their_calls(make_node: NodeFactory) -> None:
     """Calls with one timeout value share a timer: a held call still times out while
     later calls with its timeout are answered, and a call with a longer timeout outlives

@@ -56,7 +56,8 @@ class _RefBytes:
     def __init__(self) -> None:
         self._heads: dict[str, bytes] = {}
 
-    def __call__(self, ref: Reference) -> bytes:
+    def encode(self, ref: Reference) -> bytes:
+        """``ref`` encoded, without the version byte."""
         ids = ref.ids
         if type(ids) is not tuple or len(ids) != 3:
             return _element(ref)
@@ -81,7 +82,7 @@ class CallFrames:
         self._caller = _element(caller)
         self._pid = caller
         self._none = codec.none_encoded
-        self._ref_bytes = _RefBytes()
+        self._ref_bytes = _RefBytes().encode  # a bound method: no __call__ slot lookup
         # destination -> (MONITOR_P head, request head, DEMONITOR_P head), each missing
         # its reference (and the request its term) at the end.
         self._heads: dict[Pid | Atom, tuple[bytes, bytes, bytes]] = {}
@@ -123,13 +124,21 @@ class CallFrames:
         Raises :class:`EncodeError` as :meth:`call` does."""
         monitor, head, demonitor = self._heads.get(server) or self._heads_for(server)
         size = len(ref_bytes)
-        parts: list[Any] = [_U32.pack(len(monitor) + size), monitor, ref_bytes, b"", head, ref_bytes]
-        write_term(request, parts, self._none)  # the request's pieces, joined once below
-        parts[6] = b""  # its version byte: the request is inside the tuple
-        parts[3] = _U32.pack(sum(map(len, parts)) - 4 - len(monitor) - size)
-        parts.append(after)
+        parts: list[Any] = [head, ref_bytes]
+        write_term(request, parts, self._none)  # the request's pieces
+        parts[2] = b""  # its version byte: the request is inside the tuple
+        # Joined, then measured: cheaper than summing the lengths of the pieces.
+        body = b"".join(parts)
+        call = (
+            _U32.pack(len(monitor) + size),
+            monitor,
+            ref_bytes,
+            _U32.pack(len(body)),
+            body,
+            after,
+        )
         done = (_U32.pack(len(demonitor) + size), demonitor, ref_bytes)
-        return b"".join(parts), b"".join(done)
+        return b"".join(call), b"".join(done)
 
     def demonitor(self, server: Pid | Atom, ref_bytes: bytes) -> bytes:
         """DEMONITOR_P of the call whose reference encodes as ``ref_bytes``."""
@@ -154,25 +163,33 @@ class ReplyFrames:
         # Python (a dataclass), a tuple of ints and a str in C.
         self._pid_heads: dict[tuple[Any, ...], bytes] = {}
         self._alias_heads: dict[Pid, bytes] = {}
-        self._ref_bytes = _RefBytes()
+        self._ref_bytes = _RefBytes().encode  # a bound method: no __call__ slot lookup
+        # The last (server, caller) pair and its head, by identity: a server answering
+        # one node's calls gets the same Pid objects each time (the decoder keeps the
+        # pids it read; the server's is its mailbox's), so the key is not even built.
+        self._last: tuple[Any, Any, bytes] = (None, None, b"")
 
-    def _pid_head(self, server: Pid, to: Pid, key: tuple[Any, ...]) -> bytes:
-        if len(self._pid_heads) >= _MAX_DESTINATIONS:
-            self._pid_heads.clear()
-        ctrl = encode((Op.SEND_SENDER.value, server, to))
-        head = self._pid_heads[key] = b"p" + ctrl + _VERSION + _TUPLE2
+    def _pid_head(self, server: Pid, to: Pid) -> bytes:
+        key = (to.node, to.id, to.serial, to.creation, server.node, server.id, server.serial)
+        head = self._pid_heads.get(key)
+        if head is None:
+            if len(self._pid_heads) >= _MAX_DESTINATIONS:
+                self._pid_heads.clear()
+            ctrl = encode((Op.SEND_SENDER.value, server, to))
+            head = self._pid_heads[key] = b"p" + ctrl + _VERSION + _TUPLE2
+        self._last = (server, to, head)
         return head
 
     def to_pid(self, server: Pid, to: Pid, tag: Any, value: Any) -> bytes:
         """SEND_SENDER of ``{tag, value}`` to ``to``. Raises EncodeError as encode does."""
-        key = (to.node, to.id, to.serial, to.creation, server.node, server.id, server.serial)
-        head = self._pid_heads.get(key) or self._pid_head(server, to, key)
+        last = self._last
+        head = last[2] if server is last[0] and to is last[1] else self._pid_head(server, to)
         tag_bytes = self._ref_bytes(tag) if type(tag) is Reference else _element(tag)
-        parts: list[Any] = [b"", head, tag_bytes]
-        write_term(value, parts, self._none)  # the value's pieces, joined once below
-        parts[3] = b""  # its version byte: the value is inside the tuple
-        parts[0] = _U32.pack(sum(map(len, parts)))
-        return b"".join(parts)
+        parts: list[Any] = [head, tag_bytes]
+        write_term(value, parts, self._none)  # the value's pieces
+        parts[2] = b""  # its version byte: the value is inside the tuple
+        body = b"".join(parts)  # then measured: cheaper than summing the pieces' lengths
+        return _U32.pack(len(body)) + body
 
     def to_alias(self, server: Pid, alias: Reference, tag: Any, value: Any) -> bytes:
         """ALIAS_SEND of ``{tag, value}`` to ``alias``. Raises EncodeError."""

@@ -49,6 +49,9 @@ _DATA_SEGS_IN = 152
 _TCP_INFO_SIZE = 256
 #: Gathered frames are written at once past this many bytes (see Connection.write).
 _GATHER_LIMIT = 65536
+#: Connection._gathered after a write that went at once: the next one starts a list (one
+#: made per burst, not per write). Never appended to: the burst's list replaces it.
+_OPEN: Any = ()
 
 
 def _challenge() -> int:
@@ -168,6 +171,8 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._heard = True
         if self._hs is None:
+            if not self._flush_due:  # nothing gathered: the next write goes at once
+                self._gathered = None
             self._frames(data)
             return
         try:
@@ -219,27 +224,32 @@ class Connection(asyncio.Protocol):
     def write(self, frame: bytes) -> None:
         """Queue one frame (built by :mod:`nodemesh.dist.control`).
 
-        The first frame of a loop iteration goes to the socket at once (no latency
-        added); the frames written after it in the same iteration are gathered and go
-        out together when the loop comes round (or at once past ``_GATHER_LIMIT``
-        bytes, so ``pause_writing`` still reaches a sender that never yields). A burst
-        of small messages then costs one socket write, not one each: the kernel's work
-        per ``send()`` on loopback was most of a Python sender's time.
+        A frame written after a read from the peer (or the first) goes to the socket at
+        once; one written after another with no read in between is gathered with those
+        that follow it, and they go out together when the loop comes round (or at once
+        past ``_GATHER_LIMIT`` bytes, so ``pause_writing`` still reaches a sender that
+        never yields). A burst of small messages then costs one socket write, not one
+        each (the kernel's work per ``send()`` on loopback was most of a Python sender's
+        time), while request and reply traffic, which alternates writes and reads,
+        schedules nothing: a callback per write cost a turn of the loop per call.
         """
         gathered = self._gathered
-        if gathered is not None:
-            gathered.append(frame)
-            self._gathered_size += len(frame)
-            if self._gathered_size > _GATHER_LIMIT:
-                self._flush_gathered()
+        if gathered is None:
+            transport = self._transport
+            if transport is None or self.closed:
+                return
+            transport.write(frame)
+            self._spoke = True
+            self._gathered = _OPEN  # the next write, unless a read comes first, is gathered
             return
-        transport = self._transport
-        if transport is None or self.closed:
-            return
-        self._gathered = []
-        self.established.get_loop().call_soon(self._end_gathering)
-        transport.write(frame)
-        self._spoke = True
+        if not self._flush_due:  # nothing gathered yet (_OPEN, or [] after a flush)
+            self._flush_due = True
+            self.established.get_loop().call_soon(self._end_gathering)
+            gathered = self._gathered = []
+        gathered.append(frame)
+        self._gathered_size += len(frame)
+        if self._gathered_size > _GATHER_LIMIT:
+            self._flush_gathered()
 
     async def drain(self) -> None:
         """Wait until the socket's write buffer is below its high-water mark."""
@@ -518,8 +528,9 @@ class Connection(asyncio.Protocol):
         return self._detector is not None and self._detector.suspected
 
     # -- gathering writes (see write) ---------------------------------------------------
-    _gathered: list[bytes] | None = None  # None: nothing written in this loop iteration
+    _gathered: list[bytes] | None = None  # None: the next write goes at once; else _OPEN
     _gathered_size = 0
+    _flush_due = False  # an _end_gathering is scheduled
 
     def _flush_gathered(self) -> None:
         """Write what was gathered; gathering goes on until the iteration ends."""
@@ -532,6 +543,7 @@ class Connection(asyncio.Protocol):
             self._spoke = True
 
     def _end_gathering(self) -> None:
+        self._flush_due = False
         self._flush_gathered()
         self._gathered = None
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from nodemesh.dist import control
 from nodemesh.dist import events as ev
 from nodemesh.runtime._gen_calls import CallRouter
-from nodemesh.runtime._signals import Monitor
 from nodemesh.term.types import Atom, Pid
 
 if TYPE_CHECKING:
@@ -60,6 +59,8 @@ class Dispatcher:
         # The same dicts, keyed by Any: one lookup per message, no narrowing in between.
         self._mailboxes: dict[Any, Mailbox] = processes.mailboxes
         self._names: dict[Any, Mailbox] = processes.names
+        self._signals = processes.signals  # made with the table, never replaced
+        self._node = processes.node
         # The last pid a message went to, by its fields, and its mailbox: messages to
         # one pid in a row (the replies to this node's calls, which all go to its call
         # router) skip the table, whose lookup hashes and compares a Pid in Python (a
@@ -153,13 +154,12 @@ class Dispatcher:
         """A remote process monitors one of ours."""
         target = event.target  # ProcessTable.exists, the pid and name lookups inline
         if target in self._mailboxes or target in self._names or self._processes.exists(target):
-            monitor = Monitor(event.ref, event.watcher, target, self._processes.node)
-            self._processes.signals.add_monitor(monitor)
+            self._signals.monitor(event.ref, event.watcher, target, self._node)
         else:
             conn.write(control.noproc_down(event))
 
     def _demonitor(self, conn: Peer, event: ev.DemonitorP) -> None:
-        self._processes.signals.remove_monitor(event.ref)
+        self._signals.drop_monitor(event.ref)
 
     def _monitor_exit(self, conn: Peer, event: ev.MonitorPExit) -> None:
         monitor = self._processes.signals.remove_monitor(event.ref)

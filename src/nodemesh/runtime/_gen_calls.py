@@ -90,6 +90,8 @@ _TIMED_OUT = _Down(TIMEOUT)  # the call's timer fired first
 
 
 _MAX_TIMEOUTS = 64
+#: Seconds a call's DEMONITOR_P may wait for the next call to its node (GenCalls._defer).
+_DEFER_FLUSH = 0.1
 
 
 async def _before(deadline: float | None, waiting: Awaitable[T]) -> T:
@@ -172,6 +174,7 @@ class GenCalls:
         self._spawn = spawn
         self._codec = codec
         self._deferred: dict[CallPeer, bytes] = {}  # DEMONITOR_Ps not yet written
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._frames = CallFrames(router.pid, codec)
         # Call references: the node's ids with the top bit of the second word set, so they
         # never meet ProcessTable.make_ref's (its counter would need 2**49 refs to get
@@ -199,7 +202,11 @@ class GenCalls:
     # -- call ------------------------------------------------------------------------------
     async def call(self, dest: Target, request: Any, timeout: float | None) -> Any:
         """See :meth:`Node.call`."""
-        proc, node = self._where(dest)
+        proc: Pid | Atom
+        if type(dest) is tuple:  # (name, node): _where's common case, inline
+            proc, node = Atom(dest[0]), dest[1]
+        else:
+            proc, node = self._where(dest)
         loop = self._loop
         # The reference's ID words (a Reference only if local; see __init__).
         n = self._ref_count = self._ref_count + 1
@@ -295,20 +302,24 @@ class GenCalls:
         return Reference(self._processes.atom, self._processes.creation, ids)
 
     def _defer(self, conn: CallPeer, frame: bytes) -> None:
-        """Write ``frame`` with the next call to ``conn``, or at the next turn of the loop:
-        a caller calling again at once sends the MONITOR_P and request of its next call
-        and the DEMONITOR_P of its last in one write (one syscall, one read there)."""
+        """Write ``frame`` with the next call to ``conn``, or when the deferral timer
+        fires: a caller calling again sends the MONITOR_P and request of its next call
+        and the DEMONITOR_P of its last in one write (one syscall, one read there), and
+        a call schedules nothing of its own (a callback per call cost a turn of the loop).
+        The timer is armed by the first deferral after it fired, so calls in a row arm
+        it once per ``_DEFER_FLUSH``; the server's monitor then lives at most that long
+        after a reply, which no one can tell from a slow DEMONITOR_P."""
         queued = self._deferred.get(conn)
-        if queued is None:
-            self._deferred[conn] = frame
-            self._loop.call_soon(self._flush, conn)
-        else:
-            self._deferred[conn] = queued + frame
+        self._deferred[conn] = frame if queued is None else queued + frame
+        if self._flush_timer is None:
+            self._flush_timer = self._loop.call_later(_DEFER_FLUSH, self._flush)
 
-    def _flush(self, conn: CallPeer) -> None:
-        frame = self._deferred.pop(conn, None)
-        if frame is not None and not conn.closed:
-            conn.write(frame)
+    def _flush(self) -> None:
+        self._flush_timer = None
+        deferred, self._deferred = self._deferred, {}
+        for conn, frame in deferred.items():
+            if not conn.closed:
+                conn.write(frame)
 
     async def _dial(self, node: str, deadline: float | None) -> CallPeer:
         async with asyncio.timeout_at(deadline):

@@ -40,15 +40,15 @@ class SignalTable:
 
     Monitors are kept by their reference's fields, ``(ids, node, creation)``, not by the
     :class:`Reference`: a tuple of those hashes and compares in C, a Reference (a
-    dataclass) in Python, and a gen_server call adds and removes one monitor each.
+    dataclass) in Python, and a gen_server call adds and removes one monitor each. The
+    index by target holds a target's only monitor's key itself, and a set of keys only
+    from its second monitor on: one call at a time then makes and frees no set per call.
     """
 
     def __init__(self) -> None:
         self._links: defaultdict[Pid, set[Pid]] = defaultdict(set)
-        self._monitors: dict[tuple[Any, ...], Monitor] = {}
-        self._by_target: defaultdict[tuple[Pid | Atom, str], set[tuple[Any, ...]]] = defaultdict(
-            set
-        )
+        self._monitors: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # Monitor's fields
+        self._by_target: dict[tuple[Pid | Atom, str], Any] = {}  # a key, or a set of keys
 
     # -- links -------------------------------------------------------------------------
     def link(self, a: Pid, b: Pid) -> None:
@@ -75,21 +75,49 @@ class SignalTable:
 
     # -- monitors ----------------------------------------------------------------------
     def add_monitor(self, monitor: Monitor) -> None:
-        ref = monitor.ref
+        self.monitor(*monitor)
+
+    def monitor(self, ref: Reference, watcher: Pid, target: Pid | Atom, node: str) -> None:
+        """Add ``Monitor(ref, watcher, target, node)`` (one per gen_server call served).
+        Kept as a plain tuple: a NamedTuple costs a second tuple to make (tuple.__new__
+        of a subclass), and most monitors (a call's) are removed without being read."""
         key = (ref.ids, ref.node, ref.creation)
-        self._monitors[key] = monitor
-        self._by_target[monitor.target, monitor.node].add(key)
+        self._monitors[key] = (ref, watcher, target, node)
+        where = (target, node)
+        keys = self._by_target.get(where)
+        if keys is None:
+            self._by_target[where] = key
+        elif type(keys) is set:
+            keys.add(key)
+        elif keys != key:
+            self._by_target[where] = {keys, key}
 
     def remove_monitor(self, ref: Reference) -> Monitor | None:
+        """Remove the monitor ``ref`` and return it; None if there is none."""
+        found = self.drop_monitor(ref)
+        return None if found is None else Monitor(*found)
+
+    def drop_monitor(self, ref: Reference) -> tuple[Any, ...] | None:
+        """:meth:`remove_monitor` returning the monitor's fields, not a :class:`Monitor`
+        (a DEMONITOR_P does not read them)."""
         key = (ref.ids, ref.node, ref.creation)
-        monitor = self._monitors.pop(key, None)
-        if monitor is not None:
-            refs = self._by_target.get((monitor.target, monitor.node))
-            if refs is not None:
-                refs.discard(key)
-                if not refs:
-                    del self._by_target[monitor.target, monitor.node]
-        return monitor
+        found = self._monitors.pop(key, None)
+        if found is not None:
+            where = found[2:]  # (target, node)
+            keys = self._by_target.get(where)
+            if type(keys) is set:
+                keys.discard(key)
+                if not keys:
+                    del self._by_target[where]
+            elif keys == key:
+                del self._by_target[where]
+        return found
+
+    def _keys_of(self, target: Pid | Atom, node: str) -> list[tuple[Any, ...]]:
+        keys = self._by_target.get((target, node))
+        if keys is None:
+            return []
+        return list(keys) if type(keys) is set else [keys]
 
     def take_monitors_of(self, node: str, *targets: Pid | Atom | None) -> list[Monitor]:
         """Remove and return every monitor of one of ``targets`` (all on ``node``)."""
@@ -97,10 +125,10 @@ class SignalTable:
         for target in targets:
             if target is None:
                 continue
-            for key in list(self._by_target.get((target, node), ())):
-                monitor = self._monitors.get(key)
-                if monitor is not None and self.remove_monitor(monitor.ref) is not None:
-                    found.append(monitor)
+            for key in self._keys_of(target, node):
+                fields = self._monitors.get(key)
+                if fields is not None and self.drop_monitor(fields[0]) is not None:
+                    found.append(Monitor(*fields))
         return found
 
     def take_node(self, node: str) -> tuple[list[tuple[Pid, Pid]], list[Monitor]]:
@@ -114,9 +142,8 @@ class SignalTable:
             for remote in [p for p in peers if p.node == node]:
                 self.unlink(local, remote)
                 links.append((local, remote))
-        monitors = [
-            m for m in list(self._monitors.values()) if m.node == node or m.watcher.node == node
-        ]
-        for monitor in monitors:
-            self.remove_monitor(monitor.ref)
-        return links, monitors
+        # (ref, watcher, target, node): the target's node, or the watcher's
+        gone = [m for m in self._monitors.values() if m[3] == node or m[1].node == node]
+        for fields in gone:
+            self.drop_monitor(fields[0])
+        return links, [Monitor(*fields) for fields in gone]
