@@ -48,6 +48,7 @@ class Stream(Generic[T]):
 
     ``on_close`` (called once, with the stream) is how the publisher forgets it;
     ``max_queued`` bounds the queue (None: unbounded) with the policy of this module.
+    It is read on one event loop: the one its first wait ran on.
     """
 
     def __init__(
@@ -66,6 +67,9 @@ class Stream(Generic[T]):
         self._waiters: list[asyncio.Future[None]] = []
         self._end: type[EOFError] | type[StreamOverflowError] | None = None
         self._published = 0
+        # The loop of the first wait, kept: asyncio.get_running_loop() is a getpid()
+        # system call per wait on Python 3.11 (a subscriber waits once per message).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"<Stream {self._label} queued={len(self._events)}>"
@@ -120,7 +124,10 @@ class Stream(Generic[T]):
                 if iterating and self._end is EOFError:
                     raise StopAsyncIteration
                 self._raise_end()
-            waiter = asyncio.get_running_loop().create_future()
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
             self._waiters.append(waiter)
             try:
                 await waiter
