@@ -116,7 +116,7 @@ class Stream(Generic[T]):
         async with asyncio.timeout(timeout):
             return await self._next(False)
 
-    async def _next(self, iterating: bool) -> T:
+    async def _next(self, iterating: bool = True) -> T:
         """The next event, waiting for it; at the end, ``iterating`` (``async for``)
         stops at a close where a ``get`` raises EOFError."""
         while not self._events:
@@ -139,9 +139,9 @@ class Stream(Generic[T]):
     def __aiter__(self) -> Stream[T]:
         return self
 
-    def __anext__(self) -> Coroutine[Any, Any, T]:
-        """The next event; iteration ends at close, an overflow raises."""
-        return self._next(True)
+    # The next event; iteration ends at close, an overflow raises. _next itself, not a
+    # function returning its coroutine: async for runs no Python frame before waiting.
+    __anext__ = _next
 
     def statistics(self) -> StreamStatistics:
         """A frozen snapshot of this stream."""
