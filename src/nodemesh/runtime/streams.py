@@ -108,7 +108,7 @@ class Stream(Generic[T]):
         is closed and :class:`StreamOverflowError` after the last event queued before an
         overflow. A function that returns the coroutine that waits: one coroutine per
         event, not two (a subscriber's loop, measured: docs/benchmarks.md, session 5)."""
-        if timeout is None:
+        if timeout is None or self._events:  # an event to take: no deadline to reckon
             return self._next(False)
         return self._next(False, self._event_loop().time() + timeout)
 
