@@ -33,6 +33,37 @@ async def test_get_times_out_with_timeout_error() -> None:
         await Stream[int]().get(timeout=0.01)
 
 
+async def test_timed_gets_in_a_row_each_time_out_on_their_own_deadline() -> None:
+    """A timed get that got its event leaves its timer behind; the next timed get still
+    times out on its own deadline (the timer re-arms), and an event put after a
+    timeout goes to the next reader, not to the one that gave up."""
+    stream: Stream[int] = Stream()
+    reader = asyncio.create_task(stream.get(timeout=5))
+    await asyncio.sleep(0)
+    stream.put_nowait(1)
+    assert await reader == 1
+    for _ in range(2):
+        with pytest.raises(TimeoutError):
+            await stream.get(timeout=0.01)
+    stream.put_nowait(2)
+    assert await stream.get(timeout=5) == 2
+    assert stream.statistics().queued == 0
+
+
+async def test_a_short_timeout_beside_a_long_one() -> None:
+    """Two timed readers: the short one times out, the long one still gets the event
+    put after that; untimed readers are never timed out."""
+    stream: Stream[int] = Stream()
+    long = asyncio.create_task(stream.get(timeout=30))
+    untimed = asyncio.create_task(stream.get())
+    with pytest.raises(TimeoutError):
+        await stream.get(timeout=0.01)
+    assert not long.done() and not untimed.done()
+    stream.put_nowait(1)
+    stream.put_nowait(2)
+    assert sorted(await asyncio.gather(long, untimed)) == [1, 2]
+
+
 async def test_two_readers_two_events_each_get_one() -> None:
     """Two concurrent get() calls and two events: each reader gets one."""
     stream: Stream[int] = Stream()

@@ -228,3 +228,20 @@ async def test_broadcast_of_a_term_with_no_erlang_form_raises(make_node: NodeFac
     assert await ps_a.broadcast("t", "good") == 2
     for sub in subs:
         assert await sub.get(timeout=5) == b"good"
+
+
+async def test_a_worker_ignores_what_is_not_forward_to_local(make_node: NodeFactory) -> None:
+    """A worker drops anything but {forward_to_local, Topic, Message, Dispatcher}; what
+    follows it is still delivered."""
+    a, pa = await pubsub_on(make_node, "a")
+    b, pb = await pubsub_on(make_node, "b")
+    await a.connect(b.name)
+    sub = pb.subscribe("t")
+    worker = (str(pb.groups[0]), b.name)
+    for junk in (Atom("hello"), (Atom("forward_to_local"), "t", 1), (1, 2, 3, 4)):
+        await a.send(worker, junk)
+    await a.send(worker, (Atom("forward_to_local"), b"t", "ok", Atom(PHOENIX_SCOPE)))
+    assert await sub.get(timeout=5) == b"ok"  # a str is sent as a binary
+    assert sub.statistics().queued == 0
+    await pa.aclose()
+    await pb.aclose()

@@ -13,12 +13,13 @@ this module does (phoenix_pubsub ``lib/phoenix/pubsub/pg2.ex``):
   on this node: every node has exactly one worker in each group, so each node gets one
   copy. The worker hands it to that node's local subscribers and ignores anything else.
 
-Here each worker is a registered name joined to its group and served by a function
-(``Node.register_handler``): a ``forward_to_local`` is handed to the subscribers as it
-arrives, in the dispatcher, with no worker task in between (one trip through the event
-loop fewer per message, issue 8's round-trip goal); subscribers are
-:class:`Subscription` streams, bounded like node event streams (a subscriber that
-falls ``max_queued`` behind gets :class:`StreamOverflowError` after its queued messages).
+Here each worker is a registered name joined to its group and served on delivery
+(``Node.register_handler`` with a mailbox kind of its own, ``_Worker``): a
+``forward_to_local`` is handed to the subscribers as it arrives, in the dispatcher,
+with no worker task in between (one trip through the event loop fewer per message,
+issue 8's round-trip goal); subscribers are :class:`Subscription` streams, bounded like
+node event streams (a subscriber that falls ``max_queued`` behind gets
+:class:`StreamOverflowError` after its queued messages).
 Every node of one PubSub must use the same ``pool_size``, as in Phoenix. Messages from
 one publisher (here: one :class:`PubSub`) arrive in the order they were broadcast.
 """
@@ -31,6 +32,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from nodemesh.errors import ConfigError, NodeDownError
+from nodemesh.runtime._handler import HandlerMailbox
 from nodemesh.runtime.streams import Stream
 from nodemesh.services.pg import PgScope
 from nodemesh.term.encode import encode_once
@@ -113,7 +115,7 @@ class PubSub:
         if self._own_scope:
             await self.scope.start()
         for group in self.groups:
-            worker = self.node.register_handler(group, self._forward)
+            worker = self.node.register_handler(group, self._topics.get, kind=_Worker)
             self._workers.append(worker)
             self.scope.join(group, worker.pid)
         self._started = True
@@ -176,12 +178,19 @@ class PubSub:
         if not members:
             return 0
         frame: Any = (FORWARD_TO_LOCAL, key, message, DEFAULT_DISPATCHER)
-        if len(members) > 1:  # encoded once for all nodes: it is most of each frame
-            frame = encode_once(frame, none_atom=self.node.config.none_atom)
+        node = self.node
+        if len(members) == 1:  # one other node: no loop, nothing to count (measured)
+            pid = members[0]
+            try:
+                if node.send_connected(pid, frame):
+                    await node.drain(pid.node)
+            except NodeDownError:
+                return await self._send_dialing(members, [pid], frame)
+            return 1
+        frame = encode_once(frame, none_atom=node.config.none_atom)  # most of each frame
         # Written at once to the connected nodes (no coroutine per member), waiting for
         # room on a paused connection as node.send does; one that is not connected is
         # dialed after the others, as node.send would.
-        node = self.node
         missed: list[Pid] | None = None
         for pid in members:
             try:
@@ -238,16 +247,31 @@ class PubSub:
             subscription.put_nowait(message)
         return len(self._topics.get(key, ()))  # less any that overflowed just now
 
-    def _forward(self, message: Any) -> None:
-        """PG2Worker.handle_info: ``forward_to_local`` is dispatched, anything else ignored."""
+
+class _Worker(HandlerMailbox):
+    """PG2Worker.handle_info as a mailbox: a ``forward_to_local`` is handed to the topic's
+    subscriptions (``handle`` is the PubSub's subscriptions-by-topic ``get``) when it is
+    delivered, anything else is ignored. One function per message arriving from another
+    node (no handler called from ``deliver``: measured, docs/benchmarks.md session 6)."""
+
+    __slots__ = ()
+
+    def deliver(self, message: Any) -> bool:
+        """Hand a ``forward_to_local`` to its topic's subscriptions; never at a bound."""
+        if self._closed:
+            return False
+        self._delivered += 1
         if (
             type(message) is tuple
             and len(message) == 4
             and message[0] == FORWARD_TO_LOCAL
             and type(message[1]) is bytes
         ):
-            # _dispatch() inlined: this runs for every message from another node.
-            for subscription in self._topics.get(message[1], ()):
-                subscription.put_nowait(message[2])
+            try:
+                for subscription in self._handle(message[1], ()):
+                    subscription.put_nowait(message[2])
+            except Exception:
+                self.failed()
         else:
-            log.debug("pubsub %s ignored %.200r", self.name, message)
+            log.debug("pubsub worker %s ignored %.200r", self.name or self.pid, message)
+        return False
