@@ -10,7 +10,7 @@ included, with no second process for the scheduler to delay. After a fixed warm-
 * ``call``: ``await a.call(("kv", b), {get, <<"user:42">>})`` to an echo
   :class:`GenServer` on b (bench/gen_server.py's Python → Python row).
 * ``pubsub-rtt``: a publishes on ``ping``; b's subscriber re-publishes on ``pong``,
-  which a awaits (bench/pubsub.py's round trip).
+  which a awaits with a timeout (bench/pubsub.py's round trip, timed the same way).
 * ``pubsub-fanout``: a broadcasts N messages on one topic, then b's subscriber reads
   them all (bench/pubsub.py's throughput, one subscriber node).
 
@@ -36,6 +36,7 @@ from nodemesh import Atom, Caller, GenServer, Node, NodeConfig, PubSub
 REQUEST = (Atom("get"), b"user:42")
 CHAT = (Atom("chat"), b"room:lobby", b"hello from a node", 12345)
 WARM = 50
+TIMEOUT = 60.0  # seconds a pong may take (bench/pubsub.py waits the same way)
 
 
 class Echo(GenServer):
@@ -110,12 +111,12 @@ async def _rtt(pa: PubSub, pb: PubSub, count: int) -> None:
     task = asyncio.create_task(echo())
     for i in range(WARM):
         await pa.broadcast("ping", i)
-        await pongs.get()
+        await pongs.get(TIMEOUT)
     mark = _Mark()
     mark.start()
-    for i in range(count):
+    for i in range(count):  # each pong waited for with a timeout, as bench/pubsub.py does
         await pa.broadcast("ping", i)
-        await pongs.get()
+        await pongs.get(TIMEOUT)
     mark.stop(count)
     task.cancel()
 
