@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import secrets
+import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
@@ -16,8 +16,10 @@ from support.net import free_port
 # One cookie per test process: every suite names its peers alike (erl1@127.0.0.1 and so
 # on), and suites running side by side on one machine (a developer's two builds, several
 # worktrees) must not reach each other's nodes; a stray connection then fails on the
-# cookie, loudly, instead of carrying a message to another run's node.
-COOKIE = "nodemesh-test-" + secrets.token_hex(4)
+# cookie, loudly, instead of carrying a message to another run's node. The process id,
+# not a random value: test modules import this module again (`from conftest import
+# COOKIE`) beside pytest's own copy, and both must agree.
+COOKIE = f"nodemesh-test-{os.getpid()}"
 
 NodeFactory = Callable[..., Coroutine[Any, Any, Node]]
 AppNode = Callable[[str], Coroutine[Any, Any, Node]]
