@@ -59,26 +59,3 @@ async def test_closing_unregisters_and_the_name_is_taken_meanwhile(
     await node.send("h", 2)
     assert seen == [1]
     assert node.whereis("h") is None
-
-
-async def test_a_mailbox_kind_serves_messages_its_own_way(make_node: NodeFactory) -> None:
-    """register_handler(kind=...): the subclass's deliver gets each message and uses the
-    handle as it chooses; the statistics still count what it took."""
-    from nodemesh.runtime._handler import HandlerMailbox
-
-    class Doubling(HandlerMailbox):
-        __slots__ = ()
-
-        def deliver(self, message: Any) -> bool:
-            self._delivered += 1
-            self._handle(message * 2)
-            return False
-
-    a, b = await make_node("a"), await make_node("b")
-    seen: list[Any] = []
-    box = b.register_handler("double", seen.append, kind=Doubling)
-    for n in range(3):
-        await a.send(("double", b.name), n)
-    await wait_for(lambda: len(seen) == 3)
-    assert seen == [0, 2, 4]
-    assert box.statistics().delivered == 3

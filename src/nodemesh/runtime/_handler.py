@@ -26,13 +26,12 @@ class HandlerMailbox(Mailbox):
     """A mailbox whose messages go to ``handle(message)`` on delivery; never queued.
 
     An exception from ``handle`` is logged and the message dropped: the connection that
-    brought it, and the node, carry on. A subclass may override :meth:`deliver` to use
-    ``handle`` its own way, keeping those rules (see :meth:`failed`).
+    brought it, and the node, carry on.
     """
 
     __slots__ = ("_handle",)
 
-    def __init__(self, *args: Any, handle: Callable[..., Any], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, handle: Callable[[Any], None], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._handle = handle
 
@@ -44,12 +43,8 @@ class HandlerMailbox(Mailbox):
         try:
             self._handle(message)
         except Exception:
-            self.failed()
+            log.exception("the handler of %s failed on a message", self.name or self.pid)
         return False
-
-    def failed(self) -> None:
-        """Log the exception being handled, which the handler raised on a message."""
-        log.exception("the handler of %s failed on a message", self.name or self.pid)
 
 
 class ServerMailbox(Mailbox):

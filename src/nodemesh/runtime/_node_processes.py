@@ -122,24 +122,16 @@ class ProcessMethods:
         self._processes.add(mailbox)
         return mailbox
 
-    def register_handler(
-        self,
-        name: str,
-        handle: Callable[..., Any],
-        *,
-        kind: type[HandlerMailbox] = HandlerMailbox,
-    ) -> Mailbox:
+    def register_handler(self, name: str, handle: Callable[[Any], None]) -> Mailbox:
         """Register ``name`` served by ``handle(message)``, called at once for each message
         that arrives (from a peer or this node), in place of a queue and a receiving task.
         ``handle`` must return quickly and not block; an exception it raises is logged and
-        the message dropped. Close the returned mailbox to unregister. ``kind``: a
-        :class:`HandlerMailbox` subclass whose ``deliver`` uses ``handle`` its own way
-        (PubSub's workers: one call fewer per message).
+        the message dropped. Close the returned mailbox to unregister.
 
         Raises :class:`NameTakenError` if the name is taken.
         """
         pid = self._processes.new_pid()
-        mailbox = kind(self, pid, on_close=self._mailbox_closed, handle=handle)
+        mailbox = HandlerMailbox(self, pid, on_close=self._mailbox_closed, handle=handle)
         self._processes.register(name, mailbox)
         self._processes.add(mailbox)
         return mailbox

@@ -13,13 +13,12 @@ this module does (phoenix_pubsub ``lib/phoenix/pubsub/pg2.ex``):
   on this node: every node has exactly one worker in each group, so each node gets one
   copy. The worker hands it to that node's local subscribers and ignores anything else.
 
-Here each worker is a registered name joined to its group and served on delivery
-(``Node.register_handler`` with a mailbox kind of its own, ``_Worker``): a
-``forward_to_local`` is handed to the subscribers as it arrives, in the dispatcher,
-with no worker task in between (one trip through the event loop fewer per message,
-issue 8's round-trip goal); subscribers are :class:`Subscription` streams, bounded like
-node event streams (a subscriber that falls ``max_queued`` behind gets
-:class:`StreamOverflowError` after its queued messages).
+Here each worker is a registered name joined to its group and served by a function
+(``Node.register_handler``): a ``forward_to_local`` is handed to the subscribers as it
+arrives, in the dispatcher, with no worker task in between (one trip through the event
+loop fewer per message, issue 8's round-trip goal); subscribers are
+:class:`Subscription` streams, bounded like node event streams (a subscriber that
+falls ``max_queued`` behind gets :class:`StreamOverflowError` after its queued messages).
 Every node of one PubSub must use the same ``pool_size``, as in Phoenix. Messages from
 one publisher (here: one :class:`PubSub`) arrive in the order they were broadcast.
 """
@@ -32,7 +31,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from nodemesh.errors import ConfigError, NodeDownError
-from nodemesh.runtime._handler import HandlerMailbox
 from nodemesh.runtime.streams import Stream
 from nodemesh.services.pg import PgScope
 from nodemesh.term.encode import encode_once
@@ -115,7 +113,7 @@ class PubSub:
         if self._own_scope:
             await self.scope.start()
         for group in self.groups:
-            worker = self.node.register_handler(group, self._topics.get, kind=_Worker)
+            worker = self.node.register_handler(group, self._forward)
             self._workers.append(worker)
             self.scope.join(group, worker.pid)
         self._started = True
@@ -247,31 +245,16 @@ class PubSub:
             subscription.put_nowait(message)
         return len(self._topics.get(key, ()))  # less any that overflowed just now
 
-
-class _Worker(HandlerMailbox):
-    """PG2Worker.handle_info as a mailbox: a ``forward_to_local`` is handed to the topic's
-    subscriptions (``handle`` is the PubSub's subscriptions-by-topic ``get``) when it is
-    delivered, anything else is ignored. One function per message arriving from another
-    node (no handler called from ``deliver``: measured, docs/benchmarks.md session 6)."""
-
-    __slots__ = ()
-
-    def deliver(self, message: Any) -> bool:
-        """Hand a ``forward_to_local`` to its topic's subscriptions; never at a bound."""
-        if self._closed:
-            return False
-        self._delivered += 1
+    def _forward(self, message: Any) -> None:
+        """PG2Worker.handle_info: ``forward_to_local`` is dispatched, anything else ignored."""
         if (
             type(message) is tuple
             and len(message) == 4
             and message[0] == FORWARD_TO_LOCAL
             and type(message[1]) is bytes
         ):
-            try:
-                for subscription in self._handle(message[1], ()):
-                    subscription.put_nowait(message[2])
-            except Exception:
-                self.failed()
+            # _dispatch() inlined: this runs for every message from another node.
+            for subscription in self._topics.get(message[1], ()):
+                subscription.put_nowait(message[2])
         else:
-            log.debug("pubsub worker %s ignored %.200r", self.name or self.pid, message)
-        return False
+            log.debug("pubsub %s ignored %.200r", self.name, message)
